@@ -1,0 +1,313 @@
+//! Orchard's byte storage: artifacts (and later data caches and remotes) on a local folder or any
+//! S3-compatible object store, through the `object_store` crate.
+//!
+//! Paths given to a [`BlobStore`] are always relative and are checked by [`safe_path`] first: nothing a client
+//! sends can name a file outside the store's root.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, PutPayload, WriteMultipart};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("unsupported artifact location '{0}': expected file:///path, a local path, or s3://bucket/prefix")]
+    UnsupportedUri(String),
+    #[error("invalid path '{path}': {reason}")]
+    UnsafePath { path: String, reason: &'static str },
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("cannot create the artifact folder {path}: {source}")]
+    Directory { path: String, source: std::io::Error },
+    #[error("storage error: {0}")]
+    Store(#[from] object_store::Error),
+}
+
+pub type Result<T, E = BlobError> = std::result::Result<T, E>;
+
+/// One entry of a folder listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Path relative to the store root.
+    pub path: String,
+    pub is_dir: bool,
+    pub size: Option<u64>,
+}
+
+/// A byte store rooted at a URI.
+#[derive(Clone, Debug)]
+pub struct BlobStore {
+    inner: Arc<dyn ObjectStore>,
+    uri: String,
+    /// For a local folder: its path, to tidy away folders left empty by a delete.
+    local_root: Option<std::path::PathBuf>,
+}
+
+impl BlobStore {
+    /// Opens `file:///abs/path`, a plain local path, or `s3://bucket[/prefix]`.
+    ///
+    /// For S3 the endpoint, region and credentials come from the usual environment: `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`/`AWS_DEFAULT_REGION`, and `AWS_ENDPOINT_URL` or
+    /// `MLFLOW_S3_ENDPOINT_URL` (MLflow's name) for S3-compatible servers.
+    pub fn open(uri: &str) -> Result<BlobStore> {
+        let mut local_root = None;
+        let inner: Arc<dyn ObjectStore> = if let Some(rest) = uri.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(BlobError::UnsupportedUri(uri.to_string()));
+            }
+            let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            let endpoint = std::env::var("MLFLOW_S3_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
+            if let Some(endpoint) = endpoint {
+                builder = builder.with_allow_http(endpoint.starts_with("http://")).with_endpoint(endpoint);
+                // S3-compatible servers are usually addressed by path, not by virtual host.
+                builder = builder.with_virtual_hosted_style_request(false);
+            }
+            if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
+                builder = builder.with_region("us-east-1");
+            }
+            let s3: Arc<dyn ObjectStore> = Arc::new(builder.build()?);
+            let prefix = prefix.trim_matches('/');
+            if prefix.is_empty() {
+                s3
+            } else {
+                Arc::new(PrefixStore::new(s3, prefix))
+            }
+        } else {
+            let path = local_path(uri)?;
+            std::fs::create_dir_all(&path)
+                .map_err(|source| BlobError::Directory { path: path.clone(), source })?;
+            let fs = LocalFileSystem::new_with_prefix(&path)?;
+            local_root = Some(path.into());
+            Arc::new(fs)
+        };
+        Ok(BlobStore { inner, uri: uri.to_string(), local_root })
+    }
+
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    /// Writes a whole object. On a local folder the file appears atomically (written aside, then renamed).
+    pub async fn put(&self, path: &str, bytes: Bytes) -> Result<()> {
+        let path = object_path(path)?;
+        self.inner.put(&path, PutPayload::from(bytes)).await?;
+        Ok(())
+    }
+
+    /// Writes an object from a stream of chunks without holding it in memory. If the stream fails the
+    /// upload is aborted and nothing is left at `path`.
+    pub async fn put_stream<E>(&self, path: &str, mut chunks: BoxStream<'_, Result<Bytes, E>>) -> Result<u64>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let path = object_path(path)?;
+        let upload = self.inner.put_multipart(&path).await?;
+        let mut writer = WriteMultipart::new(upload);
+        let mut total = 0u64;
+        while let Some(chunk) = chunks.next().await {
+            match chunk {
+                Ok(bytes) => {
+                    total += bytes.len() as u64;
+                    writer.wait_for_capacity(8).await?;
+                    writer.write(&bytes);
+                }
+                Err(e) => {
+                    writer.abort().await?;
+                    return Err(BlobError::Store(object_store::Error::Generic { store: "upload", source: Box::new(e) }));
+                }
+            }
+        }
+        writer.finish().await?;
+        Ok(total)
+    }
+
+    /// Reads an object as a stream of chunks, with its size.
+    pub async fn get(&self, path: &str) -> Result<(u64, BoxStream<'static, Result<Bytes>>)> {
+        let p = object_path(path)?;
+        match self.inner.get(&p).await {
+            Ok(res) => {
+                let size = res.meta.size;
+                Ok((size, res.into_stream().map_err(BlobError::from).boxed()))
+            }
+            Err(object_store::Error::NotFound { .. }) => Err(BlobError::NotFound(path.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn get_bytes(&self, path: &str) -> Result<Bytes> {
+        let p = object_path(path)?;
+        match self.inner.get(&p).await {
+            Ok(res) => Ok(res.bytes().await?),
+            Err(object_store::Error::NotFound { .. }) => Err(BlobError::NotFound(path.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The direct children of a folder (files with sizes, sub-folders), sorted by path.
+    pub async fn list(&self, dir: &str) -> Result<Vec<Entry>> {
+        let prefix = if dir.is_empty() { None } else { Some(object_path(dir)?) };
+        let listing = self.inner.list_with_delimiter(prefix.as_ref()).await?;
+        let mut entries: Vec<Entry> = listing
+            .common_prefixes
+            .into_iter()
+            .map(|p| Entry { path: p.to_string(), is_dir: true, size: None })
+            .chain(listing.objects.into_iter().map(|o| Entry { path: o.location.to_string(), is_dir: false, size: Some(o.size) }))
+            .collect();
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(entries)
+    }
+
+    /// Deletes an object, or everything below a folder.
+    pub async fn delete(&self, path: &str) -> Result<()> {
+        let p = object_path(path)?;
+        let below: Vec<_> = self.inner.list(Some(&p)).map_ok(|m| m.location).try_collect().await?;
+        if !below.is_empty() {
+            // A folder: remove what is in it (a folder itself is not an object).
+            for loc in below {
+                self.inner.delete(&loc).await?;
+            }
+            if let Some(root) = &self.local_root {
+                // Object stores have no folders; a local one would otherwise keep listing the empty ones.
+                let _ = std::fs::remove_dir_all(root.join(p.as_ref()));
+            }
+            return Ok(());
+        }
+        match self.inner.head(&p).await {
+            Ok(_) => Ok(self.inner.delete(&p).await?),
+            Err(object_store::Error::NotFound { .. }) => Err(BlobError::NotFound(path.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn local_path(uri: &str) -> Result<String> {
+    if let Some(rest) = uri.strip_prefix("file://") {
+        // file:///abs/path → /abs/path; file://localhost/abs too.
+        let rest = rest.strip_prefix("localhost").unwrap_or(rest);
+        if !rest.starts_with('/') {
+            return Err(BlobError::UnsupportedUri(uri.to_string()));
+        }
+        let decoded = percent_encoding::percent_decode_str(rest).decode_utf8_lossy().into_owned();
+        return Ok(decoded);
+    }
+    if uri.contains("://") || uri.is_empty() {
+        return Err(BlobError::UnsupportedUri(uri.to_string()));
+    }
+    let p = std::path::Path::new(uri);
+    let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
+    Ok(abs.to_string_lossy().into_owned())
+}
+
+fn object_path(path: &str) -> Result<Path> {
+    let clean = safe_path(path)?;
+    Ok(Path::from_iter(clean.split('/').filter(|s| !s.is_empty())))
+}
+
+/// Checks a client-supplied relative path and returns it normalised (`/`-separated, no `.` or empty parts).
+///
+/// Rejected: absolute paths (`/x`, `\x`, `C:\x`), any `..` part, NUL bytes, and the same hidden behind
+/// percent-encoding (`%2e%2e`, `%252e%252e`, `%2f`), which have each been the cause of path-traversal bugs in
+/// artifact servers.
+pub fn safe_path(path: &str) -> Result<String> {
+    let unsafe_path = |reason| Err(BlobError::UnsafePath { path: path.to_string(), reason });
+    // Decode until stable, so that an encoding nested in another cannot smuggle a `..` through.
+    let mut decoded = path.to_string();
+    for _ in 0..4 {
+        let next = percent_encoding::percent_decode_str(&decoded).decode_utf8_lossy().into_owned();
+        if next == decoded {
+            break;
+        }
+        decoded = next;
+    }
+    if decoded.contains('\0') {
+        return unsafe_path("contains a NUL byte");
+    }
+    if decoded.starts_with('/') || decoded.starts_with('\\') {
+        return unsafe_path("absolute paths are not allowed");
+    }
+    let bytes = decoded.as_bytes();
+    if bytes.len() >= 2 && bytes[1] == b':' && bytes[0].is_ascii_alphabetic() {
+        return unsafe_path("absolute paths are not allowed");
+    }
+    if decoded.split(['/', '\\']).any(|part| part == "..") {
+        return unsafe_path("'..' is not allowed");
+    }
+    // The original (not the decoded) text is what names the object: a file may legitimately contain '%'.
+    let original: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    Ok(original.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn rejects_traversal_in_every_disguise() {
+        for bad in [
+            "../etc/passwd",
+            "a/../../b",
+            "/etc/passwd",
+            "\\windows\\system32",
+            "C:\\x",
+            "c:/x",
+            "%2e%2e/secret",
+            "a/%2E%2E/%2e%2e/b",
+            "%252e%252e/secret",
+            "..%2fsecret",
+            "%2fetc/passwd",
+            "a\\..\\..\\b",
+            "a/\0/b",
+        ] {
+            assert!(safe_path(bad).is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn accepts_ordinary_names() {
+        assert_eq!(safe_path("a/b/c.txt").unwrap(), "a/b/c.txt");
+        assert_eq!(safe_path("./a//b/").unwrap(), "a/b");
+        assert_eq!(safe_path("100% real.txt").unwrap(), "100% real.txt");
+        assert_eq!(safe_path("..hidden/x").unwrap(), "..hidden/x");
+    }
+
+    proptest! {
+        /// Whatever is accepted stays inside the root: no part of it, decoded, is `..`, and it is relative.
+        #[test]
+        fn accepted_paths_stay_inside(parts in proptest::collection::vec("[a-zA-Z0-9._%/\\\\-]{0,8}", 0..6)) {
+            let p = parts.join("/");
+            if let Ok(clean) = safe_path(&p) {
+                let decoded = percent_encoding::percent_decode_str(&clean).decode_utf8_lossy().into_owned();
+                prop_assert!(!decoded.starts_with('/'));
+                prop_assert!(decoded.split(['/', '\\']).all(|s| s != ".."));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn local_round_trip_list_and_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(&format!("file://{}", dir.path().display())).unwrap();
+        store.put("1/run/artifacts/a.txt", Bytes::from_static(b"hello")).await.unwrap();
+        store.put("1/run/artifacts/sub/b.txt", Bytes::from_static(b"bye!")).await.unwrap();
+        assert_eq!(&store.get_bytes("1/run/artifacts/a.txt").await.unwrap()[..], b"hello");
+        let listing = store.list("1/run/artifacts").await.unwrap();
+        assert_eq!(
+            listing,
+            vec![
+                Entry { path: "1/run/artifacts/a.txt".into(), is_dir: false, size: Some(5) },
+                Entry { path: "1/run/artifacts/sub".into(), is_dir: true, size: None },
+            ]
+        );
+        store.delete("1/run/artifacts/sub").await.unwrap();
+        assert_eq!(store.list("1/run/artifacts").await.unwrap().len(), 1);
+        assert!(matches!(store.get_bytes("nope").await, Err(BlobError::NotFound(_))));
+    }
+}

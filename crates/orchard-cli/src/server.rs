@@ -1,0 +1,140 @@
+//! `orchard server`: MLflow's flag names, ORCHARD_* environment variables, clean shutdown.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use orchard_blob::BlobStore;
+use orchard_server::AppState;
+use orchard_store::Store;
+use orchard_tracking::artifacts::Artifacts;
+use orchard_tracking::Tracking;
+
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, env = "ORCHARD_HOST", default_value = "127.0.0.1")]
+    host: String,
+
+    /// Port to listen on; 0 picks a free one (the URL printed at start-up tells which).
+    #[arg(short, long, env = "ORCHARD_PORT", default_value_t = 5000)]
+    port: u16,
+
+    /// Metadata database: sqlite:///relative/path.db, sqlite:////absolute/path.db or
+    /// postgresql://user@host:port/db. [default: sqlite:///orchard-data/orchard.db]
+    #[arg(long, env = "ORCHARD_BACKEND_STORE_URI")]
+    backend_store_uri: Option<String>,
+
+    /// Where artifacts are stored: file:///path, a local path, or s3://bucket/prefix (endpoint and credentials
+    /// from AWS_ENDPOINT_URL / MLFLOW_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).
+    /// [default: ./orchard-data/artifacts]
+    #[arg(long, env = "ORCHARD_ARTIFACTS_DESTINATION")]
+    artifacts_destination: Option<String>,
+
+    /// Proxy artifact uploads and downloads through this server (runs get mlflow-artifacts:/ URIs). On by
+    /// default.
+    #[arg(long, env = "ORCHARD_SERVE_ARTIFACTS", default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    serve_artifacts: bool,
+
+    /// Do not proxy artifacts: clients read and write the artifact store directly.
+    #[arg(long, conflicts_with = "serve_artifacts")]
+    no_serve_artifacts: bool,
+
+    /// Artifact root recorded in new experiments. [default: mlflow-artifacts:/ when serving artifacts,
+    /// otherwise the artifacts destination]
+    #[arg(long, env = "ORCHARD_DEFAULT_ARTIFACT_ROOT")]
+    default_artifact_root: Option<String>,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("orchard-data")
+}
+
+pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let backend = args
+        .backend_store_uri
+        .clone()
+        .unwrap_or_else(|| format!("sqlite:///{}", default_data_dir().join("orchard.db").display()));
+    let destination = match &args.artifacts_destination {
+        Some(d) => d.clone(),
+        None => {
+            let dir = std::env::current_dir()?.join(default_data_dir()).join("artifacts");
+            format!("file://{}", dir.display())
+        }
+    };
+    let serve_artifacts = args.serve_artifacts && !args.no_serve_artifacts;
+
+    let started = std::time::Instant::now();
+    let store = Store::open(&backend)
+        .await
+        .with_context(|| format!("cannot open the backend store {}", redact(&backend)))?;
+    let blob = BlobStore::open(&destination).with_context(|| format!("cannot open the artifact store {destination}"))?;
+    let default_root = args.default_artifact_root.clone().unwrap_or_else(|| {
+        if serve_artifacts {
+            "mlflow-artifacts:/".to_string()
+        } else {
+            destination.clone()
+        }
+    });
+    let tracking = Tracking::new(store.clone(), &default_root).await.context("cannot prepare the tracking store")?;
+    let state = AppState { tracking, artifacts: serve_artifacts.then(|| Artifacts::new(blob)) };
+
+    let addr: SocketAddr = tokio::net::lookup_host((args.host.as_str(), args.port))
+        .await
+        .with_context(|| format!("cannot resolve --host {}", args.host))?
+        .next()
+        .with_context(|| format!("--host {} resolves to no address", args.host))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    // The first line on stdout is the URL: scripts and tests read it to find a server started with --port 0.
+    println!("Orchard server listening on http://{local}");
+    let _ = std::io::stdout().flush();
+    tracing::info!(
+        backend = %redact(&backend),
+        artifacts = %destination,
+        serve_artifacts,
+        startup_ms = started.elapsed().as_millis() as u64,
+        "ready"
+    );
+
+    axum::serve(listener, orchard_server::app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Hides a password in a database URI before it is printed.
+fn redact(uri: &str) -> String {
+    match url::Url::parse(uri) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => uri.to_string(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,73 @@
+//! The artifact proxy (`/api/2.0/mlflow-artifacts/...`): uploads, downloads, listings and deletes under the
+//! artifact store, for clients whose runs carry `mlflow-artifacts:/` URIs.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures::{StreamExt, TryStreamExt};
+use orchard_tracking::artifacts::Artifacts;
+use orchard_tracking::{ErrorCode, TrackingError};
+use serde_json::{json, Value};
+
+use crate::error::{ApiError, ApiResult};
+use crate::wire;
+use crate::request::Fields;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/artifacts", get(list))
+        .route("/artifacts/{*path}", get(download).put(upload).delete(delete))
+        // Uploads stream to storage; no size limit applies to them.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+}
+
+fn store(s: &AppState) -> ApiResult<&Artifacts> {
+    s.artifacts.as_ref().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotImplemented,
+            "Artifact serving is disabled: this server was started with --no-serve-artifacts",
+        )
+    })
+}
+
+async fn list(State(s): State<AppState>, f: Fields) -> ApiResult<Json<Value>> {
+    let files = store(&s)?.list(&f.str_or_empty("path")?).await?;
+    if files.is_empty() {
+        return Ok(Json(json!({})));
+    }
+    Ok(Json(json!({ "files": files.iter().map(wire::file_info).collect::<Vec<_>>() })))
+}
+
+async fn upload(State(s): State<AppState>, Path(path): Path<String>, body: Body) -> ApiResult<Json<Value>> {
+    let stream = body.into_data_stream().map_err(|e| std::io::Error::other(e.to_string())).boxed();
+    store(&s)?.upload(&path, stream).await?;
+    Ok(Json(json!({})))
+}
+
+async fn download(State(s): State<AppState>, Path(path): Path<String>) -> ApiResult<Response> {
+    let (size, stream) = store(&s)?.download(&path).await?;
+    let name = path.rsplit('/').next().unwrap_or("artifact").replace('"', "");
+    let body = Body::from_stream(stream.map_err(|e| std::io::Error::other(e.to_string())));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_LENGTH, size.to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+async fn delete(State(s): State<AppState>, Path(path): Path<String>) -> ApiResult<Json<Value>> {
+    if path.is_empty() {
+        return Err(TrackingError::invalid("Invalid path").into());
+    }
+    store(&s)?.delete(&path).await?;
+    Ok(Json(json!({})))
+}

@@ -1,0 +1,84 @@
+//! The Orchard server: one axum application on one port.
+//!
+//! - `/api/2.0/mlflow/*` and `/ajax-api/2.0/mlflow/*`: MLflow's tracking REST API ([`tracking`]);
+//! - `/api/2.0/mlflow-artifacts/*`: the artifact proxy ([`artifacts`]);
+//! - `/api/3.0/mlflow/server-info`, `/health`, `/version`.
+//!
+//! Handlers are thin: parse fields ([`request`]), call `orchard-tracking`, shape JSON ([`wire`]); every error
+//! leaves through [`error::ApiError`] as MLflow's `{"error_code", "message"}`.
+
+pub mod artifacts;
+pub mod error;
+pub mod wire;
+pub mod request;
+pub mod tracking;
+
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use orchard_tracking::artifacts::Artifacts;
+use orchard_tracking::{ErrorCode, Tracking};
+use serde_json::json;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub tracking: Tracking,
+    /// `None` when artifacts are not proxied (`--no-serve-artifacts`): clients then write to the store directly.
+    pub artifacts: Option<Artifacts>,
+}
+
+/// Builds the whole application.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .nest("/2.0/mlflow", tracking::routes())
+        .nest("/2.0/mlflow-artifacts", artifacts::routes())
+        .route("/3.0/mlflow/server-info", get(server_info));
+    Router::new()
+        .nest("/api", api.clone())
+        .nest("/ajax-api", api)
+        .route("/health", get(|| async { "OK" }))
+        .route("/version", get(|| async { env!("CARGO_PKG_VERSION") }))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(ErrorCode::InternalError, "internal error: the server hit a bug handling this request")
+                .into_response()
+        }))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+        }).on_response(|res: &Response, latency: Duration, _span: &tracing::Span| {
+            tracing::info!(status = res.status().as_u16(), latency_us = latency.as_micros() as u64, "served");
+        }))
+}
+
+async fn server_info() -> Json<serde_json::Value> {
+    Json(json!({ "store_type": "SqlStore", "workspaces_enabled": false }))
+}
+
+/// Unknown routes answer ENDPOINT_NOT_FOUND: the MLflow client reads it as "not supported here" and falls back,
+/// where RESOURCE_DOES_NOT_EXIST would make it think an object is missing.
+async fn not_found(req: Request) -> Response {
+    ApiError::new(
+        ErrorCode::EndpointNotFound,
+        format!("No API endpoint for {} {} on this Orchard server", req.method(), req.uri().path()),
+    )
+    .into_response()
+}
+
+async fn method_not_allowed(req: Request) -> Response {
+    let body = json!({
+        "error_code": ErrorCode::EndpointNotFound.as_str(),
+        "message": format!("Method {} is not allowed for {}", req.method(), req.uri().path()),
+    });
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+}

@@ -1,0 +1,76 @@
+//! A small builder for dynamic SQL: text plus positional arguments, bound in order.
+//! Placeholders are written `$n`, which both PostgreSQL and sqlx's SQLite driver understand.
+
+use sqlx::any::{AnyArguments};
+use sqlx::query::Query;
+use sqlx::Any;
+
+#[derive(Clone, Debug)]
+pub(crate) enum Arg {
+    Str(String),
+    I64(i64),
+    F64(f64),
+}
+
+#[derive(Default, Debug)]
+pub(crate) struct Sql {
+    pub text: String,
+    args: Vec<Arg>,
+}
+
+impl Sql {
+    pub fn new(text: &str) -> Sql {
+        Sql { text: text.to_string(), args: Vec::new() }
+    }
+
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder for `arg` and remembers the argument.
+    pub fn arg(&mut self, arg: Arg) -> &mut Self {
+        self.args.push(arg);
+        self.text.push('$');
+        self.text.push_str(&self.args.len().to_string());
+        self
+    }
+
+    pub fn str(&mut self, s: impl Into<String>) -> &mut Self {
+        self.arg(Arg::Str(s.into()))
+    }
+
+    pub fn i64(&mut self, v: i64) -> &mut Self {
+        self.arg(Arg::I64(v))
+    }
+
+    pub fn f64(&mut self, v: f64) -> &mut Self {
+        self.arg(Arg::F64(v))
+    }
+
+    /// `($a, $b, …)` for an IN list.
+    pub fn list<I: IntoIterator<Item = Arg>>(&mut self, items: I) -> &mut Self {
+        self.text.push('(');
+        for (i, a) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.arg(a);
+        }
+        self.text.push(')');
+        self
+    }
+
+    pub fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
+        let mut q = sqlx::query(&self.text);
+        for a in &self.args {
+            q = match a {
+                Arg::Str(s) => q.bind(s.as_str()),
+                Arg::I64(v) => q.bind(*v),
+                Arg::F64(v) => q.bind(*v),
+            };
+        }
+        q
+    }
+}
+

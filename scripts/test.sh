@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: Rust unit and integration tests (on SQLite and PostgreSQL) and the interop suite,
+# which drives `orchard` with the real, pinned Python clients (mlflow, lightgbm, ...).
+#
+# It installs what it needs: the Python test dependencies go into a virtualenv kept outside the clone
+# (ORCHARD_VENV, default ~/.cache/orchard/venv-<hash of requirements>), reused while the pins stay the same.
+# PostgreSQL must be installed; it is started if it is not running.
+#
+#   scripts/test.sh              everything
+#   scripts/test.sh -k search    passes the rest of the arguments to pytest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+export ORCHARD_REQUIRE_POSTGRES=1
+export ORCHARD_TEST_POSTGRES=${ORCHARD_TEST_POSTGRES:-postgresql://postgres@127.0.0.1:5432/postgres}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "PostgreSQL"
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    for version in /etc/postgresql/*; do
+        pg_ctlcluster --skip-systemctl-redirect "$(basename "$version")" main start || true
+    done
+    for _ in $(seq 1 60); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.5; done
+fi
+pg_isready -h 127.0.0.1 -p 5432
+
+step "Rust tests (SQLite and PostgreSQL)"
+cargo build --locked --bin orchard
+cargo test --locked --workspace
+
+step "Python test dependencies"
+requirements=tests/interop/requirements.txt
+pins=$(sha256sum "$requirements" | cut -c1-12)
+venv=${ORCHARD_VENV:-$HOME/.cache/orchard/venv-$pins}
+if [ ! -x "$venv/bin/pytest" ]; then
+    rm -rf "$venv.partial"
+    python3 -m venv "$venv.partial"
+    "$venv.partial/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    mv "$venv.partial" "$venv"   # only a complete venv is ever reused
+fi
+echo "using $venv"
+
+step "Interop tests (real mlflow client against orchard, SQLite and PostgreSQL)"
+export ORCHARD_BIN="$root/target/debug/orchard"
+"$venv/bin/python" -m pytest tests/interop -q -p no:cacheprovider "$@"
