@@ -1,0 +1,176 @@
+"""The REST API at the wire: status codes, error bodies, path safety, paging — what any client (not only
+mlflow's) sees."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+import requests
+
+
+def post(orchard, path, body, **kw):
+    return requests.post(f"{orchard.url}/api/2.0/mlflow/{path}", json=body, **kw)
+
+
+def get(orchard, path, **params):
+    return requests.get(f"{orchard.url}/api/2.0/mlflow/{path}", params=params)
+
+
+def new_run(orchard, exp_name="wire"):
+    exp = post(orchard, "experiments/create", {"name": exp_name}).json()["experiment_id"]
+    run = post(orchard, "runs/create", {"experiment_id": exp, "start_time": 1}).json()["run"]
+    return exp, run["info"]["run_id"]
+
+
+def test_error_shapes(orchard):
+    r = requests.get(f"{orchard.url}/api/2.0/mlflow/no-such-endpoint")
+    assert r.status_code == 404 and r.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+    r = requests.get(f"{orchard.url}/api/2.0/mlflow/traces/abc/info")
+    assert r.status_code == 404 and r.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+    r = get(orchard, "runs/get", run_id="0123456789abcdef")
+    assert r.status_code == 404 and r.json() == {
+        "error_code": "RESOURCE_DOES_NOT_EXIST",
+        "message": "Run with id=0123456789abcdef not found",
+    }
+    r = post(orchard, "experiments/create", {})
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "Missing value for required parameter 'name'" in r.json()["message"]
+    r = requests.post(f"{orchard.url}/api/2.0/mlflow/experiments/create", data="{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    post(orchard, "experiments/create", {"name": "dup"})
+    r = post(orchard, "experiments/create", {"name": "dup"})
+    assert r.status_code == 400 and r.json()["error_code"] == "RESOURCE_ALREADY_EXISTS"
+    r = get(orchard, "experiments/get", experiment_id="not-a-number")
+    assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    r = requests.delete(f"{orchard.url}/api/2.0/mlflow/runs/create")
+    assert r.status_code == 405 and "error_code" in r.json()
+
+
+def test_validation(orchard):
+    _, run_id = new_run(orchard)
+    for body in [
+        {"run_id": run_id, "key": "a//b", "value": 1, "timestamp": 0},
+        {"run_id": run_id, "key": "../x", "value": 1, "timestamp": 0},
+        {"run_id": run_id, "key": "k" * 251, "value": 1, "timestamp": 0},
+        {"run_id": run_id, "key": "ok", "value": "abc", "timestamp": 0},
+        {"run_id": run_id, "key": "ok", "value": 1, "timestamp": -5},
+        {"run_id": run_id, "key": "ok", "value": 1},
+    ]:
+        r = post(orchard, "runs/log-metric", body)
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE", body
+    r = post(orchard, "runs/log-parameter", {"run_id": run_id, "key": "p", "value": "v" * 6001})
+    assert r.status_code == 400 and "exceeds the maximum length of 6000" in r.json()["message"]
+    r = post(orchard, "runs/set-tag", {"run_id": run_id, "key": "t", "value": "v" * 8000})
+    assert r.status_code == 200
+    got = get(orchard, "runs/get", run_id=run_id).json()["run"]
+    assert {t["key"]: t["value"] for t in got["data"]["tags"]}["t"] == "v" * 8000  # stored whole
+    assert "metrics" not in got["data"]  # nothing of the refused metrics was kept
+
+
+def test_special_floats_on_the_wire(orchard):
+    _, run_id = new_run(orchard)
+    for key, value in [("nan", "NaN"), ("inf", "Infinity"), ("ninf", "-Infinity"), ("big", 1.7976931348623157e308)]:
+        assert post(orchard, "runs/log-metric", {"run_id": run_id, "key": key, "value": value, "timestamp": 1}).ok
+    metrics = {m["key"]: m["value"] for m in get(orchard, "runs/get", run_id=run_id).json()["run"]["data"]["metrics"]}
+    assert metrics == {"nan": "NaN", "inf": "Infinity", "ninf": "-Infinity", "big": 1.7976931348623157e308}
+
+
+def test_metric_history_paging_and_bulk_interval(orchard):
+    _, run_id = new_run(orchard)
+    metrics = [{"key": "loss", "value": 1.0 / (i + 1), "timestamp": 100 + i, "step": i} for i in range(25)]
+    assert post(orchard, "runs/log-batch", {"run_id": run_id, "metrics": metrics}).ok
+    page = get(orchard, "metrics/get-history", run_id=run_id, metric_key="loss", max_results=10).json()
+    assert [m["step"] for m in page["metrics"]] == list(range(10)) and page["next_page_token"]
+    page2 = get(orchard, "metrics/get-history", run_id=run_id, metric_key="loss", max_results=10, page_token=page["next_page_token"]).json()
+    assert [m["step"] for m in page2["metrics"]] == list(range(10, 20))
+    everything = get(orchard, "metrics/get-history", run_id=run_id, metric_key="loss").json()
+    assert len(everything["metrics"]) == 25 and "next_page_token" not in everything
+    bulk = requests.get(
+        f"{orchard.url}/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval",
+        params=[("run_ids", run_id), ("metric_key", "loss"), ("max_results", "5")],
+    ).json()["metrics"]
+    steps = [m["step"] for m in bulk]
+    assert steps[0] == 0 and steps[-1] == 24 and len(steps) <= 6
+    assert all(m["run_id"] == run_id for m in bulk)
+    r = requests.get(f"{orchard.url}/api/2.0/mlflow/metrics/get-history-bulk-interval", params={"metric_key": "loss"})
+    assert r.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../../etc/passwd",
+        "%2e%2e/%2e%2e/etc/passwd",
+        "1/..%2f..%2f..%2fescape.txt",
+        "%252e%252e/%252e%252e/escape.txt",
+        "/etc/passwd",
+        "..\\..\\escape.txt",
+        "C:/escape.txt",
+    ],
+)
+def test_artifact_paths_cannot_escape(orchard, path):
+    base = f"{orchard.url}/api/2.0/mlflow-artifacts/artifacts"
+    # requests would normalise `..` away; send the raw path.
+    s = requests.Session()
+    for method in ["PUT", "GET", "DELETE"]:
+        req = requests.Request(method, f"{base}/{path}", data=b"pwned" if method == "PUT" else None).prepare()
+        req.url = f"{base}/{path}"
+        r = s.send(req)
+        assert r.status_code in (400, 404), (method, path, r.status_code, r.text)
+        if r.status_code == 400:
+            assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    r = requests.get(base, params={"path": path})
+    assert r.status_code == 400, (path, r.text)
+    escaped = [p for p in pathlib.Path(orchard.workdir).rglob("escape.txt")] + [p for p in pathlib.Path("/").glob("escape.txt")]
+    assert escaped == []
+
+
+def test_artifact_proxy_round_trip(orchard):
+    base = f"{orchard.url}/api/2.0/mlflow-artifacts/artifacts"
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    assert requests.put(f"{base}/1/run/artifacts/data/blob.bin", data=payload).ok
+    assert requests.put(f"{base}/1/run/artifacts/data/b.txt", data=b"b").ok
+    r = requests.get(f"{base}/1/run/artifacts/data/blob.bin")
+    assert r.content == payload and r.headers["content-length"] == str(len(payload))
+    listing = requests.get(base, params={"path": "1/run/artifacts/data"}).json()
+    assert listing == {"files": [{"path": "b.txt", "is_dir": False, "file_size": 1}, {"path": "blob.bin", "is_dir": False, "file_size": len(payload)}]}
+    assert requests.get(base, params={"path": "1/run/artifacts/nothing"}).json() == {}
+    r = requests.get(f"{base}/1/run/artifacts/data")
+    assert r.status_code == 400 and "directory" in r.json()["message"]
+    assert requests.get(f"{base}/1/run/artifacts/data/missing.txt").status_code == 404
+    assert requests.delete(f"{base}/1/run/artifacts/data").ok
+    assert requests.get(base, params={"path": "1/run/artifacts"}).json() == {}
+
+
+def test_ajax_routes_server_info_and_health(orchard):
+    r = requests.get(f"{orchard.url}/ajax-api/2.0/mlflow/experiments/search", params={"max_results": 10})
+    assert r.ok and r.json()["experiments"][0]["name"] == "Default"
+    assert requests.get(f"{orchard.url}/api/3.0/mlflow/server-info").json()["store_type"] == "SqlStore"
+    assert requests.get(f"{orchard.url}/health").text == "OK"
+
+
+def test_logged_models_api(orchard):
+    exp, run_id = new_run(orchard)
+    model = requests.post(
+        f"{orchard.url}/api/2.0/mlflow/logged-models",
+        json={"experiment_id": exp, "name": "clf", "source_run_id": run_id, "params": [{"key": "alpha", "value": "1"}]},
+    ).json()["model"]
+    model_id = model["info"]["model_id"]
+    assert model_id.startswith("m-") and len(model_id) == 34
+    assert model["info"]["status"] == "LOGGED_MODEL_PENDING"
+    assert model["info"]["artifact_uri"] == f"mlflow-artifacts:/{exp}/models/{model_id}/artifacts"
+    base = f"{orchard.url}/api/2.0/mlflow/logged-models/{model_id}"
+    assert requests.patch(base, json={"model_id": model_id, "status": "LOGGED_MODEL_READY"}).json()["model"]["info"]["status"] == "LOGGED_MODEL_READY"
+    assert requests.patch(f"{base}/tags", json={"tags": [{"key": "k", "value": "v"}]}).ok
+    found = requests.post(
+        f"{orchard.url}/api/2.0/mlflow/logged-models/search",
+        json={"experiment_ids": [exp], "filter": f"source_run_id = '{run_id}'"},
+    ).json()["models"]
+    assert [m["info"]["model_id"] for m in found] == [model_id]
+    assert found[0]["info"]["tags"] == [{"key": "k", "value": "v"}]
+    assert requests.delete(f"{base}/tags/k").ok
+    assert requests.delete(f"{base}/tags/k").status_code == 404
+    assert requests.delete(base).ok
+    r = requests.get(base)
+    assert r.status_code == 404 and r.json()["message"] == f"Logged model with ID '{model_id}' not found."
