@@ -32,15 +32,7 @@ cargo build --locked --bin orchard
 cargo test --locked --workspace
 
 step "Python test dependencies"
-requirements=tests/interop/requirements.txt
-pins=$(sha256sum "$requirements" | cut -c1-12)
-venv=${ORCHARD_VENV:-$HOME/.cache/orchard/venv-$pins}
-if [ ! -x "$venv/bin/pytest" ]; then
-    rm -rf "$venv.partial"
-    python3 -m venv "$venv.partial"
-    "$venv.partial/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-    mv "$venv.partial" "$venv"   # only a complete venv is ever reused
-fi
+venv=$(scripts/venv.sh)
 echo "using $venv"
 
 step "Interop tests (real mlflow client against orchard, SQLite and PostgreSQL)"

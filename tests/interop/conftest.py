@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 import pathlib
 import signal
+import socket
 import subprocess
+import sys
+import time
 import uuid
 
 import pytest
@@ -28,24 +31,32 @@ def psql(sql: str) -> None:
 class OrchardServer:
     """One `orchard server` process. `url` is known once `start()` returns."""
 
-    def __init__(self, workdir: pathlib.Path, backend_uri: str, extra_args: list[str] | None = None):
+    def __init__(
+        self,
+        workdir: pathlib.Path,
+        backend_uri: str,
+        extra_args: list[str] | None = None,
+        artifacts_uri: str | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.workdir = workdir
         self.backend_uri = backend_uri
         self.extra_args = extra_args or []
+        self.artifacts_uri = artifacts_uri or f"file://{workdir / 'artifacts'}"
+        self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen | None = None
         self.url = ""
         self.log = workdir / "orchard.log"
 
     def start(self) -> "OrchardServer":
-        artifacts = self.workdir / "artifacts"
         cmd = [
             BIN, "server", "--port", "0",
             "--backend-store-uri", self.backend_uri,
-            "--artifacts-destination", f"file://{artifacts}",
+            "--artifacts-destination", self.artifacts_uri,
             *self.extra_args,
         ]
         log = open(self.log, "ab")
-        self.proc = subprocess.Popen(cmd, cwd=self.workdir, stdout=subprocess.PIPE, stderr=log, text=True)
+        self.proc = subprocess.Popen(cmd, cwd=self.workdir, stdout=subprocess.PIPE, stderr=log, text=True, env=self.env)
         # The server prints its URL once the port is bound: from then on connections are accepted.
         line = self.proc.stdout.readline()
         if not line.startswith("Orchard server listening on "):
@@ -65,6 +76,42 @@ class OrchardServer:
 
     def kill9(self) -> None:
         self.stop(signal.SIGKILL)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def s3_server(tmp_path):
+    """A real S3-compatible server (moto's, from PyPI) in its own process, speaking HTTP on loopback."""
+    import boto3
+    import botocore.exceptions
+
+    port = free_port()
+    log = open(tmp_path / "moto.log", "ab")
+    proc = subprocess.Popen(
+        [str(pathlib.Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log, stderr=log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
+    s3 = boto3.client("s3", endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
+    # Wait until it answers (a readiness check, bounded), then make the bucket.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            s3.create_bucket(Bucket="orchard")
+            break
+        except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionClosedError):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("moto_server did not start: " + (tmp_path / "moto.log").read_text())
+            time.sleep(0.05)
+    yield {"url": url, "client": s3, "env": {**creds, "AWS_ENDPOINT_URL": url}}
+    proc.terminate()
+    proc.wait(timeout=10)
 
 
 @pytest.fixture(params=BACKENDS)
