@@ -24,7 +24,10 @@ pub enum BlobError {
     #[error("not found: {0}")]
     NotFound(String),
     #[error("cannot create the artifact folder {path}: {source}")]
-    Directory { path: String, source: std::io::Error },
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("storage error: {0}")]
     Store(#[from] object_store::Error),
 }
@@ -63,13 +66,18 @@ impl BlobStore {
                 return Err(BlobError::UnsupportedUri(uri.to_string()));
             }
             let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-            let endpoint = std::env::var("MLFLOW_S3_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
+            let endpoint = std::env::var("MLFLOW_S3_ENDPOINT_URL")
+                .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+                .ok();
             if let Some(endpoint) = endpoint {
-                builder = builder.with_allow_http(endpoint.starts_with("http://")).with_endpoint(endpoint);
+                builder = builder
+                    .with_allow_http(endpoint.starts_with("http://"))
+                    .with_endpoint(endpoint);
                 // S3-compatible servers are usually addressed by path, not by virtual host.
                 builder = builder.with_virtual_hosted_style_request(false);
             }
-            if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
+            if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err()
+            {
                 builder = builder.with_region("us-east-1");
             }
             let s3: Arc<dyn ObjectStore> = Arc::new(builder.build()?);
@@ -81,13 +89,19 @@ impl BlobStore {
             }
         } else {
             let path = local_path(uri)?;
-            std::fs::create_dir_all(&path)
-                .map_err(|source| BlobError::Directory { path: path.clone(), source })?;
+            std::fs::create_dir_all(&path).map_err(|source| BlobError::Directory {
+                path: path.clone(),
+                source,
+            })?;
             let fs = LocalFileSystem::new_with_prefix(&path)?;
             local_root = Some(path.into());
             Arc::new(fs)
         };
-        Ok(BlobStore { inner, uri: uri.to_string(), local_root })
+        Ok(BlobStore {
+            inner,
+            uri: uri.to_string(),
+            local_root,
+        })
     }
 
     pub fn uri(&self) -> &str {
@@ -103,7 +117,11 @@ impl BlobStore {
 
     /// Writes an object from a stream of chunks without holding it in memory. If the stream fails the
     /// upload is aborted and nothing is left at `path`.
-    pub async fn put_stream<E>(&self, path: &str, mut chunks: BoxStream<'_, Result<Bytes, E>>) -> Result<u64>
+    pub async fn put_stream<E>(
+        &self,
+        path: &str,
+        mut chunks: BoxStream<'_, Result<Bytes, E>>,
+    ) -> Result<u64>
     where
         E: std::error::Error + Send + Sync + 'static,
     {
@@ -120,7 +138,10 @@ impl BlobStore {
                 }
                 Err(e) => {
                     writer.abort().await?;
-                    return Err(BlobError::Store(object_store::Error::Generic { store: "upload", source: Box::new(e) }));
+                    return Err(BlobError::Store(object_store::Error::Generic {
+                        store: "upload",
+                        source: Box::new(e),
+                    }));
                 }
             }
         }
@@ -152,13 +173,25 @@ impl BlobStore {
 
     /// The direct children of a folder (files with sizes, sub-folders), sorted by path.
     pub async fn list(&self, dir: &str) -> Result<Vec<Entry>> {
-        let prefix = if dir.is_empty() { None } else { Some(object_path(dir)?) };
+        let prefix = if dir.is_empty() {
+            None
+        } else {
+            Some(object_path(dir)?)
+        };
         let listing = self.inner.list_with_delimiter(prefix.as_ref()).await?;
         let mut entries: Vec<Entry> = listing
             .common_prefixes
             .into_iter()
-            .map(|p| Entry { path: p.to_string(), is_dir: true, size: None })
-            .chain(listing.objects.into_iter().map(|o| Entry { path: o.location.to_string(), is_dir: false, size: Some(o.size) }))
+            .map(|p| Entry {
+                path: p.to_string(),
+                is_dir: true,
+                size: None,
+            })
+            .chain(listing.objects.into_iter().map(|o| Entry {
+                path: o.location.to_string(),
+                is_dir: false,
+                size: Some(o.size),
+            }))
             .collect();
         entries.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(entries)
@@ -167,7 +200,12 @@ impl BlobStore {
     /// Deletes an object, or everything below a folder.
     pub async fn delete(&self, path: &str) -> Result<()> {
         let p = object_path(path)?;
-        let below: Vec<_> = self.inner.list(Some(&p)).map_ok(|m| m.location).try_collect().await?;
+        let below: Vec<_> = self
+            .inner
+            .list(Some(&p))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await?;
         if !below.is_empty() {
             // A folder: remove what is in it (a folder itself is not an object).
             for loc in below {
@@ -194,14 +232,20 @@ fn local_path(uri: &str) -> Result<String> {
         if !rest.starts_with('/') {
             return Err(BlobError::UnsupportedUri(uri.to_string()));
         }
-        let decoded = percent_encoding::percent_decode_str(rest).decode_utf8_lossy().into_owned();
+        let decoded = percent_encoding::percent_decode_str(rest)
+            .decode_utf8_lossy()
+            .into_owned();
         return Ok(decoded);
     }
     if uri.contains("://") || uri.is_empty() {
         return Err(BlobError::UnsupportedUri(uri.to_string()));
     }
     let p = std::path::Path::new(uri);
-    let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
     Ok(abs.to_string_lossy().into_owned())
 }
 
@@ -216,11 +260,18 @@ fn object_path(path: &str) -> Result<Path> {
 /// percent-encoding (`%2e%2e`, `%252e%252e`, `%2f`), which have each been the cause of path-traversal bugs in
 /// artifact servers.
 pub fn safe_path(path: &str) -> Result<String> {
-    let unsafe_path = |reason| Err(BlobError::UnsafePath { path: path.to_string(), reason });
+    let unsafe_path = |reason| {
+        Err(BlobError::UnsafePath {
+            path: path.to_string(),
+            reason,
+        })
+    };
     // Decode until stable, so that an encoding nested in another cannot smuggle a `..` through.
     let mut decoded = path.to_string();
     for _ in 0..4 {
-        let next = percent_encoding::percent_decode_str(&decoded).decode_utf8_lossy().into_owned();
+        let next = percent_encoding::percent_decode_str(&decoded)
+            .decode_utf8_lossy()
+            .into_owned();
         if next == decoded {
             break;
         }
@@ -240,7 +291,10 @@ pub fn safe_path(path: &str) -> Result<String> {
         return unsafe_path("'..' is not allowed");
     }
     // The original (not the decoded) text is what names the object: a file may legitimately contain '%'.
-    let original: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    let original: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
     Ok(original.join("/"))
 }
 
@@ -295,19 +349,39 @@ mod tests {
     async fn local_round_trip_list_and_delete() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(&format!("file://{}", dir.path().display())).unwrap();
-        store.put("1/run/artifacts/a.txt", Bytes::from_static(b"hello")).await.unwrap();
-        store.put("1/run/artifacts/sub/b.txt", Bytes::from_static(b"bye!")).await.unwrap();
-        assert_eq!(&store.get_bytes("1/run/artifacts/a.txt").await.unwrap()[..], b"hello");
+        store
+            .put("1/run/artifacts/a.txt", Bytes::from_static(b"hello"))
+            .await
+            .unwrap();
+        store
+            .put("1/run/artifacts/sub/b.txt", Bytes::from_static(b"bye!"))
+            .await
+            .unwrap();
+        assert_eq!(
+            &store.get_bytes("1/run/artifacts/a.txt").await.unwrap()[..],
+            b"hello"
+        );
         let listing = store.list("1/run/artifacts").await.unwrap();
         assert_eq!(
             listing,
             vec![
-                Entry { path: "1/run/artifacts/a.txt".into(), is_dir: false, size: Some(5) },
-                Entry { path: "1/run/artifacts/sub".into(), is_dir: true, size: None },
+                Entry {
+                    path: "1/run/artifacts/a.txt".into(),
+                    is_dir: false,
+                    size: Some(5)
+                },
+                Entry {
+                    path: "1/run/artifacts/sub".into(),
+                    is_dir: true,
+                    size: None
+                },
             ]
         );
         store.delete("1/run/artifacts/sub").await.unwrap();
         assert_eq!(store.list("1/run/artifacts").await.unwrap().len(), 1);
-        assert!(matches!(store.get_bytes("nope").await, Err(BlobError::NotFound(_))));
+        assert!(matches!(
+            store.get_bytes("nope").await,
+            Err(BlobError::NotFound(_))
+        ));
     }
 }

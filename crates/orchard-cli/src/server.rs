@@ -54,14 +54,18 @@ fn default_data_dir() -> PathBuf {
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
-    let backend = args
-        .backend_store_uri
-        .clone()
-        .unwrap_or_else(|| format!("sqlite:///{}", default_data_dir().join("orchard.db").display()));
+    let backend = args.backend_store_uri.clone().unwrap_or_else(|| {
+        format!(
+            "sqlite:///{}",
+            default_data_dir().join("orchard.db").display()
+        )
+    });
     let destination = match &args.artifacts_destination {
         Some(d) => d.clone(),
         None => {
-            let dir = std::env::current_dir()?.join(default_data_dir()).join("artifacts");
+            let dir = std::env::current_dir()?
+                .join(default_data_dir())
+                .join("artifacts");
             format!("file://{}", dir.display())
         }
     };
@@ -71,7 +75,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let store = Store::open(&backend)
         .await
         .with_context(|| format!("cannot open the backend store {}", redact(&backend)))?;
-    let blob = BlobStore::open(&destination).with_context(|| format!("cannot open the artifact store {destination}"))?;
+    let blob = BlobStore::open(&destination)
+        .with_context(|| format!("cannot open the artifact store {destination}"))?;
     let default_root = args.default_artifact_root.clone().unwrap_or_else(|| {
         if serve_artifacts {
             "mlflow-artifacts:/".to_string()
@@ -79,15 +84,22 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             destination.clone()
         }
     });
-    let tracking = Tracking::new(store.clone(), &default_root).await.context("cannot prepare the tracking store")?;
-    let state = AppState { tracking, artifacts: serve_artifacts.then(|| Artifacts::new(blob)) };
+    let tracking = Tracking::new(store.clone(), &default_root)
+        .await
+        .context("cannot prepare the tracking store")?;
+    let state = AppState {
+        tracking,
+        artifacts: serve_artifacts.then(|| Artifacts::new(blob)),
+    };
 
     let addr: SocketAddr = tokio::net::lookup_host((args.host.as_str(), args.port))
         .await
         .with_context(|| format!("cannot resolve --host {}", args.host))?
         .next()
         .with_context(|| format!("--host {} resolves to no address", args.host))?;
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     // The first line on stdout is the URL: scripts and tests read it to find a server started with --port 0.
     println!("Orchard server listening on http://{local}");
@@ -100,7 +112,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         "ready"
     );
 
-    axum::serve(listener, orchard_server::app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, orchard_server::app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -13,14 +13,17 @@ use orchard_tracking::{ErrorCode, TrackingError};
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
-use crate::wire;
 use crate::request::Fields;
+use crate::wire;
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/artifacts", get(list))
-        .route("/artifacts/{*path}", get(download).put(upload).delete(delete))
+        .route(
+            "/artifacts/{*path}",
+            get(download).put(upload).delete(delete),
+        )
         // Uploads stream to storage; no size limit applies to them.
         .layer(axum::extract::DefaultBodyLimit::disable())
 }
@@ -39,24 +42,40 @@ async fn list(State(s): State<AppState>, f: Fields) -> ApiResult<Json<Value>> {
     if files.is_empty() {
         return Ok(Json(json!({})));
     }
-    Ok(Json(json!({ "files": files.iter().map(wire::file_info).collect::<Vec<_>>() })))
+    Ok(Json(
+        json!({ "files": wire::List(&files, wire::FileInfoOut) }),
+    ))
 }
 
-async fn upload(State(s): State<AppState>, Path(path): Path<String>, body: Body) -> ApiResult<Json<Value>> {
-    let stream = body.into_data_stream().map_err(|e| std::io::Error::other(e.to_string())).boxed();
+async fn upload(
+    State(s): State<AppState>,
+    Path(path): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let stream = body
+        .into_data_stream()
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .boxed();
     store(&s)?.upload(&path, stream).await?;
     Ok(Json(json!({})))
 }
 
 async fn download(State(s): State<AppState>, Path(path): Path<String>) -> ApiResult<Response> {
     let (size, stream) = store(&s)?.download(&path).await?;
-    let name = path.rsplit('/').next().unwrap_or("artifact").replace('"', "");
+    let name = path
+        .rsplit('/')
+        .next()
+        .unwrap_or("artifact")
+        .replace('"', "");
     let body = Body::from_stream(stream.map_err(|e| std::io::Error::other(e.to_string())));
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_string()),
             (header::CONTENT_LENGTH, size.to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
         ],
         body,

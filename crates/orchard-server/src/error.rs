@@ -14,7 +14,10 @@ impl ApiError {
 
     /// Names the nested field an error came from, e.g. `metrics[2].value`.
     pub fn prefix_field(self, path: &str) -> Self {
-        let msg = self.0.message.replacen("parameter '", &format!("parameter '{path}."), 1);
+        let msg = self
+            .0
+            .message
+            .replacen("parameter '", &format!("parameter '{path}."), 1);
         ApiError(TrackingError::new(self.0.code, msg))
     }
 }
@@ -28,9 +31,9 @@ impl From<TrackingError> for ApiError {
 /// MLflow's mapping (`mlflow/exceptions.py`): note RESOURCE_ALREADY_EXISTS is a 400, not a 409.
 pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
-        ErrorCode::InvalidParameterValue | ErrorCode::BadRequest | ErrorCode::ResourceAlreadyExists => {
-            StatusCode::BAD_REQUEST
-        }
+        ErrorCode::InvalidParameterValue
+        | ErrorCode::BadRequest
+        | ErrorCode::ResourceAlreadyExists => StatusCode::BAD_REQUEST,
         ErrorCode::ResourceDoesNotExist | ErrorCode::EndpointNotFound => StatusCode::NOT_FOUND,
         ErrorCode::RequestLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::NotImplemented => StatusCode::NOT_IMPLEMENTED,
@@ -42,7 +45,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status_of(self.0.code);
-        let body = serde_json::json!({ "error_code": self.0.code.as_str(), "message": self.0.message });
+        let body =
+            serde_json::json!({ "error_code": self.0.code.as_str(), "message": self.0.message });
         (status, axum::Json(body)).into_response()
     }
 }

@@ -9,9 +9,9 @@
 
 pub mod artifacts;
 pub mod error;
-pub mod wire;
 pub mod request;
 pub mod tracking;
+pub mod wire;
 
 use std::time::Duration;
 
@@ -70,7 +70,11 @@ async fn server_info() -> Json<serde_json::Value> {
 async fn not_found(req: Request) -> Response {
     ApiError::new(
         ErrorCode::EndpointNotFound,
-        format!("No API endpoint for {} {} on this Orchard server", req.method(), req.uri().path()),
+        format!(
+            "No API endpoint for {} {} on this Orchard server",
+            req.method(),
+            req.uri().path()
+        ),
     )
     .into_response()
 }

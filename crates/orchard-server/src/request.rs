@@ -17,7 +17,10 @@ pub struct Fields(pub Map<String, Value>);
 const API_DOCS: &str = "See the API docs for more information about request parameters.";
 
 fn missing(name: &str) -> ApiError {
-    TrackingError::invalid(format!("Missing value for required parameter '{name}'. {API_DOCS}")).into()
+    TrackingError::invalid(format!(
+        "Missing value for required parameter '{name}'. {API_DOCS}"
+    ))
+    .into()
 }
 
 fn bad(name: &str, value: &Value) -> ApiError {
@@ -84,7 +87,9 @@ impl Fields {
                 },
             },
             Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(v @ Value::String(s)) => s.trim().parse::<i64>().map(Some).map_err(|_| bad(name, v)),
+            Some(v @ Value::String(s)) => {
+                s.trim().parse::<i64>().map(Some).map_err(|_| bad(name, v))
+            }
             Some(other) => Err(bad(name, other)),
         }
     }
@@ -97,12 +102,19 @@ impl Fields {
     pub fn opt_f64(&self, name: &str) -> Result<Option<f64>, ApiError> {
         match self.get(name) {
             None => Ok(None),
-            Some(Value::Number(n)) => n.as_f64().map(Some).ok_or_else(|| bad(name, &Value::Number(n.clone()))),
+            Some(Value::Number(n)) => n
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| bad(name, &Value::Number(n.clone()))),
             Some(v @ Value::String(s)) => match s.as_str() {
                 "NaN" | "nan" => Ok(Some(f64::NAN)),
                 "Infinity" | "inf" => Ok(Some(f64::INFINITY)),
                 "-Infinity" | "-inf" => Ok(Some(f64::NEG_INFINITY)),
-                other => other.trim().parse::<f64>().map(Some).map_err(|_| bad(name, v)),
+                other => other
+                    .trim()
+                    .parse::<f64>()
+                    .map(Some)
+                    .map_err(|_| bad(name, v)),
             },
             Some(other) => Err(bad(name, other)),
         }
@@ -219,7 +231,10 @@ impl<S: Send + Sync> FromRequest<S> for Fields {
                 _ => Err(TrackingError::invalid("The request body must be a JSON object.").into()),
             },
             Ok(_) => Err(TrackingError::invalid("The request body must be a JSON object.").into()),
-            Err(e) => Err(TrackingError::invalid(format!("Malformed JSON in the request body: {e}")).into()),
+            Err(e) => Err(TrackingError::invalid(format!(
+                "Malformed JSON in the request body: {e}"
+            ))
+            .into()),
         }
     }
 }
@@ -241,7 +256,10 @@ mod tests {
 
     #[test]
     fn doubles_accept_protobuf_spellings() {
-        let f = Fields(serde_json::from_str(r#"{"a": "NaN", "b": "-Infinity", "c": 1.5, "d": "2", "e": [1]}"#).unwrap());
+        let f = Fields(
+            serde_json::from_str(r#"{"a": "NaN", "b": "-Infinity", "c": 1.5, "d": "2", "e": [1]}"#)
+                .unwrap(),
+        );
         assert!(f.f64("a").unwrap().is_nan());
         assert_eq!(f.f64("b").unwrap(), f64::NEG_INFINITY);
         assert_eq!(f.f64("c").unwrap(), 1.5);

@@ -2,15 +2,16 @@
 //! and shapes the answer.
 
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use orchard_tracking::artifacts::proxied_path;
 use orchard_tracking::{DatasetInput, Metric, ModelOutput, Tag, TrackingError, ViewType};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
-use crate::wire;
 use crate::request::Fields;
+use crate::wire;
 use crate::AppState;
 
 type JsonResult = ApiResult<Json<Value>>;
@@ -25,12 +26,18 @@ pub fn routes() -> Router<AppState> {
         .route("/experiments/create", post(create_experiment))
         .route("/experiments/get", get(get_experiment))
         .route("/experiments/get-by-name", get(get_experiment_by_name))
-        .route("/experiments/search", get(search_experiments).post(search_experiments))
+        .route(
+            "/experiments/search",
+            get(search_experiments).post(search_experiments),
+        )
         .route("/experiments/update", post(update_experiment))
         .route("/experiments/delete", post(delete_experiment))
         .route("/experiments/restore", post(restore_experiment))
         .route("/experiments/set-experiment-tag", post(set_experiment_tag))
-        .route("/experiments/delete-experiment-tag", post(delete_experiment_tag))
+        .route(
+            "/experiments/delete-experiment-tag",
+            post(delete_experiment_tag),
+        )
         .route("/runs/create", post(create_run))
         .route("/runs/get", get(get_run))
         .route("/runs/update", post(update_run))
@@ -45,18 +52,35 @@ pub fn routes() -> Router<AppState> {
         .route("/runs/log-inputs", post(log_inputs))
         .route("/runs/outputs", post(log_outputs))
         .route("/metrics/get-history", get(get_metric_history))
-        .route("/metrics/get-history-bulk-interval", get(get_metric_history_bulk_interval))
+        .route(
+            "/metrics/get-history-bulk-interval",
+            get(get_metric_history_bulk_interval),
+        )
         .route("/artifacts/list", get(list_run_artifacts))
         .route("/logged-models", post(create_logged_model))
         .route("/logged-models/search", post(search_logged_models))
         .route(
             "/logged-models/{model_id}",
-            get(get_logged_model).patch(finalize_logged_model).delete(delete_logged_model),
+            get(get_logged_model)
+                .patch(finalize_logged_model)
+                .delete(delete_logged_model),
         )
-        .route("/logged-models/{model_id}/params", post(log_logged_model_params))
-        .route("/logged-models/{model_id}/tags", axum::routing::patch(set_logged_model_tags))
-        .route("/logged-models/{model_id}/tags/{tag_key}", axum::routing::delete(delete_logged_model_tag))
-        .route("/logged-models/{model_id}/artifacts/directories", get(list_logged_model_artifacts))
+        .route(
+            "/logged-models/{model_id}/params",
+            post(log_logged_model_params),
+        )
+        .route(
+            "/logged-models/{model_id}/tags",
+            axum::routing::patch(set_logged_model_tags),
+        )
+        .route(
+            "/logged-models/{model_id}/tags/{tag_key}",
+            axum::routing::delete(delete_logged_model_tag),
+        )
+        .route(
+            "/logged-models/{model_id}/artifacts/directories",
+            get(list_logged_model_artifacts),
+        )
 }
 
 fn tags(f: &Fields, name: &str) -> ApiResult<Vec<Tag>> {
@@ -64,7 +88,9 @@ fn tags(f: &Fields, name: &str) -> ApiResult<Vec<Tag>> {
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            Fields::nested(&format!("{name}[{i}]"), || Ok(Tag::new(t.str("key")?, t.str_or_empty("value")?)))
+            Fields::nested(&format!("{name}[{i}]"), || {
+                Ok(Tag::new(t.str("key")?, t.str_or_empty("value")?))
+            })
         })
         .collect()
 }
@@ -83,38 +109,34 @@ fn view_type(f: &Fields, name: &str) -> ApiResult<ViewType> {
     })
 }
 
-fn page_json(key: &str, items: Vec<Value>, token: Option<String>) -> Value {
-    let mut o = Map::new();
-    if !items.is_empty() {
-        o.insert(key.into(), Value::Array(items));
-    }
-    if let Some(t) = token {
-        o.insert("next_page_token".into(), json!(t));
-    }
-    Value::Object(o)
-}
-
 // ------------------------------------------------------------------------------------------------ experiments
 
 async fn create_experiment(State(s): State<AppState>, f: Fields) -> JsonResult {
     let id = s
         .tracking
-        .create_experiment(&f.str("name")?, f.opt_str("artifact_location")?.as_deref(), &tags(&f, "tags")?)
+        .create_experiment(
+            &f.str("name")?,
+            f.opt_str("artifact_location")?.as_deref(),
+            &tags(&f, "tags")?,
+        )
         .await?;
     Ok(Json(json!({ "experiment_id": id })))
 }
 
 async fn get_experiment(State(s): State<AppState>, f: Fields) -> JsonResult {
     let e = s.tracking.get_experiment(&f.str("experiment_id")?).await?;
-    Ok(Json(json!({ "experiment": wire::experiment(&e) })))
+    Ok(Json(json!({ "experiment": wire::ExperimentOut(&e) })))
 }
 
 async fn get_experiment_by_name(State(s): State<AppState>, f: Fields) -> JsonResult {
-    let e = s.tracking.get_experiment_by_name(&f.str("experiment_name")?).await?;
-    Ok(Json(json!({ "experiment": wire::experiment(&e) })))
+    let e = s
+        .tracking
+        .get_experiment_by_name(&f.str("experiment_name")?)
+        .await?;
+    Ok(Json(json!({ "experiment": wire::ExperimentOut(&e) })))
 }
 
-async fn search_experiments(State(s): State<AppState>, f: Fields) -> JsonResult {
+async fn search_experiments(State(s): State<AppState>, f: Fields) -> ApiResult<Response> {
     let page = s
         .tracking
         .search_experiments(
@@ -125,34 +147,50 @@ async fn search_experiments(State(s): State<AppState>, f: Fields) -> JsonResult 
             &f.str_or_empty("page_token")?,
         )
         .await?;
-    let items = page.items.iter().map(wire::experiment).collect();
-    Ok(Json(page_json("experiments", items, page.next_page_token)))
+    Ok(Json(wire::PageOut {
+        key: "experiments",
+        items: wire::List(&page.items, wire::ExperimentOut),
+        next_page_token: page.next_page_token.clone(),
+    })
+    .into_response())
 }
 
 async fn update_experiment(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking.rename_experiment(&f.str("experiment_id")?, &f.str("new_name")?).await?;
+    s.tracking
+        .rename_experiment(&f.str("experiment_id")?, &f.str("new_name")?)
+        .await?;
     ok()
 }
 
 async fn delete_experiment(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking.delete_experiment(&f.str("experiment_id")?).await?;
+    s.tracking
+        .delete_experiment(&f.str("experiment_id")?)
+        .await?;
     ok()
 }
 
 async fn restore_experiment(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking.restore_experiment(&f.str("experiment_id")?).await?;
+    s.tracking
+        .restore_experiment(&f.str("experiment_id")?)
+        .await?;
     ok()
 }
 
 async fn set_experiment_tag(State(s): State<AppState>, f: Fields) -> JsonResult {
     s.tracking
-        .set_experiment_tag(&f.str("experiment_id")?, &f.str("key")?, &f.str_or_empty("value")?)
+        .set_experiment_tag(
+            &f.str("experiment_id")?,
+            &f.str("key")?,
+            &f.str_or_empty("value")?,
+        )
         .await?;
     ok()
 }
 
 async fn delete_experiment_tag(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking.delete_experiment_tag(&f.str("experiment_id")?, &f.str("key")?).await?;
+    s.tracking
+        .delete_experiment_tag(&f.str("experiment_id")?, &f.str("key")?)
+        .await?;
     ok()
 }
 
@@ -169,20 +207,25 @@ async fn create_run(State(s): State<AppState>, f: Fields) -> JsonResult {
             &tags(&f, "tags")?,
         )
         .await?;
-    Ok(Json(json!({ "run": wire::run(&run) })))
+    Ok(Json(json!({ "run": wire::RunOut(&run) })))
 }
 
 async fn get_run(State(s): State<AppState>, f: Fields) -> JsonResult {
     let run = s.tracking.get_run(&f.run_id()?).await?;
-    Ok(Json(json!({ "run": wire::run(&run) })))
+    Ok(Json(json!({ "run": wire::RunOut(&run) })))
 }
 
 async fn update_run(State(s): State<AppState>, f: Fields) -> JsonResult {
     let info = s
         .tracking
-        .update_run(&f.run_id()?, f.opt_str("status")?.as_deref(), f.opt_i64("end_time")?, f.opt_str("run_name")?.as_deref())
+        .update_run(
+            &f.run_id()?,
+            f.opt_str("status")?.as_deref(),
+            f.opt_i64("end_time")?,
+            f.opt_str("run_name")?.as_deref(),
+        )
         .await?;
-    Ok(Json(json!({ "run_info": wire::run_info(&info) })))
+    Ok(Json(json!({ "run_info": wire::RunInfoOut(&info) })))
 }
 
 async fn delete_run(State(s): State<AppState>, f: Fields) -> JsonResult {
@@ -195,7 +238,7 @@ async fn restore_run(State(s): State<AppState>, f: Fields) -> JsonResult {
     ok()
 }
 
-async fn search_runs(State(s): State<AppState>, f: Fields) -> JsonResult {
+async fn search_runs(State(s): State<AppState>, f: Fields) -> ApiResult<Response> {
     let page = s
         .tracking
         .search_runs(
@@ -207,12 +250,21 @@ async fn search_runs(State(s): State<AppState>, f: Fields) -> JsonResult {
             &f.str_or_empty("page_token")?,
         )
         .await?;
-    let items = page.items.iter().map(wire::run).collect();
-    Ok(Json(page_json("runs", items, page.next_page_token)))
+    Ok(Json(wire::PageOut {
+        key: "runs",
+        items: wire::List(&page.items, wire::RunOut),
+        next_page_token: page.next_page_token.clone(),
+    })
+    .into_response())
 }
 
 fn read_metric(m: &Fields) -> ApiResult<Metric> {
-    let mut metric = Metric::new(m.str("key")?, m.f64("value")?, m.i64("timestamp")?, m.opt_i64("step")?.unwrap_or(0));
+    let mut metric = Metric::new(
+        m.str("key")?,
+        m.f64("value")?,
+        m.i64("timestamp")?,
+        m.opt_i64("step")?.unwrap_or(0),
+    );
     metric.model_id = m.opt_str("model_id")?.filter(|s| !s.is_empty());
     metric.dataset_name = m.opt_str("dataset_name")?.filter(|s| !s.is_empty());
     metric.dataset_digest = m.opt_str("dataset_digest")?.filter(|s| !s.is_empty());
@@ -226,12 +278,16 @@ async fn log_metric(State(s): State<AppState>, f: Fields) -> JsonResult {
 }
 
 async fn log_param(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking.log_param(&f.run_id()?, &f.str("key")?, &f.str_or_empty("value")?).await?;
+    s.tracking
+        .log_param(&f.run_id()?, &f.str("key")?, &f.str_or_empty("value")?)
+        .await?;
     ok()
 }
 
 async fn set_tag(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking.set_tag(&f.run_id()?, &f.str("key")?, &f.str_or_empty("value")?).await?;
+    s.tracking
+        .set_tag(&f.run_id()?, &f.str("key")?, &f.str_or_empty("value")?)
+        .await?;
     ok()
 }
 
@@ -249,7 +305,9 @@ async fn log_batch(State(s): State<AppState>, f: Fields) -> JsonResult {
         .collect::<ApiResult<Vec<_>>>()?;
     let params = tags(&f, "params")?;
     let tags = tags(&f, "tags")?;
-    s.tracking.log_batch(&f.str("run_id")?, &metrics, &params, &tags).await?;
+    s.tracking
+        .log_batch(&f.str("run_id")?, &metrics, &params, &tags)
+        .await?;
     ok()
 }
 
@@ -257,7 +315,9 @@ async fn log_inputs(State(s): State<AppState>, f: Fields) -> JsonResult {
     let mut datasets = Vec::new();
     for (i, d) in f.objects("datasets")?.iter().enumerate() {
         let input = Fields::nested(&format!("datasets[{i}]"), || {
-            let ds = d.object("dataset")?.ok_or_else(|| ApiError::from(TrackingError::invalid("Dataset cannot be None")))?;
+            let ds = d
+                .object("dataset")?
+                .ok_or_else(|| ApiError::from(TrackingError::invalid("Dataset cannot be None")))?;
             Ok(DatasetInput {
                 tags: tags(d, "tags")?,
                 dataset: orchard_tracking::Dataset {
@@ -272,8 +332,14 @@ async fn log_inputs(State(s): State<AppState>, f: Fields) -> JsonResult {
         })?;
         datasets.push(input);
     }
-    let models = f.objects("models")?.iter().map(|m| m.str("model_id")).collect::<ApiResult<Vec<_>>>()?;
-    s.tracking.log_inputs(&f.str("run_id")?, &datasets, &models).await?;
+    let models = f
+        .objects("models")?
+        .iter()
+        .map(|m| m.str("model_id"))
+        .collect::<ApiResult<Vec<_>>>()?;
+    s.tracking
+        .log_inputs(&f.str("run_id")?, &datasets, &models)
+        .await?;
     ok()
 }
 
@@ -281,19 +347,33 @@ async fn log_outputs(State(s): State<AppState>, f: Fields) -> JsonResult {
     let models = f
         .objects("models")?
         .iter()
-        .map(|m| Ok(ModelOutput { model_id: m.str("model_id")?, step: m.opt_i64("step")?.unwrap_or(0) }))
+        .map(|m| {
+            Ok(ModelOutput {
+                model_id: m.str("model_id")?,
+                step: m.opt_i64("step")?.unwrap_or(0),
+            })
+        })
         .collect::<ApiResult<Vec<_>>>()?;
     s.tracking.log_outputs(&f.str("run_id")?, &models).await?;
     ok()
 }
 
-async fn get_metric_history(State(s): State<AppState>, f: Fields) -> JsonResult {
+async fn get_metric_history(State(s): State<AppState>, f: Fields) -> ApiResult<Response> {
     let page = s
         .tracking
-        .get_metric_history(&f.run_id()?, &f.str("metric_key")?, f.opt_i64("max_results")?, &f.str_or_empty("page_token")?)
+        .get_metric_history(
+            &f.run_id()?,
+            &f.str("metric_key")?,
+            f.opt_i64("max_results")?,
+            &f.str_or_empty("page_token")?,
+        )
         .await?;
-    let items = page.items.iter().map(wire::metric).collect();
-    Ok(Json(page_json("metrics", items, page.next_page_token)))
+    Ok(Json(wire::PageOut {
+        key: "metrics",
+        items: wire::List(&page.items, wire::MetricOut),
+        next_page_token: page.next_page_token.clone(),
+    })
+    .into_response())
 }
 
 async fn get_metric_history_bulk_interval(State(s): State<AppState>, f: Fields) -> JsonResult {
@@ -314,7 +394,9 @@ async fn get_metric_history_bulk_interval(State(s): State<AppState>, f: Fields) 
             f.opt_i64("max_results")?,
         )
         .await?;
-    Ok(Json(json!({ "metrics": points.iter().map(wire::metric).collect::<Vec<_>>() })))
+    Ok(Json(
+        json!({ "metrics": wire::List(&points, wire::MetricOut) }),
+    ))
 }
 
 /// `artifacts/list` of the tracking API: a run's artifacts, with the run's root URI.
@@ -322,7 +404,9 @@ async fn list_run_artifacts(State(s): State<AppState>, f: Fields) -> JsonResult 
     let run = s.tracking.get_run(&f.run_id()?).await?;
     let sub = f.str_or_empty("path")?;
     let files = list_under(&s, &run.info.artifact_uri, &sub).await?;
-    Ok(Json(json!({ "root_uri": run.info.artifact_uri, "files": files })))
+    Ok(Json(
+        json!({ "root_uri": run.info.artifact_uri, "files": files }),
+    ))
 }
 
 /// Lists `sub` below an artifact root the server proxies; entries are named relative to the root.
@@ -330,8 +414,16 @@ async fn list_under(s: &AppState, root_uri: &str, sub: &str) -> ApiResult<Vec<Va
     let (Some(artifacts), Some(root)) = (&s.artifacts, proxied_path(root_uri)) else {
         return Ok(Vec::new());
     };
-    let sub = if sub.is_empty() { String::new() } else { orchard_blob::safe_path(sub).map_err(TrackingError::from)? };
-    let dir = if sub.is_empty() { root } else { format!("{root}/{sub}") };
+    let sub = if sub.is_empty() {
+        String::new()
+    } else {
+        orchard_blob::safe_path(sub).map_err(TrackingError::from)?
+    };
+    let dir = if sub.is_empty() {
+        root
+    } else {
+        format!("{root}/{sub}")
+    };
     let files = artifacts.list(&dir).await?;
     Ok(files
         .iter()
@@ -340,7 +432,7 @@ async fn list_under(s: &AppState, root_uri: &str, sub: &str) -> ApiResult<Vec<Va
             if !sub.is_empty() {
                 fi.path = format!("{sub}/{}", fi.path);
             }
-            wire::file_info(&fi)
+            serde_json::to_value(wire::FileInfoOut(&fi)).unwrap_or_default()
         })
         .collect())
 }
@@ -359,40 +451,65 @@ async fn create_logged_model(State(s): State<AppState>, f: Fields) -> JsonResult
             &tags(&f, "tags")?,
         )
         .await?;
-    Ok(Json(json!({ "model": wire::logged_model(&m) })))
+    Ok(Json(json!({ "model": wire::LoggedModelOut(&m) })))
 }
 
 async fn get_logged_model(State(s): State<AppState>, Path(model_id): Path<String>) -> JsonResult {
     let m = s.tracking.get_logged_model(&model_id).await?;
-    Ok(Json(json!({ "model": wire::logged_model(&m) })))
+    Ok(Json(json!({ "model": wire::LoggedModelOut(&m) })))
 }
 
-async fn finalize_logged_model(State(s): State<AppState>, Path(model_id): Path<String>, f: Fields) -> JsonResult {
-    let m = s.tracking.finalize_logged_model(&model_id, &f.str("status")?).await?;
-    Ok(Json(json!({ "model": wire::logged_model(&m) })))
+async fn finalize_logged_model(
+    State(s): State<AppState>,
+    Path(model_id): Path<String>,
+    f: Fields,
+) -> JsonResult {
+    let m = s
+        .tracking
+        .finalize_logged_model(&model_id, &f.str("status")?)
+        .await?;
+    Ok(Json(json!({ "model": wire::LoggedModelOut(&m) })))
 }
 
-async fn delete_logged_model(State(s): State<AppState>, Path(model_id): Path<String>) -> JsonResult {
+async fn delete_logged_model(
+    State(s): State<AppState>,
+    Path(model_id): Path<String>,
+) -> JsonResult {
     s.tracking.delete_logged_model(&model_id).await?;
     ok()
 }
 
-async fn log_logged_model_params(State(s): State<AppState>, Path(model_id): Path<String>, f: Fields) -> JsonResult {
-    s.tracking.log_logged_model_params(&model_id, &tags(&f, "params")?).await?;
+async fn log_logged_model_params(
+    State(s): State<AppState>,
+    Path(model_id): Path<String>,
+    f: Fields,
+) -> JsonResult {
+    s.tracking
+        .log_logged_model_params(&model_id, &tags(&f, "params")?)
+        .await?;
     ok()
 }
 
-async fn set_logged_model_tags(State(s): State<AppState>, Path(model_id): Path<String>, f: Fields) -> JsonResult {
-    s.tracking.set_logged_model_tags(&model_id, &tags(&f, "tags")?).await?;
+async fn set_logged_model_tags(
+    State(s): State<AppState>,
+    Path(model_id): Path<String>,
+    f: Fields,
+) -> JsonResult {
+    s.tracking
+        .set_logged_model_tags(&model_id, &tags(&f, "tags")?)
+        .await?;
     ok()
 }
 
-async fn delete_logged_model_tag(State(s): State<AppState>, Path((model_id, key)): Path<(String, String)>) -> JsonResult {
+async fn delete_logged_model_tag(
+    State(s): State<AppState>,
+    Path((model_id, key)): Path<(String, String)>,
+) -> JsonResult {
     s.tracking.delete_logged_model_tag(&model_id, &key).await?;
     ok()
 }
 
-async fn search_logged_models(State(s): State<AppState>, f: Fields) -> JsonResult {
+async fn search_logged_models(State(s): State<AppState>, f: Fields) -> ApiResult<Response> {
     let experiment_ids = f.str_list("experiment_ids")?;
     if experiment_ids.is_empty() {
         return Err(TrackingError::invalid(
@@ -403,7 +520,12 @@ async fn search_logged_models(State(s): State<AppState>, f: Fields) -> JsonResul
     let order_by = f
         .objects("order_by")?
         .iter()
-        .map(|o| Ok((o.str("field_name")?, o.opt_bool("ascending")?.unwrap_or(true))))
+        .map(|o| {
+            Ok((
+                o.str("field_name")?,
+                o.opt_bool("ascending")?.unwrap_or(true),
+            ))
+        })
         .collect::<ApiResult<Vec<_>>>()?;
     let page = s
         .tracking
@@ -415,12 +537,25 @@ async fn search_logged_models(State(s): State<AppState>, f: Fields) -> JsonResul
             &f.str_or_empty("page_token")?,
         )
         .await?;
-    let items = page.items.iter().map(wire::logged_model).collect();
-    Ok(Json(page_json("models", items, page.next_page_token)))
+    Ok(Json(wire::PageOut {
+        key: "models",
+        items: wire::List(&page.items, wire::LoggedModelOut),
+        next_page_token: page.next_page_token.clone(),
+    })
+    .into_response())
 }
 
-async fn list_logged_model_artifacts(State(s): State<AppState>, Path(model_id): Path<String>, f: Fields) -> JsonResult {
+async fn list_logged_model_artifacts(
+    State(s): State<AppState>,
+    Path(model_id): Path<String>,
+    f: Fields,
+) -> JsonResult {
     let m = s.tracking.get_logged_model(&model_id).await?;
-    let files = list_under(&s, &m.artifact_uri, &f.str_or_empty("artifact_directory_path")?).await?;
+    let files = list_under(
+        &s,
+        &m.artifact_uri,
+        &f.str_or_empty("artifact_directory_path")?,
+    )
+    .await?;
     Ok(Json(json!({ "root_uri": m.artifact_uri, "files": files })))
 }

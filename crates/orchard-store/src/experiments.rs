@@ -47,7 +47,10 @@ impl Store {
         let now = now_ms();
         let mut conn = self.writer().acquire().await?;
         let mut tx = conn.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM experiments WHERE name = $1").bind(name).fetch_optional(&mut *tx).await?;
+        let exists = sqlx::query("SELECT 1 FROM experiments WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
         if exists.is_some() {
             return Err(StoreError::AlreadyExists(format!("Experiment '{name}'")));
         }
@@ -75,18 +78,22 @@ impl Store {
     }
 
     pub async fn get_experiment(&self, id: i64) -> Result<Option<Experiment>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM experiments e WHERE e.experiment_id = $1"))
-            .bind(id)
-            .fetch_optional(self.reader())
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM experiments e WHERE e.experiment_id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.reader())
+        .await?;
         self.with_tags(row).await
     }
 
     pub async fn get_experiment_by_name(&self, name: &str) -> Result<Option<Experiment>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM experiments e WHERE e.name = $1"))
-            .bind(name)
-            .fetch_optional(self.reader())
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM experiments e WHERE e.name = $1"
+        ))
+        .bind(name)
+        .fetch_optional(self.reader())
+        .await?;
         self.with_tags(row).await
     }
 
@@ -94,11 +101,21 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let mut exp = experiment_from_row(&row)?;
         let id: i64 = get(&row, "experiment_id")?;
-        let rows = sqlx::query("SELECT key, value FROM experiment_tags WHERE experiment_id = $1 ORDER BY key")
-            .bind(id)
-            .fetch_all(self.reader())
-            .await?;
-        exp.tags = rows.iter().map(|r| Ok(Tag { key: get(r, "key")?, value: get(r, "value")? })).collect::<Result<_>>()?;
+        let rows = sqlx::query(
+            "SELECT key, value FROM experiment_tags WHERE experiment_id = $1 ORDER BY key",
+        )
+        .bind(id)
+        .fetch_all(self.reader())
+        .await?;
+        exp.tags = rows
+            .iter()
+            .map(|r| {
+                Ok(Tag {
+                    key: get(r, "key")?,
+                    value: get(r, "value")?,
+                })
+            })
+            .collect::<Result<_>>()?;
         Ok(Some(exp))
     }
 
@@ -113,20 +130,37 @@ impl Store {
             sql.push(" AND ");
             search::filter_clause(&target, clause, &mut sql)?;
         }
-        sql.push(" ORDER BY ").push(&order).push(" LIMIT ").i64(query.limit).push(" OFFSET ").i64(query.offset);
+        sql.push(" ORDER BY ")
+            .push(&order)
+            .push(" LIMIT ")
+            .i64(query.limit)
+            .push(" OFFSET ")
+            .i64(query.offset);
         let rows = sql.query().fetch_all(self.reader()).await?;
-        let mut experiments: Vec<Experiment> = rows.iter().map(experiment_from_row).collect::<Result<_>>()?;
+        let mut experiments: Vec<Experiment> = rows
+            .iter()
+            .map(experiment_from_row)
+            .collect::<Result<_>>()?;
         if experiments.is_empty() {
             return Ok(experiments);
         }
         // All tags of the page in one query.
-        let mut tags_sql = Sql::new("SELECT experiment_id, key, value FROM experiment_tags WHERE experiment_id IN ");
-        tags_sql.list(experiments.iter().map(|e| crate::sql::Arg::I64(e.experiment_id.parse().unwrap_or(-1))));
+        let mut tags_sql = Sql::new(
+            "SELECT experiment_id, key, value FROM experiment_tags WHERE experiment_id IN ",
+        );
+        tags_sql.list(
+            experiments
+                .iter()
+                .map(|e| crate::sql::Arg::I64(e.experiment_id.parse().unwrap_or(-1))),
+        );
         tags_sql.push(" ORDER BY key");
         for row in tags_sql.query().fetch_all(self.reader()).await? {
             let id = get::<i64>(&row, "experiment_id")?.to_string();
             if let Some(e) = experiments.iter_mut().find(|e| e.experiment_id == id) {
-                e.tags.push(Tag { key: get(&row, "key")?, value: get(&row, "value")? });
+                e.tags.push(Tag {
+                    key: get(&row, "key")?,
+                    value: get(&row, "value")?,
+                });
             }
         }
         Ok(experiments)
@@ -141,16 +175,20 @@ impl Store {
             .await?;
         if let Some(row) = taken {
             if get::<i64>(&row, "experiment_id")? != id {
-                return Err(StoreError::AlreadyExists(format!("Experiment '{new_name}'")));
+                return Err(StoreError::AlreadyExists(format!(
+                    "Experiment '{new_name}'"
+                )));
             }
         }
-        let done = sqlx::query("UPDATE experiments SET name = $1, last_update_time = $2 WHERE experiment_id = $3")
-            .bind(new_name)
-            .bind(now_ms())
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| unique_to_exists(e, new_name))?;
+        let done = sqlx::query(
+            "UPDATE experiments SET name = $1, last_update_time = $2 WHERE experiment_id = $3",
+        )
+        .bind(new_name)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique_to_exists(e, new_name))?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("Experiment with id={id}")));
         }
@@ -161,7 +199,11 @@ impl Store {
     /// Deletes (`deleted = true`) or restores an experiment, and with it all of its runs, as MLflow does.
     pub async fn set_experiment_deleted(&self, id: i64, deleted: bool) -> Result<()> {
         let now = now_ms();
-        let (stage, from) = if deleted { (DELETED, ACTIVE) } else { (ACTIVE, DELETED) };
+        let (stage, from) = if deleted {
+            (DELETED, ACTIVE)
+        } else {
+            (ACTIVE, DELETED)
+        };
         let mut conn = self.writer().acquire().await?;
         let mut tx = conn.begin().await?;
         let done = sqlx::query("UPDATE experiments SET lifecycle_stage = $1, last_update_time = $2 WHERE experiment_id = $3")
@@ -204,7 +246,11 @@ impl Store {
     }
 }
 
-async fn upsert_experiment_tag(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: i64, tag: &Tag) -> Result<()> {
+async fn upsert_experiment_tag(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: i64,
+    tag: &Tag,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO experiment_tags (experiment_id, key, value) VALUES ($1, $2, $3) \
          ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
@@ -219,7 +265,9 @@ async fn upsert_experiment_tag(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: i6
 
 pub(crate) fn unique_to_exists(e: sqlx::Error, what: &str) -> StoreError {
     match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::AlreadyExists(format!("'{what}'")),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::AlreadyExists(format!("'{what}'"))
+        }
         _ => StoreError::Db(e),
     }
 }

@@ -8,6 +8,7 @@
 //! Migrations are embedded in the binary and versioned (see [`migrate`]); they run when the store opens.
 
 mod experiments;
+mod log_writer;
 mod logged_models;
 mod metrics;
 pub mod migrate;
@@ -34,17 +35,28 @@ pub enum StoreError {
     #[error("unsupported backend store URI '{0}': expected sqlite:///path or postgresql://user@host:port/db")]
     UnsupportedUri(String),
     #[error("could not prepare the database directory {path}: {source}")]
-    Directory { path: PathBuf, source: std::io::Error },
+    Directory {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0} already exists")]
     AlreadyExists(String),
     /// Logging to a run that is not active (deleted).
     #[error("run {run_id} is {lifecycle_stage}")]
-    InactiveRun { run_id: String, lifecycle_stage: String },
+    InactiveRun {
+        run_id: String,
+        lifecycle_stage: String,
+    },
     /// A param was logged before with another value; MLflow forbids changing it.
     #[error("param '{key}' already has value '{old}' (attempted '{new}')")]
-    ParamConflict { run_id: String, key: String, old: String, new: String },
+    ParamConflict {
+        run_id: String,
+        key: String,
+        old: String,
+        new: String,
+    },
     /// A query the domain layer should have rejected (e.g. a comparator a field does not support).
     #[error("invalid query: {0}")]
     InvalidQuery(String),
@@ -57,7 +69,12 @@ pub enum StoreError {
 impl StoreError {
     /// Whether retrying later may succeed (the database is busy or unreachable), as opposed to a bad request.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed))
+        matches!(
+            self,
+            StoreError::Db(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+            )
+        )
     }
 }
 
@@ -70,6 +87,46 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// A correlated sub-query giving `[[key, value], …]` as JSON text for the rows of `table` that belong to
+    /// `owner`: one row per run instead of one per param or tag.
+    pub(crate) fn json_pairs(self, table: &str, fk: &str, owner: &str) -> String {
+        match self {
+            Backend::Sqlite => {
+                format!("(SELECT json_group_array(json_array(x.key, x.value)) FROM {table} x WHERE x.{fk} = {owner})")
+            }
+            Backend::Postgres => format!(
+                "(SELECT COALESCE(json_agg(json_build_array(x.key, x.value)), '[]')::text FROM {table} x WHERE x.{fk} = {owner})"
+            ),
+        }
+    }
+
+    /// Like [`Backend::json_pairs`] for metric points: `[[key, value, timestamp, step, is_nan], …]`, the value as
+    /// text that parses back to the exact same double (17 significant digits; "Inf"/"Infinity" for ±∞).
+    pub(crate) fn json_metrics(self, table: &str, fk: &str, owner: &str) -> String {
+        match self {
+            Backend::Sqlite => format!(
+                "(SELECT json_group_array(json_array(x.key, printf('%!.17g', x.value), x.timestamp, x.step, x.is_nan)) \
+                 FROM {table} x WHERE x.{fk} = {owner})"
+            ),
+            Backend::Postgres => format!(
+                "(SELECT COALESCE(json_agg(json_build_array(x.key, x.value::text, x.timestamp, x.step, x.is_nan)), '[]')::text \
+                 FROM {table} x WHERE x.{fk} = {owner})"
+            ),
+        }
+    }
+}
+
+/// Parses a double written by [`Backend::json_metrics`].
+pub(crate) fn parse_stored_double(text: &str) -> f64 {
+    match text {
+        "Inf" | "Infinity" | "inf" => f64::INFINITY,
+        "-Inf" | "-Infinity" | "-inf" => f64::NEG_INFINITY,
+        "NaN" => f64::NAN,
+        t => t.parse().unwrap_or(f64::NAN),
+    }
+}
+
 /// A handle to the metadata database. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -78,6 +135,8 @@ pub struct Store {
     /// SQLite allows one writer at a time; a one-connection pool queues writers inside the process instead
     /// of letting them collide on the file lock (which would surface as SQLITE_BUSY under load).
     writer: AnyPool,
+    /// The group-committing queue for metrics, params and tags (see [`log_writer`]).
+    log_writer: log_writer::LogWriter,
     backend: Backend,
 }
 
@@ -108,7 +167,12 @@ impl FromStr for DbLocation {
             }
             return Ok(DbLocation::Sqlite(PathBuf::from(path)));
         }
-        for scheme in ["postgresql://", "postgres://", "postgresql+psycopg2://", "postgresql+psycopg://"] {
+        for scheme in [
+            "postgresql://",
+            "postgres://",
+            "postgresql+psycopg2://",
+            "postgresql+psycopg://",
+        ] {
             if let Some(rest) = uri.strip_prefix(scheme) {
                 return Ok(DbLocation::Postgres(format!("postgres://{rest}")));
             }
@@ -125,19 +189,21 @@ impl Store {
         let store = match location {
             DbLocation::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|source| StoreError::Directory { path: dir.to_path_buf(), source })?;
+                    std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
+                        path: dir.to_path_buf(),
+                        source,
+                    })?;
                 }
                 let url = format!("sqlite://{}?mode=rwc", path.display());
                 let pool = sqlite_pool(&url, 8).await?;
                 let writer = sqlite_pool(&url, 1).await?;
-                Store { pool, writer, backend: Backend::Sqlite }
+                Store::assemble(pool, writer, Backend::Sqlite)
             }
             DbLocation::SqliteMemory => {
                 // A shared-cache in-memory database; one connection so every query sees the same data.
                 let url = "sqlite::memory:";
                 let pool = sqlite_pool(url, 1).await?;
-                Store { writer: pool.clone(), pool, backend: Backend::Sqlite }
+                Store::assemble(pool.clone(), pool, Backend::Sqlite)
             }
             DbLocation::Postgres(url) => {
                 let pool = AnyPoolOptions::new()
@@ -145,11 +211,21 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(30))
                     .connect(&url)
                     .await?;
-                Store { writer: pool.clone(), pool, backend: Backend::Postgres }
+                Store::assemble(pool.clone(), pool, Backend::Postgres)
             }
         };
         migrate::run(&store).await?;
         Ok(store)
+    }
+
+    fn assemble(pool: AnyPool, writer: AnyPool, backend: Backend) -> Store {
+        let log_writer = log_writer::LogWriter::spawn(writer.clone());
+        Store {
+            pool,
+            writer,
+            log_writer,
+            backend,
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -168,6 +244,10 @@ impl Store {
 
     pub(crate) fn writer(&self) -> &AnyPool {
         &self.writer
+    }
+
+    pub(crate) fn log_writer(&self) -> &log_writer::LogWriter {
+        &self.log_writer
     }
 }
 
@@ -216,11 +296,20 @@ mod tests {
 
     #[test]
     fn parses_mlflow_style_uris() {
-        assert_eq!("sqlite:///orchard-data/orchard.db".parse::<DbLocation>().unwrap(),
-            DbLocation::Sqlite("orchard-data/orchard.db".into()));
-        assert_eq!("sqlite:////tmp/x.db".parse::<DbLocation>().unwrap(), DbLocation::Sqlite("/tmp/x.db".into()));
         assert_eq!(
-            "postgresql://postgres@127.0.0.1:5432/test".parse::<DbLocation>().unwrap(),
+            "sqlite:///orchard-data/orchard.db"
+                .parse::<DbLocation>()
+                .unwrap(),
+            DbLocation::Sqlite("orchard-data/orchard.db".into())
+        );
+        assert_eq!(
+            "sqlite:////tmp/x.db".parse::<DbLocation>().unwrap(),
+            DbLocation::Sqlite("/tmp/x.db".into())
+        );
+        assert_eq!(
+            "postgresql://postgres@127.0.0.1:5432/test"
+                .parse::<DbLocation>()
+                .unwrap(),
             DbLocation::Postgres("postgres://postgres@127.0.0.1:5432/test".into())
         );
         assert!("mysql://x".parse::<DbLocation>().is_err());

@@ -9,7 +9,9 @@ use crate::query::Query;
 use crate::runs::metric_value;
 use crate::search::{self, Target};
 use crate::sql::{Arg, Sql};
-use crate::{get, now_ms, LoggedModel, Metric, NewLoggedModel, Result, Store, StoreError, Tag, DELETED};
+use crate::{
+    get, now_ms, LoggedModel, Metric, NewLoggedModel, Result, Store, StoreError, Tag, DELETED,
+};
 
 const COLUMNS: &str = "m.model_id, m.experiment_id, m.name, m.artifact_location, m.creation_timestamp_ms, \
     m.last_updated_timestamp_ms, m.status, m.lifecycle_stage, m.model_type, m.source_run_id, m.status_message";
@@ -53,7 +55,10 @@ impl Store {
         .bind(m.source_run_id.as_deref())
         .execute(&mut *tx)
         .await?;
-        for (table, items) in [("logged_model_tags", &m.tags), ("logged_model_params", &m.params)] {
+        for (table, items) in [
+            ("logged_model_tags", &m.tags),
+            ("logged_model_params", &m.params),
+        ] {
             for t in items.iter() {
                 upsert_kv(&mut tx, table, &m.model_id, t).await?;
             }
@@ -87,7 +92,9 @@ impl Store {
         .execute(self.writer())
         .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("Logged model with id={model_id}")));
+            return Err(StoreError::NotFound(format!(
+                "Logged model with id={model_id}"
+            )));
         }
         Ok(())
     }
@@ -103,28 +110,36 @@ impl Store {
         .execute(self.writer())
         .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("Logged model with id={model_id}")));
+            return Err(StoreError::NotFound(format!(
+                "Logged model with id={model_id}"
+            )));
         }
         Ok(())
     }
 
     pub async fn set_logged_model_tags(&self, model_id: &str, tags: &[Tag]) -> Result<()> {
-        self.upsert_model_kv("logged_model_tags", model_id, tags).await
+        self.upsert_model_kv("logged_model_tags", model_id, tags)
+            .await
     }
 
     pub async fn log_logged_model_params(&self, model_id: &str, params: &[Tag]) -> Result<()> {
-        self.upsert_model_kv("logged_model_params", model_id, params).await
+        self.upsert_model_kv("logged_model_params", model_id, params)
+            .await
     }
 
     async fn upsert_model_kv(&self, table: &str, model_id: &str, items: &[Tag]) -> Result<()> {
         let mut conn = self.writer().acquire().await?;
         let mut tx = conn.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM logged_models WHERE model_id = $1 AND lifecycle_stage = 'active'")
-            .bind(model_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let exists = sqlx::query(
+            "SELECT 1 FROM logged_models WHERE model_id = $1 AND lifecycle_stage = 'active'",
+        )
+        .bind(model_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         if exists.is_none() {
-            return Err(StoreError::NotFound(format!("Logged model with id={model_id}")));
+            return Err(StoreError::NotFound(format!(
+                "Logged model with id={model_id}"
+            )));
         }
         for t in items {
             upsert_kv(&mut tx, table, model_id, t).await?;
@@ -141,7 +156,9 @@ impl Store {
     /// Returns whether the tag existed.
     pub async fn delete_logged_model_tag(&self, model_id: &str, key: &str) -> Result<bool> {
         if self.get_logged_model(model_id).await?.is_none() {
-            return Err(StoreError::NotFound(format!("Logged model with id={model_id}")));
+            return Err(StoreError::NotFound(format!(
+                "Logged model with id={model_id}"
+            )));
         }
         let done = sqlx::query("DELETE FROM logged_model_tags WHERE model_id = $1 AND key = $2")
             .bind(model_id)
@@ -158,16 +175,25 @@ impl Store {
         let target = Target::LOGGED_MODELS;
         let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM logged_models m"));
         let order = search::order_joins(&target, &query.order_by, &mut sql)?;
-        sql.push(" WHERE m.experiment_id IN ").list(query.experiment_ids.iter().map(|id| Arg::I64(*id)));
+        sql.push(" WHERE m.experiment_id IN ")
+            .list(query.experiment_ids.iter().map(|id| Arg::I64(*id)));
         sql.push(" AND ");
         search::lifecycle_clause(&target, query.view, &mut sql);
         for clause in &query.clauses {
             sql.push(" AND ");
             search::filter_clause(&target, clause, &mut sql)?;
         }
-        sql.push(" ORDER BY ").push(&order).push(" LIMIT ").i64(query.limit).push(" OFFSET ").i64(query.offset);
+        sql.push(" ORDER BY ")
+            .push(&order)
+            .push(" LIMIT ")
+            .i64(query.limit)
+            .push(" OFFSET ")
+            .i64(query.offset);
         let rows = sql.query().fetch_all(self.reader()).await?;
-        let models = rows.iter().map(model_from_row).collect::<Result<Vec<_>>>()?;
+        let models = rows
+            .iter()
+            .map(model_from_row)
+            .collect::<Result<Vec<_>>>()?;
         self.load_models(models).await
     }
 
@@ -175,14 +201,23 @@ impl Store {
         if models.is_empty() {
             return Ok(models);
         }
-        let index: HashMap<String, usize> = models.iter().enumerate().map(|(i, m)| (m.model_id.clone(), i)).collect();
+        let index: HashMap<String, usize> = models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.model_id.clone(), i))
+            .collect();
         let ids = || index.keys().map(|k| Arg::Str(k.clone()));
         for table in ["logged_model_tags", "logged_model_params"] {
-            let mut sql = Sql::new(&format!("SELECT model_id, key, value FROM {table} WHERE model_id IN "));
+            let mut sql = Sql::new(&format!(
+                "SELECT model_id, key, value FROM {table} WHERE model_id IN "
+            ));
             sql.list(ids()).push(" ORDER BY key");
             for row in sql.query().fetch_all(self.reader()).await? {
                 let m = &mut models[index[&get::<String>(&row, "model_id")?]];
-                let kv = Tag { key: get(&row, "key")?, value: get(&row, "value")? };
+                let kv = Tag {
+                    key: get(&row, "key")?,
+                    value: get(&row, "value")?,
+                };
                 if table == "logged_model_tags" {
                     m.tags.push(kv);
                 } else {
@@ -196,17 +231,29 @@ impl Store {
         );
         sql.list(ids()).push(" ORDER BY key, step, timestamp");
         for row in sql.query().fetch_all(self.reader()).await? {
-            let mut metric = Metric::new(get::<String>(&row, "key")?, metric_value(&row)?, get(&row, "timestamp")?, get(&row, "step")?);
+            let mut metric = Metric::new(
+                get::<String>(&row, "key")?,
+                metric_value(&row)?,
+                get(&row, "timestamp")?,
+                get(&row, "step")?,
+            );
             metric.run_id = get(&row, "run_uuid")?;
             metric.dataset_name = get(&row, "dataset_name")?;
             metric.dataset_digest = get(&row, "dataset_digest")?;
-            models[index[&get::<String>(&row, "model_id")?]].metrics.push(metric);
+            models[index[&get::<String>(&row, "model_id")?]]
+                .metrics
+                .push(metric);
         }
         Ok(models)
     }
 }
 
-async fn upsert_kv(tx: &mut sqlx::Transaction<'_, sqlx::Any>, table: &str, model_id: &str, t: &Tag) -> Result<()> {
+async fn upsert_kv(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: &str,
+    model_id: &str,
+    t: &Tag,
+) -> Result<()> {
     sqlx::query(&format!(
         "INSERT INTO {table} (model_id, key, value) VALUES ($1, $2, $3) \
          ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value"

@@ -6,7 +6,13 @@ use crate::{get, Metric, Result, Store};
 
 impl Store {
     /// Every point of one metric of one run, ordered by step then timestamp; `offset`/`limit` page it.
-    pub async fn metric_history(&self, run_id: &str, key: &str, offset: i64, limit: i64) -> Result<Vec<Metric>> {
+    pub async fn metric_history(
+        &self,
+        run_id: &str,
+        key: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<Metric>> {
         let rows = sqlx::query(
             "SELECT key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM metrics \
              WHERE run_uuid = $1 AND key = $2 ORDER BY step, timestamp, is_nan, value LIMIT $3 OFFSET $4",
@@ -19,7 +25,12 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
-                let mut m = Metric::new(get::<String>(row, "key")?, metric_value(row)?, get(row, "timestamp")?, get(row, "step")?);
+                let mut m = Metric::new(
+                    get::<String>(row, "key")?,
+                    metric_value(row)?,
+                    get(row, "timestamp")?,
+                    get(row, "step")?,
+                );
                 m.model_id = get(row, "model_id")?;
                 m.dataset_name = get(row, "dataset_name")?;
                 m.dataset_digest = get(row, "dataset_digest")?;
@@ -40,8 +51,12 @@ impl Store {
         if run_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut sql = Sql::new("SELECT run_uuid, key, value, is_nan, timestamp, step FROM metrics WHERE run_uuid IN ");
-        sql.list(run_ids.iter().map(|r| Arg::Str(r.clone()))).push(" AND key = ").str(key);
+        let mut sql = Sql::new(
+            "SELECT run_uuid, key, value, is_nan, timestamp, step FROM metrics WHERE run_uuid IN ",
+        );
+        sql.list(run_ids.iter().map(|r| Arg::Str(r.clone())))
+            .push(" AND key = ")
+            .str(key);
         if let Some(s) = start_step {
             sql.push(" AND step >= ").i64(s);
         }
@@ -52,7 +67,12 @@ impl Store {
         let rows = sql.query().fetch_all(self.reader()).await?;
         rows.iter()
             .map(|row| {
-                let mut m = Metric::new(get::<String>(row, "key")?, metric_value(row)?, get(row, "timestamp")?, get(row, "step")?);
+                let mut m = Metric::new(
+                    get::<String>(row, "key")?,
+                    metric_value(row)?,
+                    get(row, "timestamp")?,
+                    get(row, "step")?,
+                );
                 m.run_id = Some(get(row, "run_uuid")?);
                 Ok(m)
             })

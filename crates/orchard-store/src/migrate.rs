@@ -32,10 +32,19 @@ fn migrator(backend: Backend) -> Migrator {
                 Backend::Sqlite => *sqlite,
                 Backend::Postgres => *postgres,
             };
-            Migration::new(*version, Cow::Borrowed(*description), MigrationType::Simple, Cow::Borrowed(sql), false)
+            Migration::new(
+                *version,
+                Cow::Borrowed(*description),
+                MigrationType::Simple,
+                Cow::Borrowed(sql),
+                false,
+            )
         })
         .collect();
-    Migrator { migrations: Cow::Owned(migrations), ..Migrator::DEFAULT }
+    Migrator {
+        migrations: Cow::Owned(migrations),
+        ..Migrator::DEFAULT
+    }
 }
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
@@ -54,11 +63,21 @@ mod tests {
             sql.lines()
                 .map(str::trim)
                 .filter(|l| !l.starts_with("--") && !l.is_empty())
-                .map(|l| l.split_whitespace().next().unwrap_or("").trim_end_matches(';').to_string())
+                .map(|l| {
+                    l.split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .trim_end_matches(';')
+                        .to_string()
+                })
                 .collect()
         }
         for (_, name, sqlite, postgres) in MIGRATIONS {
-            assert_eq!(shape(sqlite), shape(postgres), "migration {name} differs between dialects");
+            assert_eq!(
+                shape(sqlite),
+                shape(postgres),
+                "migration {name} differs between dialects"
+            );
         }
     }
 }

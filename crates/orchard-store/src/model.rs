@@ -14,7 +14,10 @@ pub struct Tag {
 
 impl Tag {
     pub fn new(key: impl Into<String>, value: impl Into<String>) -> Tag {
-        Tag { key: key.into(), value: value.into() }
+        Tag {
+            key: key.into(),
+            value: value.into(),
+        }
     }
 }
 

@@ -39,7 +39,13 @@ pub enum Attribute {
 impl Attribute {
     /// Whether the attribute holds a number (compared numerically) rather than a string.
     pub fn is_numeric(self) -> bool {
-        matches!(self, Attribute::StartTime | Attribute::EndTime | Attribute::CreationTime | Attribute::LastUpdateTime)
+        matches!(
+            self,
+            Attribute::StartTime
+                | Attribute::EndTime
+                | Attribute::CreationTime
+                | Attribute::LastUpdateTime
+        )
     }
 }
 

@@ -5,12 +5,13 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::any::AnyRow;
 use sqlx::{Acquire, Any, Transaction};
 
+use crate::log_writer::LogOp;
 use crate::query::Query;
 use crate::search::{self, Target};
 use crate::sql::{Arg, Sql};
 use crate::{
-    get, now_ms, DatasetInput, Metric, ModelOutput, NewRun, Result, Run, RunInfo, RunUpdate, Store, StoreError, Tag,
-    ACTIVE, DELETED,
+    get, now_ms, DatasetInput, Metric, ModelOutput, NewRun, Result, Run, RunInfo, RunUpdate, Store,
+    StoreError, Tag, ACTIVE, DELETED,
 };
 
 /// MLflow keeps the run name both as a column and as this tag.
@@ -18,9 +19,6 @@ pub const RUN_NAME_TAG: &str = "mlflow.runName";
 
 const INFO_COLUMNS: &str =
     "r.run_uuid, r.name, r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage";
-
-/// Rows per multi-row INSERT: keeps the statement under SQLite's bound-variable limit.
-const CHUNK: usize = 100;
 
 fn info_from_row(row: &AnyRow) -> Result<RunInfo> {
     Ok(RunInfo {
@@ -38,7 +36,11 @@ fn info_from_row(row: &AnyRow) -> Result<RunInfo> {
 
 pub(crate) fn metric_value(row: &AnyRow) -> Result<f64> {
     let is_nan: i64 = get(row, "is_nan")?;
-    Ok(if is_nan != 0 { f64::NAN } else { get(row, "value")? })
+    Ok(if is_nan != 0 {
+        f64::NAN
+    } else {
+        get(row, "value")?
+    })
 }
 
 /// NaN cannot be stored in a SQLite REAL: store (0, is_nan = 1) instead.
@@ -83,27 +85,34 @@ impl Store {
     }
 
     pub async fn get_run_info(&self, run_id: &str) -> Result<Option<RunInfo>> {
-        let row = sqlx::query(&format!("SELECT {INFO_COLUMNS} FROM runs r WHERE r.run_uuid = $1"))
-            .bind(run_id)
-            .fetch_optional(self.reader())
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {INFO_COLUMNS} FROM runs r WHERE r.run_uuid = $1"
+        ))
+        .bind(run_id)
+        .fetch_optional(self.reader())
+        .await?;
         row.as_ref().map(info_from_row).transpose()
     }
 
     /// A run with its latest metrics, params, tags, inputs and outputs.
     pub async fn get_run(&self, run_id: &str) -> Result<Option<Run>> {
-        let Some(info) = self.get_run_info(run_id).await? else { return Ok(None) };
-        Ok(self.load_runs(vec![info]).await?.pop())
+        let mut sql = Sql::new(&format!(
+            "WITH page AS (SELECT {INFO_COLUMNS}, 1 AS rn FROM runs r WHERE r.run_uuid = "
+        ));
+        sql.str(run_id).push(")");
+        Ok(self.page_of_runs(sql).await?.pop())
     }
 
     pub async fn update_run(&self, run_id: &str, update: &RunUpdate) -> Result<RunInfo> {
         let mut conn = self.writer().acquire().await?;
         let mut tx = conn.begin().await?;
-        let row = sqlx::query(&format!("SELECT {INFO_COLUMNS} FROM runs r WHERE r.run_uuid = $1"))
-            .bind(run_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("Run with id={run_id}")))?;
+        let row = sqlx::query(&format!(
+            "SELECT {INFO_COLUMNS} FROM runs r WHERE r.run_uuid = $1"
+        ))
+        .bind(run_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("Run with id={run_id}")))?;
         let mut info = info_from_row(&row)?;
         if let Some(status) = &update.status {
             info.status = status.clone();
@@ -128,29 +137,41 @@ impl Store {
 
     /// Marks a run deleted or active again.
     pub async fn set_run_deleted(&self, run_id: &str, deleted: bool) -> Result<()> {
-        let (stage, time) = if deleted { (DELETED, Some(now_ms())) } else { (ACTIVE, None) };
-        let done = sqlx::query("UPDATE runs SET lifecycle_stage = $1, deleted_time = $2 WHERE run_uuid = $3")
-            .bind(stage)
-            .bind(time)
-            .bind(run_id)
-            .execute(self.writer())
-            .await?;
+        let (stage, time) = if deleted {
+            (DELETED, Some(now_ms()))
+        } else {
+            (ACTIVE, None)
+        };
+        let done = sqlx::query(
+            "UPDATE runs SET lifecycle_stage = $1, deleted_time = $2 WHERE run_uuid = $3",
+        )
+        .bind(stage)
+        .bind(time)
+        .bind(run_id)
+        .execute(self.writer())
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("Run with id={run_id}")));
         }
         Ok(())
     }
 
-    /// Logs metrics, params and tags to an active run in one transaction: all of them or none.
-    pub async fn log_batch(&self, run_id: &str, metrics: &[Metric], params: &[Tag], tags: &[Tag]) -> Result<()> {
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        check_active(&mut tx, run_id).await?;
-        insert_params(&mut tx, run_id, params).await?;
-        insert_metrics(&mut tx, run_id, metrics).await?;
-        upsert_tags(&mut tx, run_id, tags).await?;
-        tx.commit().await?;
-        Ok(())
+    /// Logs metrics, params and tags to an active run: all of them or none. Concurrent calls are written
+    /// together (see [`crate::log_writer`]), each keeping its own outcome.
+    pub async fn log_batch(
+        &self,
+        run_id: &str,
+        metrics: &[Metric],
+        params: &[Tag],
+        tags: &[Tag],
+    ) -> Result<()> {
+        let op = LogOp {
+            run_id: run_id.to_string(),
+            metrics: metrics.to_vec(),
+            params: params.to_vec(),
+            tags: tags.to_vec(),
+        };
+        self.log_writer().submit(op).await
     }
 
     /// Returns whether the tag existed.
@@ -168,7 +189,12 @@ impl Store {
     }
 
     /// Records datasets (deduplicated per experiment by name and digest) and models as inputs of a run.
-    pub async fn log_inputs(&self, run_id: &str, datasets: &[DatasetInput], models: &[String]) -> Result<()> {
+    pub async fn log_inputs(
+        &self,
+        run_id: &str,
+        datasets: &[DatasetInput],
+        models: &[String],
+    ) -> Result<()> {
         let mut conn = self.writer().acquire().await?;
         let mut tx = conn.begin().await?;
         let experiment_id = check_active(&mut tx, run_id).await?;
@@ -261,81 +287,107 @@ impl Store {
             return Ok(Vec::new());
         }
         let target = Target::RUNS;
-        let mut sql = Sql::new(&format!("SELECT {INFO_COLUMNS} FROM runs r"));
-        let order = search::order_joins(&target, &query.order_by, &mut sql)?;
-        sql.push(" WHERE r.experiment_id IN ").list(query.experiment_ids.iter().map(|id| Arg::I64(*id)));
+        let mut joins = Sql::default();
+        let order = search::order_joins(&target, &query.order_by, &mut joins)?;
+        let mut sql = Sql::new(&format!(
+            "WITH page AS (SELECT {INFO_COLUMNS}, ROW_NUMBER() OVER (ORDER BY {order}) AS rn FROM runs r"
+        ));
+        sql.append(joins);
+        sql.push(" WHERE r.experiment_id IN ")
+            .list(query.experiment_ids.iter().map(|id| Arg::I64(*id)));
         sql.push(" AND ");
         search::lifecycle_clause(&target, query.view, &mut sql);
         for clause in &query.clauses {
             sql.push(" AND ");
             search::filter_clause(&target, clause, &mut sql)?;
         }
-        sql.push(" ORDER BY ").push(&order).push(" LIMIT ").i64(query.limit).push(" OFFSET ").i64(query.offset);
-        let rows = sql.query().fetch_all(self.reader()).await?;
-        let infos = rows.iter().map(info_from_row).collect::<Result<Vec<_>>>()?;
-        self.load_runs(infos).await
+        sql.push(" ORDER BY ")
+            .push(&order)
+            .push(" LIMIT ")
+            .i64(query.limit)
+            .push(" OFFSET ")
+            .i64(query.offset);
+        sql.push(")");
+        self.page_of_runs(sql).await
     }
 
-    /// Fills in the data of the given runs with one query per kind of child row.
-    async fn load_runs(&self, infos: Vec<RunInfo>) -> Result<Vec<Run>> {
-        if infos.is_empty() {
-            return Ok(Vec::new());
-        }
-        let index: HashMap<String, usize> = infos.iter().enumerate().map(|(i, r)| (r.run_id.clone(), i)).collect();
-        let mut runs: Vec<Run> = infos
-            .into_iter()
-            .map(|info| Run {
+    /// Completes a `WITH page AS (…)` of run infos (with a column `rn` giving the order) into whole runs, in
+    /// one query: params, tags and latest metrics come back as one JSON column each, so a page of 1,000 runs is
+    /// 1,000 rows rather than tens of thousands. Inputs and outputs, which few runs have, are fetched only for
+    /// the runs that have some.
+    async fn page_of_runs(&self, mut sql: Sql) -> Result<Vec<Run>> {
+        let b = self.backend();
+        let flag = |table: &str| {
+            format!("CAST(CASE WHEN EXISTS (SELECT 1 FROM {table} x WHERE x.run_uuid = page.run_uuid) THEN 1 ELSE 0 END AS BIGINT)")
+        };
+        sql.push(&format!(
+            " SELECT page.*, {} AS params_json, {} AS tags_json, {} AS metrics_json, {} AS has_inputs, {} AS has_model_inputs, \
+             {} AS has_outputs FROM page ORDER BY page.rn",
+            b.json_pairs("params", "run_uuid", "page.run_uuid"),
+            b.json_pairs("tags", "run_uuid", "page.run_uuid"),
+            b.json_metrics("latest_metrics", "run_uuid", "page.run_uuid"),
+            flag("run_inputs"),
+            flag("run_model_inputs"),
+            flag("run_model_outputs"),
+        ));
+        let rows = sql.query().fetch_all(self.reader()).await?;
+        let mut runs = Vec::with_capacity(rows.len());
+        let (mut with_inputs, mut with_model_inputs, mut with_outputs) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for row in &rows {
+            let info = info_from_row(row)?;
+            if get::<i64>(row, "has_inputs")? != 0 {
+                with_inputs.push(info.run_id.clone());
+            }
+            if get::<i64>(row, "has_model_inputs")? != 0 {
+                with_model_inputs.push(info.run_id.clone());
+            }
+            if get::<i64>(row, "has_outputs")? != 0 {
+                with_outputs.push(info.run_id.clone());
+            }
+            runs.push(Run {
                 info,
-                metrics: Vec::new(),
-                params: Vec::new(),
-                tags: Vec::new(),
+                metrics: parse_metrics(&get::<String>(row, "metrics_json")?)?,
+                params: parse_pairs(&get::<String>(row, "params_json")?)?,
+                tags: parse_pairs(&get::<String>(row, "tags_json")?)?,
                 dataset_inputs: Vec::new(),
                 model_inputs: Vec::new(),
                 model_outputs: Vec::new(),
-            })
+            });
+        }
+        let index: HashMap<String, usize> = runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.info.run_id.clone(), i))
             .collect();
-        let ids = || runs_ids(&index);
-        let select = |cols: &str, table: &str| {
-            let mut sql = Sql::new(&format!("SELECT {cols} FROM {table} WHERE run_uuid IN "));
-            sql.list(ids());
-            sql
-        };
-        let mut sql = select("run_uuid, key, value", "params");
-        sql.push(" ORDER BY key");
-        for row in sql.query().fetch_all(self.reader()).await? {
-            runs[index[&get::<String>(&row, "run_uuid")?]].params.push(Tag { key: get(&row, "key")?, value: get(&row, "value")? });
-        }
-        let mut sql = select("run_uuid, key, value", "tags");
-        sql.push(" ORDER BY key");
-        for row in sql.query().fetch_all(self.reader()).await? {
-            runs[index[&get::<String>(&row, "run_uuid")?]].tags.push(Tag { key: get(&row, "key")?, value: get(&row, "value")? });
-        }
-        let mut sql = select("run_uuid, key, value, is_nan, timestamp, step", "latest_metrics");
-        sql.push(" ORDER BY key");
-        for row in sql.query().fetch_all(self.reader()).await? {
-            let metric = Metric::new(get::<String>(&row, "key")?, metric_value(&row)?, get(&row, "timestamp")?, get(&row, "step")?);
-            runs[index[&get::<String>(&row, "run_uuid")?]].metrics.push(metric);
-        }
-        let mut sql = Sql::new(
-            "SELECT ri.run_uuid, ri.dataset_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile \
-             FROM run_inputs ri JOIN datasets d ON d.dataset_uuid = ri.dataset_uuid WHERE ri.run_uuid IN ",
-        );
-        sql.list(ids()).push(" ORDER BY ri.position");
-        let input_rows = sql.query().fetch_all(self.reader()).await?;
-        if !input_rows.is_empty() {
+        let ids = |v: &[String]| v.iter().map(|k| Arg::Str(k.clone())).collect::<Vec<_>>();
+        if !with_inputs.is_empty() {
+            let mut sql = Sql::new(
+                "SELECT ri.run_uuid, ri.dataset_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile \
+                 FROM run_inputs ri JOIN datasets d ON d.dataset_uuid = ri.dataset_uuid WHERE ri.run_uuid IN ",
+            );
+            sql.list(ids(&with_inputs)).push(" ORDER BY ri.position");
+            let input_rows = sql.query().fetch_all(self.reader()).await?;
             let mut input_tags: BTreeMap<(String, String), Vec<Tag>> = BTreeMap::new();
-            let mut sql = select("run_uuid, dataset_uuid, key, value", "run_input_tags");
-            sql.push(" ORDER BY key");
+            let mut sql = Sql::new(
+                "SELECT run_uuid, dataset_uuid, key, value FROM run_input_tags WHERE run_uuid IN ",
+            );
+            sql.list(ids(&with_inputs)).push(" ORDER BY key");
             for row in sql.query().fetch_all(self.reader()).await? {
                 input_tags
                     .entry((get(&row, "run_uuid")?, get(&row, "dataset_uuid")?))
                     .or_default()
-                    .push(Tag { key: get(&row, "key")?, value: get(&row, "value")? });
+                    .push(Tag {
+                        key: get(&row, "key")?,
+                        value: get(&row, "value")?,
+                    });
             }
             for row in input_rows {
                 let run_id: String = get(&row, "run_uuid")?;
                 let dataset_uuid: String = get(&row, "dataset_uuid")?;
-                let tags = input_tags.remove(&(run_id.clone(), dataset_uuid)).unwrap_or_default();
+                let tags = input_tags
+                    .remove(&(run_id.clone(), dataset_uuid))
+                    .unwrap_or_default();
                 runs[index[&run_id]].dataset_inputs.push(DatasetInput {
                     tags,
                     dataset: crate::Dataset {
@@ -349,20 +401,63 @@ impl Store {
                 });
             }
         }
-        for row in select("run_uuid, model_id", "run_model_inputs").query().fetch_all(self.reader()).await? {
-            runs[index[&get::<String>(&row, "run_uuid")?]].model_inputs.push(get(&row, "model_id")?);
+        if !with_model_inputs.is_empty() {
+            let mut sql =
+                Sql::new("SELECT run_uuid, model_id FROM run_model_inputs WHERE run_uuid IN ");
+            sql.list(ids(&with_model_inputs));
+            for row in sql.query().fetch_all(self.reader()).await? {
+                runs[index[&get::<String>(&row, "run_uuid")?]]
+                    .model_inputs
+                    .push(get(&row, "model_id")?);
+            }
         }
-        for row in select("run_uuid, model_id, step", "run_model_outputs").query().fetch_all(self.reader()).await? {
-            runs[index[&get::<String>(&row, "run_uuid")?]]
-                .model_outputs
-                .push(ModelOutput { model_id: get(&row, "model_id")?, step: get(&row, "step")? });
+        if !with_outputs.is_empty() {
+            let mut sql = Sql::new(
+                "SELECT run_uuid, model_id, step FROM run_model_outputs WHERE run_uuid IN ",
+            );
+            sql.list(ids(&with_outputs));
+            for row in sql.query().fetch_all(self.reader()).await? {
+                runs[index[&get::<String>(&row, "run_uuid")?]]
+                    .model_outputs
+                    .push(ModelOutput {
+                        model_id: get(&row, "model_id")?,
+                        step: get(&row, "step")?,
+                    });
+            }
         }
         Ok(runs)
     }
 }
 
-fn runs_ids(index: &HashMap<String, usize>) -> impl Iterator<Item = Arg> + '_ {
-    index.keys().map(|k| Arg::Str(k.clone()))
+/// `[[key, value], …]`, sorted by key.
+pub(crate) fn parse_pairs(json: &str) -> Result<Vec<Tag>> {
+    let pairs: Vec<(String, String)> = serde_json::from_str(json)
+        .map_err(|e| StoreError::InvalidQuery(format!("bad aggregate from the database: {e}")))?;
+    let mut tags: Vec<Tag> = pairs
+        .into_iter()
+        .map(|(key, value)| Tag { key, value })
+        .collect();
+    tags.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(tags)
+}
+
+/// `[[key, value_text, timestamp, step, is_nan], …]`, sorted by key.
+fn parse_metrics(json: &str) -> Result<Vec<Metric>> {
+    let points: Vec<(String, String, i64, i64, i64)> = serde_json::from_str(json)
+        .map_err(|e| StoreError::InvalidQuery(format!("bad aggregate from the database: {e}")))?;
+    let mut metrics: Vec<Metric> = points
+        .into_iter()
+        .map(|(key, value, timestamp, step, is_nan)| {
+            let value = if is_nan != 0 {
+                f64::NAN
+            } else {
+                crate::parse_stored_double(&value)
+            };
+            Metric::new(key, value, timestamp, step)
+        })
+        .collect();
+    metrics.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(metrics)
 }
 
 /// Fails unless the run exists and is active; returns its experiment id.
@@ -374,155 +469,24 @@ pub(crate) async fn check_active(tx: &mut Transaction<'_, Any>, run_id: &str) ->
         .ok_or_else(|| StoreError::NotFound(format!("Run with id={run_id}")))?;
     let stage: String = get(&row, "lifecycle_stage")?;
     if stage != ACTIVE {
-        return Err(StoreError::InactiveRun { run_id: run_id.to_string(), lifecycle_stage: stage });
+        return Err(StoreError::InactiveRun {
+            run_id: run_id.to_string(),
+            lifecycle_stage: stage,
+        });
     }
     get(&row, "experiment_id")
 }
 
-pub(crate) async fn upsert_tags(tx: &mut Transaction<'_, Any>, run_id: &str, tags: &[Tag]) -> Result<()> {
-    // Last value wins within one batch, as when the tags are set one after another.
+/// Upserts a run's tags, last value winning within the list.
+pub(crate) async fn upsert_tags(
+    tx: &mut Transaction<'_, Any>,
+    run_id: &str,
+    tags: &[Tag],
+) -> Result<()> {
     let mut last: BTreeMap<&str, &str> = BTreeMap::new();
     for t in tags {
         last.insert(&t.key, &t.value);
     }
-    let tags: Vec<(&str, &str)> = last.into_iter().collect();
-    for chunk in tags.chunks(CHUNK) {
-        let mut sql = Sql::new("INSERT INTO tags (run_uuid, key, value) VALUES ");
-        for (i, (k, v)) in chunk.iter().enumerate() {
-            sql.push(if i == 0 { "(" } else { ", (" }).str(run_id).push(", ").str(*k).push(", ").str(*v).push(")");
-        }
-        sql.push(" ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value");
-        sql.query().execute(&mut **tx).await?;
-    }
-    if let Some((_, name)) = tags.iter().find(|(k, _)| *k == RUN_NAME_TAG) {
-        sqlx::query("UPDATE runs SET name = $1 WHERE run_uuid = $2").bind(*name).bind(run_id).execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-async fn insert_params(tx: &mut Transaction<'_, Any>, run_id: &str, params: &[Tag]) -> Result<()> {
-    if params.is_empty() {
-        return Ok(());
-    }
-    // Params are write-once: find the ones already logged and refuse any change of value.
-    let mut sql = Sql::new("SELECT key, value FROM params WHERE run_uuid = ");
-    sql.str(run_id).push(" AND key IN ").list(params.iter().map(|p| Arg::Str(p.key.clone())));
-    let existing: HashMap<String, String> = sql
-        .query()
-        .fetch_all(&mut **tx)
-        .await?
-        .iter()
-        .map(|r| Ok((get(r, "key")?, get(r, "value")?)))
-        .collect::<Result<_>>()?;
-    let mut fresh = Vec::new();
-    for p in params {
-        match existing.get(&p.key) {
-            Some(old) if *old != p.value => {
-                return Err(StoreError::ParamConflict {
-                    run_id: run_id.to_string(),
-                    key: p.key.clone(),
-                    old: old.clone(),
-                    new: p.value.clone(),
-                })
-            }
-            Some(_) => {}
-            None => fresh.push(p),
-        }
-    }
-    for chunk in fresh.chunks(CHUNK) {
-        let mut sql = Sql::new("INSERT INTO params (run_uuid, key, value) VALUES ");
-        for (i, p) in chunk.iter().enumerate() {
-            sql.push(if i == 0 { "(" } else { ", (" }).str(run_id).push(", ").str(&p.key).push(", ").str(&p.value).push(")");
-        }
-        sql.push(" ON CONFLICT DO NOTHING");
-        sql.query().execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-/// Orders points the way "latest" is decided: by step, then timestamp, then value (NaN above all numbers).
-fn later(a: &Metric, b: &Metric) -> bool {
-    let va = if a.value.is_nan() { f64::INFINITY } else { a.value };
-    let vb = if b.value.is_nan() { f64::INFINITY } else { b.value };
-    (a.step, a.timestamp).cmp(&(b.step, b.timestamp)).then(va.total_cmp(&vb)).is_gt()
-}
-
-async fn insert_metrics(tx: &mut Transaction<'_, Any>, run_id: &str, metrics: &[Metric]) -> Result<()> {
-    if metrics.is_empty() {
-        return Ok(());
-    }
-    for chunk in metrics.chunks(CHUNK) {
-        let mut sql = Sql::new(
-            "INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan, model_id, dataset_name, dataset_digest) VALUES ",
-        );
-        for (i, m) in chunk.iter().enumerate() {
-            let (value, is_nan) = stored_value(m.value);
-            sql.push(if i == 0 { "(" } else { ", (" }).str(run_id).push(", ").str(&m.key).push(", ").i64(m.step);
-            sql.push(", ").i64(m.timestamp).push(", ").f64(value).push(", ").i64(is_nan).push(", ");
-            opt_str(&mut sql, &m.model_id).push(", ");
-            opt_str(&mut sql, &m.dataset_name).push(", ");
-            opt_str(&mut sql, &m.dataset_digest).push(")");
-        }
-        sql.push(" ON CONFLICT DO NOTHING");
-        sql.query().execute(&mut **tx).await?;
-    }
-    // One candidate per key (PostgreSQL refuses to update a row twice in one statement).
-    let mut latest: BTreeMap<&str, &Metric> = BTreeMap::new();
-    for m in metrics {
-        match latest.get(m.key.as_str()) {
-            Some(cur) if !later(m, cur) => {}
-            _ => {
-                latest.insert(&m.key, m);
-            }
-        }
-    }
-    let latest: Vec<&Metric> = latest.into_values().collect();
-    for chunk in latest.chunks(CHUNK) {
-        let mut sql = Sql::new("INSERT INTO latest_metrics (run_uuid, key, step, timestamp, value, is_nan) VALUES ");
-        for (i, m) in chunk.iter().enumerate() {
-            let (value, is_nan) = stored_value(m.value);
-            sql.push(if i == 0 { "(" } else { ", (" }).str(run_id).push(", ").str(&m.key).push(", ").i64(m.step);
-            sql.push(", ").i64(m.timestamp).push(", ").f64(value).push(", ").i64(is_nan).push(")");
-        }
-        sql.push(
-            " ON CONFLICT (run_uuid, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, \
-             value = excluded.value, is_nan = excluded.is_nan \
-             WHERE excluded.step > latest_metrics.step \
-             OR (excluded.step = latest_metrics.step AND excluded.timestamp > latest_metrics.timestamp) \
-             OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp \
-                 AND (excluded.is_nan > latest_metrics.is_nan \
-                      OR (excluded.is_nan = latest_metrics.is_nan AND excluded.value > latest_metrics.value)))",
-        );
-        sql.query().execute(&mut **tx).await?;
-    }
-    // Points logged against a model also belong to that model.
-    for m in metrics.iter().filter(|m| m.model_id.is_some()) {
-        let (value, is_nan) = stored_value(m.value);
-        // Only for models that exist: a point must not fail because its model was never created here.
-        sqlx::query(
-            "INSERT INTO logged_model_metrics (model_id, key, step, timestamp, value, is_nan, run_uuid, dataset_name, dataset_digest) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM logged_models WHERE model_id = $1) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(m.model_id.as_deref())
-        .bind(&m.key)
-        .bind(m.step)
-        .bind(m.timestamp)
-        .bind(value)
-        .bind(is_nan)
-        .bind(run_id)
-        .bind(m.dataset_name.as_deref())
-        .bind(m.dataset_digest.as_deref())
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
-}
-
-/// A nullable string: `NULL` is written inline so the argument list only ever holds values.
-fn opt_str<'a>(sql: &'a mut Sql, v: &Option<String>) -> &'a mut Sql {
-    match v {
-        Some(s) => sql.str(s.clone()),
-        None => sql.push("NULL"),
-    }
+    let rows: Vec<(&str, &str, &str)> = last.into_iter().map(|(k, v)| (run_id, k, v)).collect();
+    crate::log_writer::upsert_tags(tx, &rows).await
 }

@@ -97,7 +97,9 @@ impl Target {
     };
 
     fn attr(&self, a: Attribute) -> Result<&'static str> {
-        (self.attribute)(a).ok_or_else(|| StoreError::InvalidQuery(format!("attribute {a:?} is not searchable here")))
+        (self.attribute)(a).ok_or_else(|| {
+            StoreError::InvalidQuery(format!("attribute {a:?} is not searchable here"))
+        })
     }
 }
 
@@ -114,7 +116,9 @@ fn str_arg(value: &Value) -> Result<Arg> {
     match value {
         Value::Str(s) => Ok(Arg::Str(s.clone())),
         Value::Num(n) => Ok(Arg::Str(n.to_string())),
-        other => Err(StoreError::InvalidQuery(format!("expected a string, got {other:?}"))),
+        other => Err(StoreError::InvalidQuery(format!(
+            "expected a string, got {other:?}"
+        ))),
     }
 }
 
@@ -123,7 +127,9 @@ fn num_arg(value: &Value) -> Result<Arg> {
         // Integral values bind as integers so that BIGINT columns compare exactly on PostgreSQL.
         Value::Num(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Ok(Arg::I64(*n as i64)),
         Value::Num(n) => Ok(Arg::F64(*n)),
-        other => Err(StoreError::InvalidQuery(format!("expected a number, got {other:?}"))),
+        other => Err(StoreError::InvalidQuery(format!(
+            "expected a number, got {other:?}"
+        ))),
     }
 }
 
@@ -131,7 +137,9 @@ fn num_arg(value: &Value) -> Result<Arg> {
 fn string_comparison(column: &str, cmp: Comparator, value: &Value, sql: &mut Sql) -> Result<()> {
     match cmp {
         Comparator::ILike => {
-            sql.push(&format!("LOWER({column}) LIKE LOWER(")).arg(str_arg(value)?).push(")");
+            sql.push(&format!("LOWER({column}) LIKE LOWER("))
+                .arg(str_arg(value)?)
+                .push(")");
         }
         Comparator::In | Comparator::NotIn => {
             let Value::List(items) = value else {
@@ -139,7 +147,11 @@ fn string_comparison(column: &str, cmp: Comparator, value: &Value, sql: &mut Sql
             };
             if items.is_empty() {
                 // `x IN ()` is not valid SQL; an empty list matches nothing (and NOT IN everything).
-                sql.push(if cmp == Comparator::In { "1 = 0" } else { "1 = 1" });
+                sql.push(if cmp == Comparator::In {
+                    "1 = 0"
+                } else {
+                    "1 = 1"
+                });
             } else {
                 sql.push(&format!("{column} {} ", cmp.sql()));
                 sql.list(items.iter().map(|s| Arg::Str(s.clone())));
@@ -149,7 +161,8 @@ fn string_comparison(column: &str, cmp: Comparator, value: &Value, sql: &mut Sql
             sql.push(&format!("{column} {}", cmp.sql()));
         }
         _ => {
-            sql.push(&format!("{column} {} ", cmp.sql())).arg(str_arg(value)?);
+            sql.push(&format!("{column} {} ", cmp.sql()))
+                .arg(str_arg(value)?);
         }
     }
     Ok(())
@@ -157,13 +170,18 @@ fn string_comparison(column: &str, cmp: Comparator, value: &Value, sql: &mut Sql
 
 /// Appends one filter clause (no leading AND).
 pub(crate) fn filter_clause(target: &Target, clause: &Clause, sql: &mut Sql) -> Result<()> {
-    let Clause { field, comparator: cmp, value } = clause;
+    let Clause {
+        field,
+        comparator: cmp,
+        value,
+    } = clause;
     let (id, cmp) = (target.id, *cmp);
     match field {
         Field::Attribute(attr) => {
             let column = target.attr(*attr)?;
             if attr.is_numeric() && !matches!(cmp, Comparator::IsNull | Comparator::IsNotNull) {
-                sql.push(&format!("{column} {} ", cmp.sql())).arg(num_arg(value)?);
+                sql.push(&format!("{column} {} ", cmp.sql()))
+                    .arg(num_arg(value)?);
             } else if *attr == Attribute::ExperimentId {
                 // Stored as an integer, spoken as a string.
                 let as_num = |v: &str| v.parse::<i64>().unwrap_or(i64::MIN);
@@ -175,36 +193,61 @@ pub(crate) fn filter_clause(target: &Target, clause: &Clause, sql: &mut Sql) -> 
                     Value::Str(s) => {
                         sql.push(&format!("{column} {} ", cmp.sql())).i64(as_num(s));
                     }
-                    _ => return Err(StoreError::InvalidQuery("experiment_id needs a string".into())),
+                    _ => {
+                        return Err(StoreError::InvalidQuery(
+                            "experiment_id needs a string".into(),
+                        ))
+                    }
                 }
             } else {
                 string_comparison(column, cmp, value, sql)?;
             }
         }
         Field::Metric(key) => {
-            let (table, fk) = target.metrics.ok_or_else(|| StoreError::InvalidQuery("no metrics here".into()))?;
-            let exists = if cmp == Comparator::IsNull { "NOT EXISTS" } else { "EXISTS" };
-            sql.push(&format!("{exists} (SELECT 1 FROM {table} x WHERE x.{fk} = {id} AND x.key = ")).str(key);
+            let (table, fk) = target
+                .metrics
+                .ok_or_else(|| StoreError::InvalidQuery("no metrics here".into()))?;
+            let exists = if cmp == Comparator::IsNull {
+                "NOT EXISTS"
+            } else {
+                "EXISTS"
+            };
+            sql.push(&format!(
+                "{exists} (SELECT 1 FROM {table} x WHERE x.{fk} = {id} AND x.key = "
+            ))
+            .str(key);
             match cmp {
                 Comparator::IsNull | Comparator::IsNotNull => {}
                 // NaN equals nothing, and differs from everything.
                 Comparator::Ne => {
-                    sql.push(" AND (x.is_nan = 1 OR x.value != ").arg(num_arg(value)?).push(")");
+                    sql.push(" AND (x.is_nan = 1 OR x.value != ")
+                        .arg(num_arg(value)?)
+                        .push(")");
                 }
                 _ => {
-                    sql.push(&format!(" AND x.is_nan = 0 AND x.value {} ", cmp.sql())).arg(num_arg(value)?);
+                    sql.push(&format!(" AND x.is_nan = 0 AND x.value {} ", cmp.sql()))
+                        .arg(num_arg(value)?);
                 }
             }
             sql.push(")");
         }
         Field::Param(key) | Field::Tag(key) => {
             let (table, fk) = if matches!(field, Field::Param(_)) {
-                target.params.ok_or_else(|| StoreError::InvalidQuery("no params here".into()))?
+                target
+                    .params
+                    .ok_or_else(|| StoreError::InvalidQuery("no params here".into()))?
             } else {
                 target.tags
             };
-            let exists = if cmp == Comparator::IsNull { "NOT EXISTS" } else { "EXISTS" };
-            sql.push(&format!("{exists} (SELECT 1 FROM {table} x WHERE x.{fk} = {id} AND x.key = ")).str(key);
+            let exists = if cmp == Comparator::IsNull {
+                "NOT EXISTS"
+            } else {
+                "EXISTS"
+            };
+            sql.push(&format!(
+                "{exists} (SELECT 1 FROM {table} x WHERE x.{fk} = {id} AND x.key = "
+            ))
+            .str(key);
             if !matches!(cmp, Comparator::IsNull | Comparator::IsNotNull) {
                 sql.push(" AND ");
                 string_comparison("x.value", cmp, value, sql)?;
@@ -217,7 +260,11 @@ pub(crate) fn filter_clause(target: &Target, clause: &Clause, sql: &mut Sql) -> 
             }
             match df {
                 DatasetField::Name | DatasetField::Digest => {
-                    let column = if *df == DatasetField::Name { "d.name" } else { "d.digest" };
+                    let column = if *df == DatasetField::Name {
+                        "d.name"
+                    } else {
+                        "d.digest"
+                    };
                     sql.push(&format!(
                         "EXISTS (SELECT 1 FROM run_inputs ri JOIN datasets d ON d.dataset_uuid = ri.dataset_uuid \
                          WHERE ri.run_uuid = {id} AND "
@@ -245,16 +292,24 @@ pub(crate) fn order_joins(target: &Target, order_by: &[OrderBy], sql: &mut Sql) 
     for (i, ob) in order_by.iter().enumerate() {
         let dir = if ob.ascending { "ASC" } else { "DESC" };
         let join = |table: &str, fk: &str, sql: &mut Sql, key: &str| {
-            sql.push(&format!(" LEFT JOIN {table} o{i} ON o{i}.{fk} = {} AND o{i}.key = ", target.id)).str(key);
+            sql.push(&format!(
+                " LEFT JOIN {table} o{i} ON o{i}.{fk} = {} AND o{i}.key = ",
+                target.id
+            ))
+            .str(key);
         };
         match &ob.field {
             Field::Attribute(attr) => {
                 let column = target.attr(*attr)?;
                 // Missing values last in both directions (SQLite and PostgreSQL disagree by default).
-                keys.push(format!("CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {dir}"));
+                keys.push(format!(
+                    "CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {dir}"
+                ));
             }
             Field::Metric(key) => {
-                let (table, fk) = target.metrics.ok_or_else(|| StoreError::InvalidQuery("no metrics here".into()))?;
+                let (table, fk) = target
+                    .metrics
+                    .ok_or_else(|| StoreError::InvalidQuery("no metrics here".into()))?;
                 join(table, fk, sql, key);
                 // Real numbers first, then NaN, then runs without the metric — MLflow's order.
                 keys.push(format!(
@@ -263,14 +318,22 @@ pub(crate) fn order_joins(target: &Target, order_by: &[OrderBy], sql: &mut Sql) 
             }
             Field::Param(key) | Field::Tag(key) => {
                 let (table, fk) = if matches!(ob.field, Field::Param(_)) {
-                    target.params.ok_or_else(|| StoreError::InvalidQuery("no params here".into()))?
+                    target
+                        .params
+                        .ok_or_else(|| StoreError::InvalidQuery("no params here".into()))?
                 } else {
                     target.tags
                 };
                 join(table, fk, sql, key);
-                keys.push(format!("CASE WHEN o{i}.value IS NULL THEN 1 ELSE 0 END, o{i}.value {dir}"));
+                keys.push(format!(
+                    "CASE WHEN o{i}.value IS NULL THEN 1 ELSE 0 END, o{i}.value {dir}"
+                ));
             }
-            Field::Dataset(_) => return Err(StoreError::InvalidQuery("cannot order by a dataset field".into())),
+            Field::Dataset(_) => {
+                return Err(StoreError::InvalidQuery(
+                    "cannot order by a dataset field".into(),
+                ))
+            }
         }
     }
     keys.push(target.tie_break.to_string());

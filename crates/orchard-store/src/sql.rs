@@ -1,7 +1,7 @@
 //! A small builder for dynamic SQL: text plus positional arguments, bound in order.
 //! Placeholders are written `$n`, which both PostgreSQL and sqlx's SQLite driver understand.
 
-use sqlx::any::{AnyArguments};
+use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::Any;
 
@@ -20,7 +20,10 @@ pub(crate) struct Sql {
 
 impl Sql {
     pub fn new(text: &str) -> Sql {
-        Sql { text: text.to_string(), args: Vec::new() }
+        Sql {
+            text: text.to_string(),
+            args: Vec::new(),
+        }
     }
 
     pub fn push(&mut self, text: &str) -> &mut Self {
@@ -61,6 +64,34 @@ impl Sql {
         self
     }
 
+    /// Appends another fragment, renumbering its placeholders to follow this one's.
+    pub fn append(&mut self, other: Sql) -> &mut Self {
+        let offset = self.args.len();
+        let chars: Vec<char> = other.text.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            if chars[i] == '$' && chars.get(i + 1).is_some_and(|c| c.is_ascii_digit()) {
+                let mut j = i + 1;
+                while j < chars.len() && chars[j].is_ascii_digit() {
+                    j += 1;
+                }
+                let n: usize = chars[i + 1..j]
+                    .iter()
+                    .collect::<String>()
+                    .parse()
+                    .unwrap_or(0);
+                self.text.push('$');
+                self.text.push_str(&(n + offset).to_string());
+                i = j;
+            } else {
+                self.text.push(chars[i]);
+                i += 1;
+            }
+        }
+        self.args.extend(other.args);
+        self
+    }
+
     pub fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
         let mut q = sqlx::query(&self.text);
         for a in &self.args {
@@ -74,3 +105,18 @@ impl Sql {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_renumbers_placeholders() {
+        let mut a = Sql::new("SELECT 1 WHERE x = ");
+        a.str("a");
+        let mut b = Sql::new(" AND y = ");
+        b.i64(2).push(" AND z = ").i64(3);
+        a.append(b);
+        assert_eq!(a.text, "SELECT 1 WHERE x = $1 AND y = $2 AND z = $3");
+        assert_eq!(a.args.len(), 3);
+    }
+}

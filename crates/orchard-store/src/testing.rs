@@ -8,7 +8,8 @@ use crate::Store;
 use sqlx::Connection;
 
 pub fn pg_admin_url() -> String {
-    std::env::var("ORCHARD_TEST_POSTGRES").unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("ORCHARD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A store on a fresh database; dropping the guard removes the database.
@@ -24,7 +25,12 @@ impl TestDb {
         let dir = tempfile::tempdir().unwrap();
         let uri = format!("sqlite:///{}/orchard.db", dir.path().display());
         let store = Store::open(&uri).await.unwrap();
-        TestDb { store, uri, cleanup: None, _dir: Some(dir) }
+        TestDb {
+            store,
+            uri,
+            cleanup: None,
+            _dir: Some(dir),
+        }
     }
 
     pub async fn postgres() -> Option<TestDb> {
@@ -41,12 +47,20 @@ impl TestDb {
             }
         };
         let name = format!("orchard_t_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
         conn.close().await.ok();
         let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
         let uri = format!("{base}/{name}");
         let store = Store::open(&uri).await.unwrap();
-        Some(TestDb { store, uri, cleanup: Some((admin, name)), _dir: None })
+        Some(TestDb {
+            store,
+            uri,
+            cleanup: Some((admin, name)),
+            _dir: None,
+        })
     }
 }
 
@@ -56,11 +70,17 @@ impl Drop for TestDb {
             let store = self.store.clone();
             // Drop runs outside the test's runtime: clean up on a small one of our own.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async move {
                     store.close().await;
                     if let Ok(mut c) = sqlx::AnyConnection::connect(&admin).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut c)
+                                .await;
                     }
                 });
             })
@@ -84,7 +104,9 @@ macro_rules! on_both {
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let Some($db) = $crate::testing::TestDb::postgres().await else { return };
+                let Some($db) = $crate::testing::TestDb::postgres().await else {
+                    return;
+                };
                 $body
             }
         }

@@ -4,7 +4,12 @@ use orchard_store::query::{Attribute, Clause, Comparator, Field, OrderBy, Query,
 use orchard_store::{on_both, Metric, NewLoggedModel, NewRun, RunUpdate, Store, StoreError, Tag};
 
 async fn experiment(store: &Store, name: &str) -> i64 {
-    store.create_experiment(name, |id| format!("mlflow-artifacts:/{id}"), &[]).await.unwrap().parse().unwrap()
+    store
+        .create_experiment(name, |id| format!("mlflow-artifacts:/{id}"), &[])
+        .await
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 async fn run(store: &Store, exp: i64, id: &str, start: i64) -> String {
@@ -25,7 +30,14 @@ async fn run(store: &Store, exp: i64, id: &str, start: i64) -> String {
 }
 
 fn q(exp: i64, clauses: Vec<Clause>, order_by: Vec<OrderBy>) -> Query {
-    Query { experiment_ids: vec![exp], clauses, order_by, view: ViewType::ActiveOnly, offset: 0, limit: 100 }
+    Query {
+        experiment_ids: vec![exp],
+        clauses,
+        order_by,
+        view: ViewType::ActiveOnly,
+        offset: 0,
+        limit: 100,
+    }
 }
 
 fn ids(runs: &[orchard_store::Run]) -> Vec<&str> {
@@ -33,10 +45,19 @@ fn ids(runs: &[orchard_store::Run]) -> Vec<&str> {
 }
 
 on_both!(default_experiment_and_reopen, |db| {
-    db.store.ensure_default_experiment("mlflow-artifacts:/0").await.unwrap();
-    db.store.ensure_default_experiment("elsewhere/0").await.unwrap();
+    db.store
+        .ensure_default_experiment("mlflow-artifacts:/0")
+        .await
+        .unwrap();
+    db.store
+        .ensure_default_experiment("elsewhere/0")
+        .await
+        .unwrap();
     let e = db.store.get_experiment(0).await.unwrap().unwrap();
-    assert_eq!((e.name.as_str(), e.artifact_location.as_str()), ("Default", "mlflow-artifacts:/0"));
+    assert_eq!(
+        (e.name.as_str(), e.artifact_location.as_str()),
+        ("Default", "mlflow-artifacts:/0")
+    );
     // Opening again applies no migration twice and keeps the data.
     let again = Store::open(&db.uri).await.unwrap();
     assert!(again.get_experiment(0).await.unwrap().is_some());
@@ -47,7 +68,11 @@ on_both!(default_experiment_and_reopen, |db| {
 on_both!(experiments_lifecycle, |db| {
     let s = &db.store;
     let id = s
-        .create_experiment("iris", |id| format!("file:///a/{id}"), &[Tag::new("team", "ml")])
+        .create_experiment(
+            "iris",
+            |id| format!("file:///a/{id}"),
+            &[Tag::new("team", "ml")],
+        )
         .await
         .unwrap();
     let e = s.get_experiment_by_name("iris").await.unwrap().unwrap();
@@ -60,15 +85,29 @@ on_both!(experiments_lifecycle, |db| {
     ));
     let n: i64 = id.parse().unwrap();
     let other = experiment(s, "other").await;
-    assert!(matches!(s.rename_experiment(other, "iris").await, Err(StoreError::AlreadyExists(_))));
+    assert!(matches!(
+        s.rename_experiment(other, "iris").await,
+        Err(StoreError::AlreadyExists(_))
+    ));
     s.rename_experiment(n, "iris2").await.unwrap();
     let r = run(s, n, "r1", 1).await;
     s.set_experiment_deleted(n, true).await.unwrap();
-    assert_eq!(s.get_run_info(&r).await.unwrap().unwrap().lifecycle_stage, "deleted");
+    assert_eq!(
+        s.get_run_info(&r).await.unwrap().unwrap().lifecycle_stage,
+        "deleted"
+    );
     s.set_experiment_deleted(n, false).await.unwrap();
-    assert_eq!(s.get_run_info(&r).await.unwrap().unwrap().lifecycle_stage, "active");
-    s.set_experiment_tag(n, &Tag::new("team", "ops")).await.unwrap();
-    assert_eq!(s.get_experiment(n).await.unwrap().unwrap().tags, vec![Tag::new("team", "ops")]);
+    assert_eq!(
+        s.get_run_info(&r).await.unwrap().unwrap().lifecycle_stage,
+        "active"
+    );
+    s.set_experiment_tag(n, &Tag::new("team", "ops"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_experiment(n).await.unwrap().unwrap().tags,
+        vec![Tag::new("team", "ops")]
+    );
     assert!(s.delete_experiment_tag(n, "team").await.unwrap());
     assert!(!s.delete_experiment_tag(n, "team").await.unwrap());
 
@@ -82,16 +121,27 @@ on_both!(experiments_lifecycle, |db| {
         ..Default::default()
     };
     let found = s.search_experiments(&by_name).await.unwrap();
-    assert_eq!(found.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), vec!["iris2"]);
+    assert_eq!(
+        found.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+        vec!["iris2"]
+    );
     // LIKE is case-sensitive on both engines; ILIKE is not.
     let upper = Query {
-        clauses: vec![Clause { field: Field::Attribute(Attribute::Name), comparator: Comparator::Like, value: Value::Str("IRIS%".into()) }],
+        clauses: vec![Clause {
+            field: Field::Attribute(Attribute::Name),
+            comparator: Comparator::Like,
+            value: Value::Str("IRIS%".into()),
+        }],
         limit: 10,
         ..Default::default()
     };
     assert!(s.search_experiments(&upper).await.unwrap().is_empty());
     let ilike = Query {
-        clauses: vec![Clause { field: Field::Attribute(Attribute::Name), comparator: Comparator::ILike, value: Value::Str("IRIS%".into()) }],
+        clauses: vec![Clause {
+            field: Field::Attribute(Attribute::Name),
+            comparator: Comparator::ILike,
+            value: Value::Str("IRIS%".into()),
+        }],
         limit: 10,
         ..Default::default()
     };
@@ -103,11 +153,31 @@ on_both!(logging_latest_values_and_special_floats, |db| {
     let exp = experiment(s, "e").await;
     let r = run(s, exp, "r1", 1).await;
     let m = |k: &str, v: f64, ts: i64, step: i64| Metric::new(k, v, ts, step);
-    s.log_batch(&r, &[m("loss", 3.0, 10, 0), m("loss", 2.0, 5, 1), m("loss", 9.0, 1, 0)], &[], &[]).await.unwrap();
+    s.log_batch(
+        &r,
+        &[
+            m("loss", 3.0, 10, 0),
+            m("loss", 2.0, 5, 1),
+            m("loss", 9.0, 1, 0),
+        ],
+        &[],
+        &[],
+    )
+    .await
+    .unwrap();
     // Highest step wins even when logged earlier in time.
-    s.log_batch(&r, &[m("nan", f64::NAN, 1, 0), m("inf", f64::INFINITY, 1, 0), m("ninf", f64::NEG_INFINITY, 1, 0)], &[], &[])
-        .await
-        .unwrap();
+    s.log_batch(
+        &r,
+        &[
+            m("nan", f64::NAN, 1, 0),
+            m("inf", f64::INFINITY, 1, 0),
+            m("ninf", f64::NEG_INFINITY, 1, 0),
+        ],
+        &[],
+        &[],
+    )
+    .await
+    .unwrap();
     let got = s.get_run(&r).await.unwrap().unwrap();
     let latest = |k: &str| got.metrics.iter().find(|x| x.key == k).unwrap().clone();
     assert_eq!((latest("loss").value, latest("loss").step), (2.0, 1));
@@ -115,10 +185,20 @@ on_both!(logging_latest_values_and_special_floats, |db| {
     assert_eq!(latest("inf").value, f64::INFINITY);
     assert_eq!(latest("ninf").value, f64::NEG_INFINITY);
     let hist = s.metric_history(&r, "loss", 0, 100).await.unwrap();
-    assert_eq!(hist.iter().map(|p| (p.step, p.timestamp)).collect::<Vec<_>>(), vec![(0, 1), (0, 10), (1, 5)]);
-    assert_eq!(s.metric_history(&r, "loss", 1, 1).await.unwrap()[0].timestamp, 10);
+    assert_eq!(
+        hist.iter()
+            .map(|p| (p.step, p.timestamp))
+            .collect::<Vec<_>>(),
+        vec![(0, 1), (0, 10), (1, 5)]
+    );
+    assert_eq!(
+        s.metric_history(&r, "loss", 1, 1).await.unwrap()[0].timestamp,
+        10
+    );
     // Logging the same point twice keeps one.
-    s.log_batch(&r, &[m("loss", 2.0, 5, 1)], &[], &[]).await.unwrap();
+    s.log_batch(&r, &[m("loss", 2.0, 5, 1)], &[], &[])
+        .await
+        .unwrap();
     assert_eq!(s.metric_history(&r, "loss", 0, 100).await.unwrap().len(), 3);
 });
 
@@ -126,21 +206,38 @@ on_both!(params_are_write_once_and_batches_atomic, |db| {
     let s = &db.store;
     let exp = experiment(s, "e").await;
     let r = run(s, exp, "r1", 1).await;
-    s.log_batch(&r, &[], &[Tag::new("lr", "0.1")], &[]).await.unwrap();
-    s.log_batch(&r, &[], &[Tag::new("lr", "0.1")], &[]).await.unwrap();
+    s.log_batch(&r, &[], &[Tag::new("lr", "0.1")], &[])
+        .await
+        .unwrap();
+    s.log_batch(&r, &[], &[Tag::new("lr", "0.1")], &[])
+        .await
+        .unwrap();
     let err = s
-        .log_batch(&r, &[Metric::new("acc", 1.0, 1, 0)], &[Tag::new("lr", "0.2")], &[Tag::new("t", "v")])
+        .log_batch(
+            &r,
+            &[Metric::new("acc", 1.0, 1, 0)],
+            &[Tag::new("lr", "0.2")],
+            &[Tag::new("t", "v")],
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::ParamConflict { ref old, ref new, .. } if old == "0.1" && new == "0.2"));
+    assert!(
+        matches!(err, StoreError::ParamConflict { ref old, ref new, .. } if old == "0.1" && new == "0.2")
+    );
     // Nothing of the refused batch was kept.
     let got = s.get_run(&r).await.unwrap().unwrap();
     assert!(got.metrics.is_empty());
     assert!(!got.tags.iter().any(|t| t.key == "t"));
     // Deleted runs refuse writes.
     s.set_run_deleted(&r, true).await.unwrap();
-    assert!(matches!(s.log_batch(&r, &[], &[], &[Tag::new("a", "b")]).await, Err(StoreError::InactiveRun { .. })));
-    assert!(matches!(s.log_batch("nope", &[], &[], &[]).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        s.log_batch(&r, &[], &[], &[Tag::new("a", "b")]).await,
+        Err(StoreError::InactiveRun { .. })
+    ));
+    assert!(matches!(
+        s.log_batch("nope", &[], &[], &[]).await,
+        Err(StoreError::NotFound(_))
+    ));
 });
 
 on_both!(run_updates_and_names, |db| {
@@ -148,14 +245,26 @@ on_both!(run_updates_and_names, |db| {
     let exp = experiment(s, "e").await;
     let r = run(s, exp, "r1", 1).await;
     let info = s
-        .update_run(&r, &RunUpdate { status: Some("FINISHED".into()), end_time: Some(9), run_name: Some("renamed".into()) })
+        .update_run(
+            &r,
+            &RunUpdate {
+                status: Some("FINISHED".into()),
+                end_time: Some(9),
+                run_name: Some("renamed".into()),
+            },
+        )
         .await
         .unwrap();
-    assert_eq!((info.status.as_str(), info.end_time, info.run_name.as_str()), ("FINISHED", Some(9), "renamed"));
+    assert_eq!(
+        (info.status.as_str(), info.end_time, info.run_name.as_str()),
+        ("FINISHED", Some(9), "renamed")
+    );
     let got = s.get_run(&r).await.unwrap().unwrap();
     assert!(got.tags.contains(&Tag::new("mlflow.runName", "renamed")));
     // Setting the tag renames the run too.
-    s.log_batch(&r, &[], &[], &[Tag::new("mlflow.runName", "again")]).await.unwrap();
+    s.log_batch(&r, &[], &[], &[Tag::new("mlflow.runName", "again")])
+        .await
+        .unwrap();
     assert_eq!(s.get_run_info(&r).await.unwrap().unwrap().run_name, "again");
     assert!(s.delete_run_tag(&r, "mlflow.runName").await.unwrap());
     assert!(!s.delete_run_tag(&r, "mlflow.runName").await.unwrap());
@@ -167,24 +276,88 @@ on_both!(search_runs_in_sql, |db| {
     let a = run(s, exp, "a", 100).await;
     let b = run(s, exp, "b", 200).await;
     let c = run(s, exp, "c", 300).await;
-    s.log_batch(&a, &[Metric::new("acc", 0.9, 1, 0)], &[Tag::new("model", "gbt")], &[Tag::new("team", "x")]).await.unwrap();
-    s.log_batch(&b, &[Metric::new("acc", 0.5, 1, 0)], &[Tag::new("model", "linear")], &[]).await.unwrap();
-    s.log_batch(&c, &[Metric::new("acc", f64::NAN, 1, 0)], &[Tag::new("model", "GBT-large")], &[]).await.unwrap();
+    s.log_batch(
+        &a,
+        &[Metric::new("acc", 0.9, 1, 0)],
+        &[Tag::new("model", "gbt")],
+        &[Tag::new("team", "x")],
+    )
+    .await
+    .unwrap();
+    s.log_batch(
+        &b,
+        &[Metric::new("acc", 0.5, 1, 0)],
+        &[Tag::new("model", "linear")],
+        &[],
+    )
+    .await
+    .unwrap();
+    s.log_batch(
+        &c,
+        &[Metric::new("acc", f64::NAN, 1, 0)],
+        &[Tag::new("model", "GBT-large")],
+        &[],
+    )
+    .await
+    .unwrap();
 
-    let clause = |field, comparator, value| Clause { field, comparator, value };
+    let clause = |field, comparator, value| Clause {
+        field,
+        comparator,
+        value,
+    };
     let metric = |k: &str| Field::Metric(k.into());
     let param = |k: &str| Field::Param(k.into());
 
     // Default order: newest first.
-    assert_eq!(ids(&s.search_runs(&q(exp, vec![], vec![])).await.unwrap()), vec!["c", "b", "a"]);
-    let hits = s.search_runs(&q(exp, vec![clause(metric("acc"), Comparator::Gt, Value::Num(0.6))], vec![])).await.unwrap();
+    assert_eq!(
+        ids(&s.search_runs(&q(exp, vec![], vec![])).await.unwrap()),
+        vec!["c", "b", "a"]
+    );
+    let hits = s
+        .search_runs(&q(
+            exp,
+            vec![clause(metric("acc"), Comparator::Gt, Value::Num(0.6))],
+            vec![],
+        ))
+        .await
+        .unwrap();
     assert_eq!(ids(&hits), vec!["a"]);
     // NaN satisfies no comparison but !=.
-    let ne = s.search_runs(&q(exp, vec![clause(metric("acc"), Comparator::Ne, Value::Num(0.9))], vec![])).await.unwrap();
+    let ne = s
+        .search_runs(&q(
+            exp,
+            vec![clause(metric("acc"), Comparator::Ne, Value::Num(0.9))],
+            vec![],
+        ))
+        .await
+        .unwrap();
     assert_eq!(ids(&ne), vec!["c", "b"]);
-    let like = s.search_runs(&q(exp, vec![clause(param("model"), Comparator::Like, Value::Str("gbt%".into()))], vec![])).await.unwrap();
+    let like = s
+        .search_runs(&q(
+            exp,
+            vec![clause(
+                param("model"),
+                Comparator::Like,
+                Value::Str("gbt%".into()),
+            )],
+            vec![],
+        ))
+        .await
+        .unwrap();
     assert_eq!(ids(&like), vec!["a"]);
-    let ilike = s.search_runs(&q(exp, vec![clause(param("model"), Comparator::ILike, Value::Str("gbt%".into()))], vec![])).await.unwrap();
+    let ilike = s
+        .search_runs(&q(
+            exp,
+            vec![clause(
+                param("model"),
+                Comparator::ILike,
+                Value::Str("gbt%".into()),
+            )],
+            vec![],
+        ))
+        .await
+        .unwrap();
     assert_eq!(ids(&ilike), vec!["c", "a"]);
     let both = s
         .search_runs(&q(
@@ -198,31 +371,96 @@ on_both!(search_runs_in_sql, |db| {
         .await
         .unwrap();
     assert_eq!(ids(&both), vec!["b"]);
-    let no_team = s.search_runs(&q(exp, vec![clause(Field::Tag("team".into()), Comparator::IsNull, Value::None)], vec![])).await.unwrap();
+    let no_team = s
+        .search_runs(&q(
+            exp,
+            vec![clause(
+                Field::Tag("team".into()),
+                Comparator::IsNull,
+                Value::None,
+            )],
+            vec![],
+        ))
+        .await
+        .unwrap();
     assert_eq!(ids(&no_team), vec!["c", "b"]);
     let in_list = s
-        .search_runs(&q(exp, vec![clause(Field::Attribute(Attribute::RunId), Comparator::In, Value::List(vec!["a".into(), "c".into()]))], vec![]))
+        .search_runs(&q(
+            exp,
+            vec![clause(
+                Field::Attribute(Attribute::RunId),
+                Comparator::In,
+                Value::List(vec!["a".into(), "c".into()]),
+            )],
+            vec![],
+        ))
         .await
         .unwrap();
     assert_eq!(ids(&in_list), vec!["c", "a"]);
     let by_time = s
-        .search_runs(&q(exp, vec![clause(Field::Attribute(Attribute::StartTime), Comparator::Lt, Value::Num(250.0))], vec![]))
+        .search_runs(&q(
+            exp,
+            vec![clause(
+                Field::Attribute(Attribute::StartTime),
+                Comparator::Lt,
+                Value::Num(250.0),
+            )],
+            vec![],
+        ))
         .await
         .unwrap();
     assert_eq!(ids(&by_time), vec!["b", "a"]);
     let by_name = s
-        .search_runs(&q(exp, vec![clause(Field::Attribute(Attribute::RunName), Comparator::Eq, Value::Str("name-b".into()))], vec![]))
+        .search_runs(&q(
+            exp,
+            vec![clause(
+                Field::Attribute(Attribute::RunName),
+                Comparator::Eq,
+                Value::Str("name-b".into()),
+            )],
+            vec![],
+        ))
         .await
         .unwrap();
     assert_eq!(ids(&by_name), vec!["b"]);
 
     // Ordering by a metric: real values first (in the asked direction), then NaN, then runs without it.
     let d = run(s, exp, "d", 400).await;
-    let asc = s.search_runs(&q(exp, vec![], vec![OrderBy { field: metric("acc"), ascending: true }])).await.unwrap();
+    let asc = s
+        .search_runs(&q(
+            exp,
+            vec![],
+            vec![OrderBy {
+                field: metric("acc"),
+                ascending: true,
+            }],
+        ))
+        .await
+        .unwrap();
     assert_eq!(ids(&asc), vec!["b", "a", "c", d.as_str()]);
-    let desc = s.search_runs(&q(exp, vec![], vec![OrderBy { field: metric("acc"), ascending: false }])).await.unwrap();
+    let desc = s
+        .search_runs(&q(
+            exp,
+            vec![],
+            vec![OrderBy {
+                field: metric("acc"),
+                ascending: false,
+            }],
+        ))
+        .await
+        .unwrap();
     assert_eq!(ids(&desc), vec!["a", "b", "c", "d"]);
-    let by_param = s.search_runs(&q(exp, vec![], vec![OrderBy { field: param("model"), ascending: true }])).await.unwrap();
+    let by_param = s
+        .search_runs(&q(
+            exp,
+            vec![],
+            vec![OrderBy {
+                field: param("model"),
+                ascending: true,
+            }],
+        ))
+        .await
+        .unwrap();
     assert_eq!(ids(&by_param), vec!["c", "a", "b", "d"]);
 
     // Paging and view types.
@@ -231,7 +469,10 @@ on_both!(search_runs_in_sql, |db| {
     page.offset = 2;
     assert_eq!(ids(&s.search_runs(&page).await.unwrap()), vec!["b", "a"]);
     s.set_run_deleted(&b, true).await.unwrap();
-    assert_eq!(s.search_runs(&q(exp, vec![], vec![])).await.unwrap().len(), 3);
+    assert_eq!(
+        s.search_runs(&q(exp, vec![], vec![])).await.unwrap().len(),
+        3
+    );
     let mut deleted = q(exp, vec![], vec![]);
     deleted.view = ViewType::DeletedOnly;
     assert_eq!(ids(&s.search_runs(&deleted).await.unwrap()), vec!["b"]);
@@ -254,7 +495,9 @@ on_both!(inputs_outputs_and_logged_models, |db| {
             profile: None,
         },
     };
-    s.log_inputs(&r, &[ds.clone()], &["m-1".into()]).await.unwrap();
+    s.log_inputs(&r, &[ds.clone()], &["m-1".into()])
+        .await
+        .unwrap();
     s.log_inputs(&r, &[ds.clone()], &[]).await.unwrap();
     let model = s
         .create_logged_model(&NewLoggedModel {
@@ -271,7 +514,15 @@ on_both!(inputs_outputs_and_logged_models, |db| {
         .await
         .unwrap();
     assert_eq!(model.params, vec![Tag::new("p", "1")]);
-    s.log_outputs(&r, &[orchard_store::ModelOutput { model_id: "m-abc".into(), step: 3 }]).await.unwrap();
+    s.log_outputs(
+        &r,
+        &[orchard_store::ModelOutput {
+            model_id: "m-abc".into(),
+            step: 3,
+        }],
+    )
+    .await
+    .unwrap();
     let mut metric = Metric::new("acc", 0.7, 1, 0);
     metric.model_id = Some("m-abc".into());
     s.log_batch(&r, &[metric], &[], &[]).await.unwrap();
@@ -279,10 +530,17 @@ on_both!(inputs_outputs_and_logged_models, |db| {
     assert_eq!(got.dataset_inputs, vec![ds]);
     assert_eq!(got.model_inputs, vec!["m-1".to_string()]);
     assert_eq!(got.model_outputs[0].step, 3);
-    s.set_logged_model_status("m-abc", "LOGGED_MODEL_READY").await.unwrap();
-    s.set_logged_model_tags("m-abc", &[Tag::new("k", "w")]).await.unwrap();
+    s.set_logged_model_status("m-abc", "LOGGED_MODEL_READY")
+        .await
+        .unwrap();
+    s.set_logged_model_tags("m-abc", &[Tag::new("k", "w")])
+        .await
+        .unwrap();
     let m = s.get_logged_model("m-abc").await.unwrap().unwrap();
-    assert_eq!((m.status.as_str(), m.tags[0].value.as_str(), m.metrics.len()), ("LOGGED_MODEL_READY", "w", 1));
+    assert_eq!(
+        (m.status.as_str(), m.tags[0].value.as_str(), m.metrics.len()),
+        ("LOGGED_MODEL_READY", "w", 1)
+    );
     let by_run = Query {
         experiment_ids: vec![exp],
         clauses: vec![Clause {
@@ -309,7 +567,14 @@ on_both!(concurrent_writers_do_not_collide, |db| {
         let r = r.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..25 {
-                s.log_batch(&r, &[Metric::new("m", (t * 100 + i) as f64, i, t * 100 + i)], &[], &[]).await.unwrap();
+                s.log_batch(
+                    &r,
+                    &[Metric::new("m", (t * 100 + i) as f64, i, t * 100 + i)],
+                    &[],
+                    &[],
+                )
+                .await
+                .unwrap();
             }
         }));
     }

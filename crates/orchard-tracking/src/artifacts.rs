@@ -27,7 +27,11 @@ pub struct Artifacts {
 pub fn proxied_path(uri: &str) -> Option<String> {
     let rest = uri.strip_prefix(PROXY_SCHEME)?;
     // `mlflow-artifacts:/x`, `mlflow-artifacts:///x` and `mlflow-artifacts://host/x` all name `x`.
-    let rest = if let Some(r) = rest.strip_prefix("//") { r.split_once('/').map(|(_, p)| p).unwrap_or("") } else { rest };
+    let rest = if let Some(r) = rest.strip_prefix("//") {
+        r.split_once('/').map(|(_, p)| p).unwrap_or("")
+    } else {
+        rest
+    };
     Some(rest.trim_start_matches('/').to_string())
 }
 
@@ -42,7 +46,11 @@ impl Artifacts {
 
     /// The direct children of `dir` ("" for the root).
     pub async fn list(&self, dir: &str) -> Result<Vec<FileInfo>> {
-        let dir = if dir.is_empty() { String::new() } else { orchard_blob::safe_path(dir)? };
+        let dir = if dir.is_empty() {
+            String::new()
+        } else {
+            orchard_blob::safe_path(dir)?
+        };
         let entries = self.blob.list(&dir).await?;
         Ok(entries
             .into_iter()
@@ -56,7 +64,11 @@ impl Artifacts {
     }
 
     /// Stores an upload; the object appears whole or not at all.
-    pub async fn upload<E>(&self, path: &str, body: BoxStream<'_, std::result::Result<Bytes, E>>) -> Result<u64>
+    pub async fn upload<E>(
+        &self,
+        path: &str,
+        body: BoxStream<'_, std::result::Result<Bytes, E>>,
+    ) -> Result<u64>
     where
         E: std::error::Error + Send + Sync + 'static,
     {
@@ -67,16 +79,26 @@ impl Artifacts {
     }
 
     /// Opens an artifact for streaming. A folder is refused with a clear message rather than an empty file.
-    pub async fn download(&self, path: &str) -> Result<(u64, BoxStream<'static, orchard_blob::Result<Bytes>>)> {
+    pub async fn download(
+        &self,
+        path: &str,
+    ) -> Result<(u64, BoxStream<'static, orchard_blob::Result<Bytes>>)> {
         match self.blob.get(path).await {
             Ok(found) => Ok(found),
             Err(BlobError::NotFound(_)) => {
-                if !self.blob.list(&orchard_blob::safe_path(path)?).await?.is_empty() {
+                if !self
+                    .blob
+                    .list(&orchard_blob::safe_path(path)?)
+                    .await?
+                    .is_empty()
+                {
                     return Err(TrackingError::invalid(format!(
                         "Artifact path refers to a directory, not a file: '{path}'"
                     )));
                 }
-                Err(TrackingError::not_found(format!("Artifact '{path}' does not exist")))
+                Err(TrackingError::not_found(format!(
+                    "Artifact '{path}' does not exist"
+                )))
             }
             Err(e) => Err(e.into()),
         }
@@ -97,9 +119,18 @@ mod tests {
 
     #[test]
     fn proxied_paths() {
-        assert_eq!(proxied_path("mlflow-artifacts:/1/abc/artifacts").as_deref(), Some("1/abc/artifacts"));
-        assert_eq!(proxied_path("mlflow-artifacts:///1/x").as_deref(), Some("1/x"));
-        assert_eq!(proxied_path("mlflow-artifacts://host:5000/1/x").as_deref(), Some("1/x"));
+        assert_eq!(
+            proxied_path("mlflow-artifacts:/1/abc/artifacts").as_deref(),
+            Some("1/abc/artifacts")
+        );
+        assert_eq!(
+            proxied_path("mlflow-artifacts:///1/x").as_deref(),
+            Some("1/x")
+        );
+        assert_eq!(
+            proxied_path("mlflow-artifacts://host:5000/1/x").as_deref(),
+            Some("1/x")
+        );
         assert_eq!(proxied_path("s3://b/1"), None);
     }
 }

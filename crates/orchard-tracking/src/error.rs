@@ -44,7 +44,10 @@ pub struct TrackingError {
 
 impl TrackingError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        TrackingError { code, message: message.into() }
+        TrackingError {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {

@@ -16,7 +16,9 @@ pub struct SearchError {
 }
 
 fn err<T>(message: impl Into<String>) -> Result<T, SearchError> {
-    Err(SearchError { message: message.into() })
+    Err(SearchError {
+        message: message.into(),
+    })
 }
 
 /// What kind of thing is searched: decides the prefixes, attribute keys and comparators allowed.
@@ -92,8 +94,13 @@ impl Searched {
             (Searched::LoggedModels, "model_type") => ModelType,
             (Searched::LoggedModels, "status") => Status,
             (Searched::LoggedModels, "source_run_id") => SourceRunId,
-            (Searched::LoggedModels, "creation_time" | "creation_timestamp" | "creation_timestamp_ms") => CreationTime,
-            (Searched::LoggedModels, "last_updated_timestamp" | "last_updated_timestamp_ms") => LastUpdateTime,
+            (
+                Searched::LoggedModels,
+                "creation_time" | "creation_timestamp" | "creation_timestamp_ms",
+            ) => CreationTime,
+            (Searched::LoggedModels, "last_updated_timestamp" | "last_updated_timestamp_ms") => {
+                LastUpdateTime
+            }
             _ => return None,
         })
     }
@@ -175,7 +182,12 @@ fn lex(input: &str) -> Result<Vec<Token>, SearchError> {
                 let mut s = String::new();
                 loop {
                     match chars.get(j) {
-                        None => return err(format!("Unterminated string starting at column {}", start + 1)),
+                        None => {
+                            return err(format!(
+                                "Unterminated string starting at column {}",
+                                start + 1
+                            ))
+                        }
                         Some('\\') if chars.get(j + 1) == Some(&c) => {
                             s.push('\\');
                             s.push(c);
@@ -203,13 +215,17 @@ fn lex(input: &str) -> Result<Vec<Token>, SearchError> {
                         '=' => "=",
                         '<' => "<",
                         '>' => ">",
-                        _ => return err(format!("Unexpected character '!' at column {}", start + 1)),
+                        _ => {
+                            return err(format!("Unexpected character '!' at column {}", start + 1))
+                        }
                     },
                 };
                 i += op.len();
                 Tok::Op(op)
             }
-            c if c.is_ascii_digit() || ((c == '-' || c == '.') && next_starts_number(&chars, i)) => {
+            c if c.is_ascii_digit()
+                || ((c == '-' || c == '.') && next_starts_number(&chars, i)) =>
+            {
                 let mut j = i;
                 if chars[j] == '-' {
                     j += 1;
@@ -241,7 +257,9 @@ fn lex(input: &str) -> Result<Vec<Token>, SearchError> {
                 i = j;
                 match text.parse::<f64>() {
                     Ok(n) => Tok::Number(n),
-                    Err(_) => return err(format!("Invalid number '{text}' at column {}", start + 1)),
+                    Err(_) => {
+                        return err(format!("Invalid number '{text}' at column {}", start + 1))
+                    }
                 }
             }
             c if c.is_alphabetic() || c == '_' => {
@@ -253,9 +271,19 @@ fn lex(input: &str) -> Result<Vec<Token>, SearchError> {
                 i = j;
                 Tok::Word(text)
             }
-            other => return err(format!("Unexpected character '{other}' at column {}", start + 1)),
+            other => {
+                return err(format!(
+                    "Unexpected character '{other}' at column {}",
+                    start + 1
+                ))
+            }
         };
-        out.push(Token { tok, col: start + 1, end: i + 1, text: chars[start..i].iter().collect() });
+        out.push(Token {
+            tok,
+            col: start + 1,
+            end: i + 1,
+            text: chars[start..i].iter().collect(),
+        });
     }
     Ok(out)
 }
@@ -313,7 +341,10 @@ impl<'a> Parser<'a> {
     /// `prefix.key`, `prefix."quoted key"`, `` prefix.`quoted key` `` or a bare attribute name.
     fn identifier(&mut self) -> Result<Ident, SearchError> {
         let Some(t) = self.next() else {
-            return err(format!("Expected an identifier at column {}", self.end_col()));
+            return err(format!(
+                "Expected an identifier at column {}",
+                self.end_col()
+            ));
         };
         let col = t.col;
         let (prefix, key) = match &t.tok {
@@ -321,7 +352,11 @@ impl<'a> Parser<'a> {
                 Some((prefix, "")) => {
                     // `metrics."my key"`: the key is the quoted token right after the dot.
                     let key = match self.peek() {
-                        Some(Token { tok: Tok::Quoted(s, _), col: c, .. }) if *c == t.end => s.clone(),
+                        Some(Token {
+                            tok: Tok::Quoted(s, _),
+                            col: c,
+                            ..
+                        }) if *c == t.end => s.clone(),
                         _ => return err(format!("Expected a key after '{w}' at column {}", t.end)),
                     };
                     self.pos += 1;
@@ -332,7 +367,12 @@ impl<'a> Parser<'a> {
             },
             // A quoted bare attribute, e.g. `"Run name"`.
             Tok::Quoted(s, '`' | '"') => (None, s.clone()),
-            _ => return err(format!("Expected an identifier at column {col}, found '{}'", t.text)),
+            _ => {
+                return err(format!(
+                    "Expected an identifier at column {col}, found '{}'",
+                    t.text
+                ))
+            }
         };
         let prefix = prefix.map(|p| p.trim_matches('`').to_string());
         let kind = match &prefix {
@@ -355,7 +395,10 @@ impl<'a> Parser<'a> {
 
     fn comparator(&mut self) -> Result<(Comparator, usize), SearchError> {
         let Some(t) = self.next() else {
-            return err(format!("Expected a comparator at column {}", self.end_col()));
+            return err(format!(
+                "Expected a comparator at column {}",
+                self.end_col()
+            ));
         };
         let cmp = match &t.tok {
             Tok::Op("=") => Comparator::Eq,
@@ -377,12 +420,27 @@ impl<'a> Parser<'a> {
                     Some(n) if self.keyword(&n, "NULL") => Comparator::IsNull,
                     Some(n) if self.keyword(&n, "NOT") => match self.next() {
                         Some(m) if self.keyword(&m, "NULL") => Comparator::IsNotNull,
-                        _ => return err(format!("Expected 'NULL' after 'IS NOT' at column {}", n.end)),
+                        _ => {
+                            return err(format!(
+                                "Expected 'NULL' after 'IS NOT' at column {}",
+                                n.end
+                            ))
+                        }
                     },
-                    _ => return err(format!("Expected 'NULL' or 'NOT NULL' after 'IS' at column {}", t.end)),
+                    _ => {
+                        return err(format!(
+                            "Expected 'NULL' or 'NOT NULL' after 'IS' at column {}",
+                            t.end
+                        ))
+                    }
                 }
             }
-            _ => return err(format!("Invalid comparator '{}' at column {}", t.text, t.col)),
+            _ => {
+                return err(format!(
+                    "Invalid comparator '{}' at column {}",
+                    t.text, t.col
+                ))
+            }
         };
         Ok((cmp, t.col))
     }
@@ -462,7 +520,9 @@ impl<'a> Parser<'a> {
                 Field::Metric(key)
             }
             Kind::Param | Kind::Tag => {
-                if !(is_string_cmp(cmp) || matches!(cmp, Comparator::IsNull | Comparator::IsNotNull)) {
+                if !(is_string_cmp(cmp)
+                    || matches!(cmp, Comparator::IsNull | Comparator::IsNotNull))
+                {
                     return bad_cmp("=, !=, LIKE, ILIKE, IS NULL, IS NOT NULL");
                 }
                 if !matches!(value, Value::Str(_) | Value::None) {
@@ -471,7 +531,11 @@ impl<'a> Parser<'a> {
                         kind.name()
                     ));
                 }
-                if kind == Kind::Param { Field::Param(key) } else { Field::Tag(key) }
+                if kind == Kind::Param {
+                    Field::Param(key)
+                } else {
+                    Field::Tag(key)
+                }
             }
             Kind::Dataset => {
                 let df = match key.as_str() {
@@ -535,7 +599,11 @@ impl<'a> Parser<'a> {
                 Field::Attribute(attr)
             }
         };
-        Ok(Clause { field, comparator: cmp, value })
+        Ok(Clause {
+            field,
+            comparator: cmp,
+            value,
+        })
     }
 }
 
@@ -553,11 +621,22 @@ impl SqlText for Comparator {
 }
 
 fn is_numeric_cmp(c: Comparator) -> bool {
-    matches!(c, Comparator::Eq | Comparator::Ne | Comparator::Lt | Comparator::Le | Comparator::Gt | Comparator::Ge)
+    matches!(
+        c,
+        Comparator::Eq
+            | Comparator::Ne
+            | Comparator::Lt
+            | Comparator::Le
+            | Comparator::Gt
+            | Comparator::Ge
+    )
 }
 
 fn is_string_cmp(c: Comparator) -> bool {
-    matches!(c, Comparator::Eq | Comparator::Ne | Comparator::Like | Comparator::ILike)
+    matches!(
+        c,
+        Comparator::Eq | Comparator::Ne | Comparator::Like | Comparator::ILike
+    )
 }
 
 /// Strips one pair of matching outer quotes (`"`, `'` or backticks) from a key.
@@ -572,26 +651,44 @@ fn unquote(s: &str) -> String {
 
 /// Parses a filter string: `clause AND clause AND …`. An empty filter is no clause.
 pub fn parse_filter(input: &str, searched: Searched) -> Result<Vec<Clause>, SearchError> {
-    let toks = lex(input).map_err(|e| SearchError { message: format!("Invalid filter '{input}': {}", e.message) })?;
-    let mut p = Parser { toks, pos: 0, input, searched };
+    let toks = lex(input).map_err(|e| SearchError {
+        message: format!("Invalid filter '{input}': {}", e.message),
+    })?;
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        input,
+        searched,
+    };
     let mut clauses = Vec::new();
     if p.toks.is_empty() {
         return Ok(clauses);
     }
-    let wrap = |e: SearchError| SearchError { message: format!("Invalid filter '{input}': {}", e.message) };
+    let wrap = |e: SearchError| SearchError {
+        message: format!("Invalid filter '{input}': {}", e.message),
+    };
     loop {
         clauses.push(p.clause().map_err(wrap)?);
         match p.next() {
             None => break,
             Some(t) if p.keyword(&t, "AND") => {
                 if p.peek().is_none() {
-                    return Err(wrap(SearchError { message: format!("Expected a clause after 'AND' at column {}", t.end) }));
+                    return Err(wrap(SearchError {
+                        message: format!("Expected a clause after 'AND' at column {}", t.end),
+                    }));
                 }
             }
             Some(t) => {
-                let hint = if p.keyword(&t, "OR") { " (only AND is supported)" } else { "" };
+                let hint = if p.keyword(&t, "OR") {
+                    " (only AND is supported)"
+                } else {
+                    ""
+                };
                 return Err(wrap(SearchError {
-                    message: format!("Invalid clause(s) in filter string: '{}' at column {}{hint}", t.text, t.col),
+                    message: format!(
+                        "Invalid clause(s) in filter string: '{}' at column {}{hint}",
+                        t.text, t.col
+                    ),
                 }));
             }
         }
@@ -601,9 +698,16 @@ pub fn parse_filter(input: &str, searched: Searched) -> Result<Vec<Clause>, Sear
 
 /// Parses one `order_by` entry: `<identifier> [ASC|DESC]`.
 pub fn parse_order_by(input: &str, searched: Searched) -> Result<OrderBy, SearchError> {
-    let wrap = |e: SearchError| SearchError { message: format!("Invalid order_by clause '{input}': {}", e.message) };
+    let wrap = |e: SearchError| SearchError {
+        message: format!("Invalid order_by clause '{input}': {}", e.message),
+    };
     let toks = lex(input).map_err(wrap)?;
-    let mut p = Parser { toks, pos: 0, input, searched };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        input,
+        searched,
+    };
     let ident = p.identifier().map_err(wrap)?;
     let ascending = match p.next() {
         None => true,
@@ -611,18 +715,27 @@ pub fn parse_order_by(input: &str, searched: Searched) -> Result<OrderBy, Search
         Some(t) if p.keyword(&t, "DESC") => false,
         Some(t) => {
             return Err(wrap(SearchError {
-                message: format!("Invalid ordering key '{}' at column {} (expected ASC or DESC)", t.text, t.col),
+                message: format!(
+                    "Invalid ordering key '{}' at column {} (expected ASC or DESC)",
+                    t.text, t.col
+                ),
             }))
         }
     };
     if let Some(t) = p.next() {
-        return Err(wrap(SearchError { message: format!("Unexpected '{}' at column {}", t.text, t.col) }));
+        return Err(wrap(SearchError {
+            message: format!("Unexpected '{}' at column {}", t.text, t.col),
+        }));
     }
     let field = match ident.kind {
         Kind::Metric => Field::Metric(ident.key),
         Kind::Param => Field::Param(ident.key),
         Kind::Tag => Field::Tag(ident.key),
-        Kind::Dataset => return Err(wrap(SearchError { message: "Invalid identifier type 'dataset'".into() })),
+        Kind::Dataset => {
+            return Err(wrap(SearchError {
+                message: "Invalid identifier type 'dataset'".into(),
+            }))
+        }
         Kind::Attribute => match searched.order_attribute(&ident.key) {
             Some(a) => Field::Attribute(a),
             None => {
@@ -641,7 +754,10 @@ pub fn parse_order_by(input: &str, searched: Searched) -> Result<OrderBy, Search
 }
 
 /// Parses a list of `order_by` entries, refusing the same field twice.
-pub fn parse_order_by_list(items: &[String], searched: Searched) -> Result<Vec<OrderBy>, SearchError> {
+pub fn parse_order_by_list(
+    items: &[String],
+    searched: Searched,
+) -> Result<Vec<OrderBy>, SearchError> {
     let mut out: Vec<OrderBy> = Vec::new();
     for item in items {
         let ob = parse_order_by(item, searched)?;
@@ -665,9 +781,15 @@ pub fn decode_page_token(token: &str) -> Result<i64, SearchError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(token.trim())
         .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(token.trim()))
-        .map_err(|_| SearchError { message: "Invalid page token, could not base64-decode".into() })?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|_| SearchError { message: format!("Invalid page token, decoded value={}", String::from_utf8_lossy(&bytes)) })?;
+        .map_err(|_| SearchError {
+            message: "Invalid page token, could not base64-decode".into(),
+        })?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| SearchError {
+        message: format!(
+            "Invalid page token, decoded value={}",
+            String::from_utf8_lossy(&bytes)
+        ),
+    })?;
     match value.get("offset").and_then(|v| v.as_i64()) {
         Some(n) if n >= 0 => Ok(n),
         _ => err(format!("Invalid page token, parsed value={value}")),
@@ -693,12 +815,26 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.len(), 12);
-        assert_eq!(c[0], Clause { field: Field::Metric("acc".into()), comparator: Comparator::Gt, value: Value::Num(0.9) });
+        assert_eq!(
+            c[0],
+            Clause {
+                field: Field::Metric("acc".into()),
+                comparator: Comparator::Gt,
+                value: Value::Num(0.9)
+            }
+        );
         assert_eq!(c[2].field, Field::Tag("mlflow.runName".into()));
         assert_eq!(c[4].value, Value::List(vec!["a".into(), "b".into()]));
         assert_eq!(c[5].comparator, Comparator::NotIn);
         assert_eq!(c[6].comparator, Comparator::IsNull);
-        assert_eq!(c[8], Clause { field: Field::Metric("my key".into()), comparator: Comparator::Le, value: Value::Num(-1e-3) });
+        assert_eq!(
+            c[8],
+            Clause {
+                field: Field::Metric("my key".into()),
+                comparator: Comparator::Le,
+                value: Value::Num(-1e-3)
+            }
+        );
         assert_eq!(c[9].field, Field::Attribute(Attribute::StartTime));
         assert_eq!(c[10].field, Field::Dataset(DatasetField::Name));
         assert_eq!(c[11].field, Field::Tag("mlflow.source.type".into()));
@@ -706,12 +842,20 @@ mod tests {
 
     #[test]
     fn errors_name_the_column() {
-        let e = runs("metrics.acc > 1 OR params.a = 'b'").unwrap_err().message;
+        let e = runs("metrics.acc > 1 OR params.a = 'b'")
+            .unwrap_err()
+            .message;
         assert!(e.contains("'OR' at column 17"), "{e}");
         let e = runs("metrics.acc > 'x'").unwrap_err().message;
-        assert!(e.contains("Expected numeric value type for metric") && e.contains("column 15"), "{e}");
+        assert!(
+            e.contains("Expected numeric value type for metric") && e.contains("column 15"),
+            "{e}"
+        );
         let e = runs("params.a = 5").unwrap_err().message;
-        assert!(e.contains("Expected a quoted string value for parameter"), "{e}");
+        assert!(
+            e.contains("Expected a quoted string value for parameter"),
+            "{e}"
+        );
         let e = runs("foo.bar = 'x'").unwrap_err().message;
         assert!(e.contains("Invalid entity type 'foo' at column 1"), "{e}");
         let e = runs("attributes.nope = 'x'").unwrap_err().message;
@@ -723,7 +867,10 @@ mod tests {
         let e = runs("metrics.a LIKE 1").unwrap_err().message;
         assert!(e.contains("Invalid comparator 'LIKE'"), "{e}");
         let e = runs("params.a = 'unterminated").unwrap_err().message;
-        assert!(e.contains("Unterminated string starting at column 12"), "{e}");
+        assert!(
+            e.contains("Unterminated string starting at column 12"),
+            "{e}"
+        );
         assert!(runs("metrics.a > 1 AND").is_err());
         assert!(runs("metrics.a <> 1").is_err());
         assert!(runs("metrics.a IS NULL").is_err());
@@ -731,7 +878,11 @@ mod tests {
 
     #[test]
     fn experiments_and_models_have_their_own_keys() {
-        let c = parse_filter("name LIKE 'iris%' AND tags.team = 'a' AND creation_time > 5", Searched::Experiments).unwrap();
+        let c = parse_filter(
+            "name LIKE 'iris%' AND tags.team = 'a' AND creation_time > 5",
+            Searched::Experiments,
+        )
+        .unwrap();
         assert_eq!(c[0].field, Field::Attribute(Attribute::Name));
         assert!(parse_filter("metrics.a > 1", Searched::Experiments).is_err());
         assert!(parse_filter("status = 'FINISHED'", Searched::Experiments).is_err());
@@ -742,13 +893,31 @@ mod tests {
     #[test]
     fn order_by_entries() {
         let o = parse_order_by("metrics.`my acc` DESC", Searched::Runs).unwrap();
-        assert_eq!(o, OrderBy { field: Field::Metric("my acc".into()), ascending: false });
-        let o = parse_order_by("start_time", Searched::Runs).unwrap();
-        assert_eq!(o, OrderBy { field: Field::Attribute(Attribute::StartTime), ascending: true });
-        assert!(parse_order_by("metrics.a SIDEWAYS", Searched::Runs).is_err());
-        assert!(parse_order_by_list(&["metrics.a".into(), "metrics.a DESC".into()], Searched::Runs).is_err());
         assert_eq!(
-            parse_order_by("experiment_id desc", Searched::Experiments).unwrap().field,
+            o,
+            OrderBy {
+                field: Field::Metric("my acc".into()),
+                ascending: false
+            }
+        );
+        let o = parse_order_by("start_time", Searched::Runs).unwrap();
+        assert_eq!(
+            o,
+            OrderBy {
+                field: Field::Attribute(Attribute::StartTime),
+                ascending: true
+            }
+        );
+        assert!(parse_order_by("metrics.a SIDEWAYS", Searched::Runs).is_err());
+        assert!(parse_order_by_list(
+            &["metrics.a".into(), "metrics.a DESC".into()],
+            Searched::Runs
+        )
+        .is_err());
+        assert_eq!(
+            parse_order_by("experiment_id desc", Searched::Experiments)
+                .unwrap()
+                .field,
             Field::Attribute(Attribute::ExperimentId)
         );
     }
@@ -758,7 +927,10 @@ mod tests {
         assert_eq!(encode_page_token(1000), "eyJvZmZzZXQiOiAxMDAwfQ==");
         assert_eq!(decode_page_token("eyJvZmZzZXQiOiA1MH0=").unwrap(), 50);
         assert!(decode_page_token("!!!").is_err());
-        assert!(decode_page_token(&base64::engine::general_purpose::STANDARD.encode("{\"x\":1}")).is_err());
+        assert!(
+            decode_page_token(&base64::engine::general_purpose::STANDARD.encode("{\"x\":1}"))
+                .is_err()
+        );
     }
 
     proptest! {

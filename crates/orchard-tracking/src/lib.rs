@@ -18,7 +18,8 @@ use filter::{decode_page_token, encode_page_token, parse_filter, parse_order_by_
 pub use orchard_store::query::ViewType;
 use orchard_store::query::{Attribute, Field, OrderBy, Query};
 pub use orchard_store::{
-    Dataset, DatasetInput, Experiment, LoggedModel, Metric, ModelOutput, Run, RunInfo, Store, StoreError, Tag,
+    Dataset, DatasetInput, Experiment, LoggedModel, Metric, ModelOutput, Run, RunInfo, Store,
+    StoreError, Tag,
 };
 use orchard_store::{NewLoggedModel, NewRun, RunUpdate, ACTIVE};
 use validation as v;
@@ -26,8 +27,12 @@ use validation as v;
 /// The statuses a run can have, as MLflow names them.
 pub const RUN_STATUSES: &[&str] = &["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"];
 pub const RUN_NAME_TAG: &str = "mlflow.runName";
-pub const LOGGED_MODEL_STATUSES: &[&str] =
-    &["LOGGED_MODEL_STATUS_UNSPECIFIED", "LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED"];
+pub const LOGGED_MODEL_STATUSES: &[&str] = &[
+    "LOGGED_MODEL_STATUS_UNSPECIFIED",
+    "LOGGED_MODEL_PENDING",
+    "LOGGED_MODEL_READY",
+    "LOGGED_MODEL_UPLOAD_FAILED",
+];
 
 /// A page of search results and the token for the next one.
 #[derive(Debug, Clone)]
@@ -63,8 +68,13 @@ fn parse_experiment_id(id: &str) -> Result<i64> {
 impl Tracking {
     /// Wraps an open store; creates the default experiment `0` if it is missing.
     pub async fn new(store: Store, default_artifact_root: &str) -> Result<Tracking> {
-        store.ensure_default_experiment(&join_uri(default_artifact_root, "0")).await?;
-        Ok(Tracking { store, default_artifact_root: default_artifact_root.to_string() })
+        store
+            .ensure_default_experiment(&join_uri(default_artifact_root, "0"))
+            .await?;
+        Ok(Tracking {
+            store,
+            default_artifact_root: default_artifact_root.to_string(),
+        })
     }
 
     pub fn store(&self) -> &Store {
@@ -73,21 +83,32 @@ impl Tracking {
 
     // ----------------------------------------------------------------------------------------- experiments
 
-    pub async fn create_experiment(&self, name: &str, artifact_location: Option<&str>, tags: &[Tag]) -> Result<String> {
+    pub async fn create_experiment(
+        &self,
+        name: &str,
+        artifact_location: Option<&str>,
+        tags: &[Tag],
+    ) -> Result<String> {
         v::check_experiment_name(name)?;
         for t in tags {
             v::check_experiment_tag(&t.key, &t.value)?;
         }
         if let Some(loc) = artifact_location.filter(|l| !l.is_empty()) {
             if loc.starts_with("runs:") {
-                return Err(TrackingError::invalid(format!("Artifact location cannot be a runs:/ URI. Given: '{loc}'")));
+                return Err(TrackingError::invalid(format!(
+                    "Artifact location cannot be a runs:/ URI. Given: '{loc}'"
+                )));
             }
             if loc.contains('#') || loc.split_once('?').is_some_and(|(_, q)| q.contains("..")) {
-                return Err(TrackingError::invalid("'artifact_location' URL can't include fragments or params."));
+                return Err(TrackingError::invalid(
+                    "'artifact_location' URL can't include fragments or params.",
+                ));
             }
         }
         let root = self.default_artifact_root.clone();
-        let explicit = artifact_location.filter(|l| !l.is_empty()).map(str::to_string);
+        let explicit = artifact_location
+            .filter(|l| !l.is_empty())
+            .map(str::to_string);
         self.store
             .create_experiment(name, move |id| explicit.unwrap_or_else(|| join_uri(&root, &id.to_string())), tags)
             .await
@@ -112,7 +133,9 @@ impl Tracking {
         self.store
             .get_experiment_by_name(name)
             .await?
-            .ok_or_else(|| TrackingError::not_found(format!("Could not find experiment with name '{name}'")))
+            .ok_or_else(|| {
+                TrackingError::not_found(format!("Could not find experiment with name '{name}'"))
+            })
     }
 
     async fn active_experiment(&self, id: &str) -> Result<Experiment> {
@@ -139,11 +162,21 @@ impl Tracking {
         let clauses = parse_filter(filter, Searched::Experiments)?;
         let mut order = parse_order_by_list(order_by, Searched::Experiments)?;
         if order.is_empty() {
-            order.push(OrderBy { field: Field::Attribute(Attribute::CreationTime), ascending: false });
+            order.push(OrderBy {
+                field: Field::Attribute(Attribute::CreationTime),
+                ascending: false,
+            });
         }
         let offset = decode_page_token(page_token)?;
         // One row more than asked tells whether another page exists.
-        let query = Query { experiment_ids: vec![], clauses, order_by: order, view, offset, limit: limit + 1 };
+        let query = Query {
+            experiment_ids: vec![],
+            clauses,
+            order_by: order,
+            view,
+            offset,
+            limit: limit + 1,
+        };
         let items = self.store.search_experiments(&query).await?;
         Ok(page(items, offset, limit))
     }
@@ -152,43 +185,68 @@ impl Tracking {
         v::check_experiment_name(new_name)?;
         let exp = self.get_experiment(id).await?;
         if exp.lifecycle_stage != ACTIVE {
-            return Err(TrackingError::new(ErrorCode::InvalidState, "Cannot rename a non-active experiment."));
+            return Err(TrackingError::new(
+                ErrorCode::InvalidState,
+                "Cannot rename a non-active experiment.",
+            ));
         }
-        self.store.rename_experiment(parse_experiment_id(id)?, new_name).await.map_err(|e| match e {
-            StoreError::AlreadyExists(_) => TrackingError::new(
-                ErrorCode::ResourceAlreadyExists,
-                format!("Experiment(name={new_name}) already exists."),
-            ),
-            other => other.into(),
-        })
+        self.store
+            .rename_experiment(parse_experiment_id(id)?, new_name)
+            .await
+            .map_err(|e| match e {
+                StoreError::AlreadyExists(_) => TrackingError::new(
+                    ErrorCode::ResourceAlreadyExists,
+                    format!("Experiment(name={new_name}) already exists."),
+                ),
+                other => other.into(),
+            })
     }
 
     pub async fn delete_experiment(&self, id: &str) -> Result<()> {
         let exp = self.get_experiment(id).await?;
         if exp.lifecycle_stage != ACTIVE {
-            return Err(TrackingError::not_found(format!("No Experiment with id={id} exists")));
+            return Err(TrackingError::not_found(format!(
+                "No Experiment with id={id} exists"
+            )));
         }
-        Ok(self.store.set_experiment_deleted(parse_experiment_id(id)?, true).await?)
+        Ok(self
+            .store
+            .set_experiment_deleted(parse_experiment_id(id)?, true)
+            .await?)
     }
 
     pub async fn restore_experiment(&self, id: &str) -> Result<()> {
         let exp = self.get_experiment(id).await?;
         if exp.lifecycle_stage == ACTIVE {
-            return Err(TrackingError::not_found(format!("No Experiment with id={id} exists")));
+            return Err(TrackingError::not_found(format!(
+                "No Experiment with id={id} exists"
+            )));
         }
-        Ok(self.store.set_experiment_deleted(parse_experiment_id(id)?, false).await?)
+        Ok(self
+            .store
+            .set_experiment_deleted(parse_experiment_id(id)?, false)
+            .await?)
     }
 
     pub async fn set_experiment_tag(&self, id: &str, key: &str, value: &str) -> Result<()> {
         v::check_experiment_tag(key, value)?;
         self.active_experiment(id).await?;
-        Ok(self.store.set_experiment_tag(parse_experiment_id(id)?, &Tag::new(key, value)).await?)
+        Ok(self
+            .store
+            .set_experiment_tag(parse_experiment_id(id)?, &Tag::new(key, value))
+            .await?)
     }
 
     pub async fn delete_experiment_tag(&self, id: &str, key: &str) -> Result<()> {
         self.active_experiment(id).await?;
-        if !self.store.delete_experiment_tag(parse_experiment_id(id)?, key).await? {
-            return Err(TrackingError::not_found(format!("No tag with name: {key} in experiment with id {id}")));
+        if !self
+            .store
+            .delete_experiment_tag(parse_experiment_id(id)?, key)
+            .await?
+        {
+            return Err(TrackingError::not_found(format!(
+                "No tag with name: {key} in experiment with id {id}"
+            )));
         }
         Ok(())
     }
@@ -203,12 +261,20 @@ impl Tracking {
         start_time: Option<i64>,
         tags: &[Tag],
     ) -> Result<Run> {
-        let experiment_id = if experiment_id.is_empty() { "0" } else { experiment_id };
+        let experiment_id = if experiment_id.is_empty() {
+            "0"
+        } else {
+            experiment_id
+        };
         let exp = self.active_experiment(experiment_id).await?;
         for (i, t) in tags.iter().enumerate() {
             v::check_tag(&format!("tags[{i}].key"), &t.key, &t.value)?;
         }
-        let tag_name = tags.iter().rev().find(|t| t.key == RUN_NAME_TAG).map(|t| t.value.as_str());
+        let tag_name = tags
+            .iter()
+            .rev()
+            .find(|t| t.key == RUN_NAME_TAG)
+            .map(|t| t.value.as_str());
         let run_name = match (run_name.filter(|n| !n.is_empty()), tag_name) {
             (Some(a), Some(b)) if a != b => {
                 return Err(TrackingError::invalid(format!(
@@ -236,15 +302,26 @@ impl Tracking {
             tags,
         };
         let info = self.store.create_run(&new).await?;
-        Ok(self.store.get_run(&info.run_id).await?.ok_or_else(|| run_not_found(&info.run_id))?)
+        Ok(self
+            .store
+            .get_run(&info.run_id)
+            .await?
+            .ok_or_else(|| run_not_found(&info.run_id))?)
     }
 
     pub async fn get_run(&self, run_id: &str) -> Result<Run> {
-        self.store.get_run(run_id).await?.ok_or_else(|| run_not_found(run_id))
+        self.store
+            .get_run(run_id)
+            .await?
+            .ok_or_else(|| run_not_found(run_id))
     }
 
     async fn active_run(&self, run_id: &str) -> Result<RunInfo> {
-        let info = self.store.get_run_info(run_id).await?.ok_or_else(|| run_not_found(run_id))?;
+        let info = self
+            .store
+            .get_run_info(run_id)
+            .await?
+            .ok_or_else(|| run_not_found(run_id))?;
         if info.lifecycle_stage != ACTIVE {
             return Err(TrackingError::invalid(format!(
                 "The run {run_id} must be in the 'active' state. Current state is {}.",
@@ -274,15 +351,25 @@ impl Tracking {
             end_time,
             run_name: run_name.filter(|n| !n.is_empty()).map(str::to_string),
         };
-        Ok(self.store.update_run(run_id, &update).await.map_err(|e| not_found_as_run(e, run_id))?)
+        Ok(self
+            .store
+            .update_run(run_id, &update)
+            .await
+            .map_err(|e| not_found_as_run(e, run_id))?)
     }
 
     pub async fn delete_run(&self, run_id: &str) -> Result<()> {
-        self.store.set_run_deleted(run_id, true).await.map_err(|e| not_found_as_run(e, run_id))
+        self.store
+            .set_run_deleted(run_id, true)
+            .await
+            .map_err(|e| not_found_as_run(e, run_id))
     }
 
     pub async fn restore_run(&self, run_id: &str) -> Result<()> {
-        self.store.set_run_deleted(run_id, false).await.map_err(|e| not_found_as_run(e, run_id))
+        self.store
+            .set_run_deleted(run_id, false)
+            .await
+            .map_err(|e| not_found_as_run(e, run_id))
     }
 
     pub async fn log_metric(&self, run_id: &str, metric: Metric) -> Result<()> {
@@ -293,28 +380,49 @@ impl Tracking {
                 metric.timestamp, metric.key, metric.value
             )));
         }
-        self.store.log_batch(run_id, &[metric], &[], &[]).await.map_err(|e| not_found_as_run(e, run_id))
+        self.store
+            .log_batch(run_id, &[metric], &[], &[])
+            .await
+            .map_err(|e| not_found_as_run(e, run_id))
     }
 
     pub async fn log_param(&self, run_id: &str, key: &str, value: &str) -> Result<()> {
         v::check_param("key", key, value)?;
-        self.store.log_batch(run_id, &[], &[Tag::new(key, value)], &[]).await.map_err(|e| not_found_as_run(e, run_id))
+        self.store
+            .log_batch(run_id, &[], &[Tag::new(key, value)], &[])
+            .await
+            .map_err(|e| not_found_as_run(e, run_id))
     }
 
     pub async fn set_tag(&self, run_id: &str, key: &str, value: &str) -> Result<()> {
         v::check_tag("key", key, value)?;
-        self.store.log_batch(run_id, &[], &[], &[Tag::new(key, value)]).await.map_err(|e| not_found_as_run(e, run_id))
+        self.store
+            .log_batch(run_id, &[], &[], &[Tag::new(key, value)])
+            .await
+            .map_err(|e| not_found_as_run(e, run_id))
     }
 
     pub async fn delete_tag(&self, run_id: &str, key: &str) -> Result<()> {
-        let existed = self.store.delete_run_tag(run_id, key).await.map_err(|e| not_found_as_run(e, run_id))?;
+        let existed = self
+            .store
+            .delete_run_tag(run_id, key)
+            .await
+            .map_err(|e| not_found_as_run(e, run_id))?;
         if !existed {
-            return Err(TrackingError::not_found(format!("No tag with name: {key} in run with id {run_id}")));
+            return Err(TrackingError::not_found(format!(
+                "No tag with name: {key} in run with id {run_id}"
+            )));
         }
         Ok(())
     }
 
-    pub async fn log_batch(&self, run_id: &str, metrics: &[Metric], params: &[Tag], tags: &[Tag]) -> Result<()> {
+    pub async fn log_batch(
+        &self,
+        run_id: &str,
+        metrics: &[Metric],
+        params: &[Tag],
+        tags: &[Tag],
+    ) -> Result<()> {
         v::check_run_id(run_id)?;
         for (i, m) in metrics.iter().enumerate() {
             v::check_metric_key(&format!("metrics[{i}].name"), &m.key)?;
@@ -333,13 +441,25 @@ impl Tracking {
         }
         v::check_batch_limits(metrics.len(), params.len(), tags.len())?;
         let mut seen = HashSet::new();
-        let mut dupes: Vec<&str> = params.iter().filter(|p| !seen.insert(p.key.as_str())).map(|p| p.key.as_str()).collect();
+        let mut dupes: Vec<&str> = params
+            .iter()
+            .filter(|p| !seen.insert(p.key.as_str()))
+            .map(|p| p.key.as_str())
+            .collect();
         dupes.dedup();
         if !dupes.is_empty() {
             // Two values for one key in the same request cannot both be right.
             let conflicting: Vec<&str> = dupes
                 .into_iter()
-                .filter(|k| params.iter().filter(|p| p.key == *k).map(|p| &p.value).collect::<HashSet<_>>().len() > 1)
+                .filter(|k| {
+                    params
+                        .iter()
+                        .filter(|p| p.key == *k)
+                        .map(|p| &p.value)
+                        .collect::<HashSet<_>>()
+                        .len()
+                        > 1
+                })
                 .collect();
             if !conflicting.is_empty() {
                 return Err(TrackingError::invalid(format!(
@@ -348,23 +468,46 @@ impl Tracking {
                 )));
             }
         }
-        self.store.log_batch(run_id, metrics, params, tags).await.map_err(|e| not_found_as_run(e, run_id))
+        self.store
+            .log_batch(run_id, metrics, params, tags)
+            .await
+            .map_err(|e| not_found_as_run(e, run_id))
     }
 
-    pub async fn log_inputs(&self, run_id: &str, datasets: &[DatasetInput], models: &[String]) -> Result<()> {
+    pub async fn log_inputs(
+        &self,
+        run_id: &str,
+        datasets: &[DatasetInput],
+        models: &[String],
+    ) -> Result<()> {
         v::check_run_id(run_id)?;
         for input in datasets {
             let d = &input.dataset;
-            for (field, value) in [("name", &d.name), ("digest", &d.digest), ("source_type", &d.source_type), ("source", &d.source)] {
+            for (field, value) in [
+                ("name", &d.name),
+                ("digest", &d.digest),
+                ("source_type", &d.source_type),
+                ("source", &d.source),
+            ] {
                 if value.is_empty() {
-                    return Err(TrackingError::invalid(format!("Dataset {field} cannot be None")));
+                    return Err(TrackingError::invalid(format!(
+                        "Dataset {field} cannot be None"
+                    )));
                 }
             }
             v::check_len("name", &d.name, v::MAX_DATASET_NAME_SIZE)?;
             v::check_len("digest", &d.digest, v::MAX_DATASET_DIGEST_SIZE)?;
             v::check_len("source", &d.source, v::MAX_DATASET_SOURCE_SIZE)?;
-            v::check_len("schema", d.schema.as_deref().unwrap_or(""), v::MAX_DATASET_SCHEMA_SIZE)?;
-            v::check_len("profile", d.profile.as_deref().unwrap_or(""), v::MAX_DATASET_PROFILE_SIZE)?;
+            v::check_len(
+                "schema",
+                d.schema.as_deref().unwrap_or(""),
+                v::MAX_DATASET_SCHEMA_SIZE,
+            )?;
+            v::check_len(
+                "profile",
+                d.profile.as_deref().unwrap_or(""),
+                v::MAX_DATASET_PROFILE_SIZE,
+            )?;
             for t in &input.tags {
                 if t.key.is_empty() {
                     return Err(TrackingError::invalid("InputTag key cannot be None"));
@@ -373,11 +516,17 @@ impl Tracking {
                 v::check_len("value", &t.value, v::MAX_INPUT_TAG_VALUE_SIZE)?;
             }
         }
-        self.store.log_inputs(run_id, datasets, models).await.map_err(|e| not_found_as_run(e, run_id))
+        self.store
+            .log_inputs(run_id, datasets, models)
+            .await
+            .map_err(|e| not_found_as_run(e, run_id))
     }
 
     pub async fn log_outputs(&self, run_id: &str, models: &[ModelOutput]) -> Result<()> {
-        self.store.log_outputs(run_id, models).await.map_err(|e| not_found_as_run(e, run_id))
+        self.store
+            .log_outputs(run_id, models)
+            .await
+            .map_err(|e| not_found_as_run(e, run_id))
     }
 
     /// A metric's history; `max_results` absent means all of it (as MLflow's API documents).
@@ -394,7 +543,10 @@ impl Tracking {
             Some(n) if n < 0 => return Err(TrackingError::invalid(format!("Invalid value {n} for parameter 'max_results' supplied. It must be a positive integer"))),
             _ => i64::MAX - 1,
         };
-        let items = self.store.metric_history(run_id, key, offset, limit.saturating_add(1)).await?;
+        let items = self
+            .store
+            .metric_history(run_id, key, offset, limit.saturating_add(1))
+            .await?;
         Ok(page(items, offset, limit))
     }
 
@@ -409,7 +561,9 @@ impl Tracking {
         max_results: Option<i64>,
     ) -> Result<Vec<Metric>> {
         if run_ids.is_empty() {
-            return Err(TrackingError::invalid("Missing value for required parameter 'run_ids'."));
+            return Err(TrackingError::invalid(
+                "Missing value for required parameter 'run_ids'.",
+            ));
         }
         if run_ids.len() > 100 {
             return Err(TrackingError::invalid(format!(
@@ -419,25 +573,35 @@ impl Tracking {
         }
         let max_results = max_results.unwrap_or(2500);
         if !(1..=2500).contains(&max_results) {
-            return Err(TrackingError::invalid("max_results must be between 1 and 2500."));
+            return Err(TrackingError::invalid(
+                "max_results must be between 1 and 2500.",
+            ));
         }
         match (start_step, end_step) {
             (Some(_), None) | (None, Some(_)) => {
-                return Err(TrackingError::invalid("If either start step or end step are specified, both must be specified."))
+                return Err(TrackingError::invalid(
+                    "If either start step or end step are specified, both must be specified.",
+                ))
             }
-            (Some(s), Some(e)) if s > e => {
-                return Err(TrackingError::invalid(format!(
-                    "end_step must be greater than start_step. Found start_step={s} and end_step={e}."
-                )))
-            }
+            (Some(s), Some(e)) if s > e => return Err(TrackingError::invalid(format!(
+                "end_step must be greater than start_step. Found start_step={s} and end_step={e}."
+            ))),
             _ => {}
         }
-        let points = self.store.metric_history_many(run_ids, key, None, None).await?;
+        let points = self
+            .store
+            .metric_history_many(run_ids, key, None, None)
+            .await?;
         let steps = sample_steps(&points, start_step, end_step, max_results as usize);
         let mut out: Vec<Metric> = Vec::new();
         // Grouped by run in request order.
         for run_id in run_ids {
-            out.extend(points.iter().filter(|p| p.run_id.as_deref() == Some(run_id) && steps.contains(&p.step)).cloned());
+            out.extend(
+                points
+                    .iter()
+                    .filter(|p| p.run_id.as_deref() == Some(run_id) && steps.contains(&p.step))
+                    .cloned(),
+            );
         }
         Ok(out)
     }
@@ -456,8 +620,18 @@ impl Tracking {
         let clauses = parse_filter(filter, Searched::Runs)?;
         let order = parse_order_by_list(order_by, Searched::Runs)?;
         let offset = decode_page_token(page_token)?;
-        let ids = experiment_ids.iter().filter_map(|id| id.trim().parse::<i64>().ok()).collect();
-        let query = Query { experiment_ids: ids, clauses, order_by: order, view, offset, limit: limit + 1 };
+        let ids = experiment_ids
+            .iter()
+            .filter_map(|id| id.trim().parse::<i64>().ok())
+            .collect();
+        let query = Query {
+            experiment_ids: ids,
+            clauses,
+            order_by: order,
+            view,
+            offset,
+            limit: limit + 1,
+        };
         let items = self.store.search_runs(&query).await?;
         Ok(page(items, offset, limit))
     }
@@ -474,7 +648,9 @@ impl Tracking {
         tags: &[Tag],
     ) -> Result<LoggedModel> {
         if let Some(n) = name.filter(|n| !n.is_empty()) {
-            if n.chars().any(|c| matches!(c, '/' | ':' | '.' | '%' | '"' | '\'')) {
+            if n.chars()
+                .any(|c| matches!(c, '/' | ':' | '.' | '%' | '"' | '\''))
+            {
                 return Err(TrackingError::invalid(format!(
                     "Invalid model name ('{n}') provided. Model name must be a non-empty string and cannot contain the \
                      following characters: ('/', ':', '.', '%', '\"', \"'\")"
@@ -484,10 +660,16 @@ impl Tracking {
         let exp = self.active_experiment(experiment_id).await?;
         let model_id = format!("m-{}", uuid::Uuid::new_v4().simple());
         let new = NewLoggedModel {
-            artifact_uri: join_uri(&join_uri(&join_uri(&exp.artifact_location, "models"), &model_id), "artifacts"),
+            artifact_uri: join_uri(
+                &join_uri(&join_uri(&exp.artifact_location, "models"), &model_id),
+                "artifacts",
+            ),
             model_id,
             experiment_id: parse_experiment_id(&exp.experiment_id)?,
-            name: name.filter(|n| !n.is_empty()).map(str::to_string).unwrap_or_else(names::random_run_name),
+            name: name
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .unwrap_or_else(names::random_run_name),
             status: "LOGGED_MODEL_PENDING".into(),
             model_type: model_type.map(str::to_string),
             source_run_id: source_run_id.map(str::to_string),
@@ -498,7 +680,10 @@ impl Tracking {
     }
 
     pub async fn get_logged_model(&self, model_id: &str) -> Result<LoggedModel> {
-        self.store.get_logged_model(model_id).await?.ok_or_else(|| model_not_found(model_id))
+        self.store
+            .get_logged_model(model_id)
+            .await?
+            .ok_or_else(|| model_not_found(model_id))
     }
 
     pub async fn finalize_logged_model(&self, model_id: &str, status: &str) -> Result<LoggedModel> {
@@ -507,27 +692,46 @@ impl Tracking {
             "2" => "LOGGED_MODEL_READY",
             "3" => "LOGGED_MODEL_UPLOAD_FAILED",
             s if LOGGED_MODEL_STATUSES.contains(&s) && s != "LOGGED_MODEL_STATUS_UNSPECIFIED" => s,
-            other => return Err(TrackingError::invalid(format!("Unknown model status: {other}"))),
+            other => {
+                return Err(TrackingError::invalid(format!(
+                    "Unknown model status: {other}"
+                )))
+            }
         };
-        self.store.set_logged_model_status(model_id, status).await.map_err(|e| model_error(e, model_id))?;
+        self.store
+            .set_logged_model_status(model_id, status)
+            .await
+            .map_err(|e| model_error(e, model_id))?;
         self.get_logged_model(model_id).await
     }
 
     pub async fn delete_logged_model(&self, model_id: &str) -> Result<()> {
-        self.store.delete_logged_model(model_id).await.map_err(|e| model_error(e, model_id))
+        self.store
+            .delete_logged_model(model_id)
+            .await
+            .map_err(|e| model_error(e, model_id))
     }
 
     pub async fn set_logged_model_tags(&self, model_id: &str, tags: &[Tag]) -> Result<()> {
         for t in tags {
             v::check_tag("key", &t.key, &t.value)?;
         }
-        self.store.set_logged_model_tags(model_id, tags).await.map_err(|e| model_error(e, model_id))
+        self.store
+            .set_logged_model_tags(model_id, tags)
+            .await
+            .map_err(|e| model_error(e, model_id))
     }
 
     pub async fn delete_logged_model_tag(&self, model_id: &str, key: &str) -> Result<()> {
-        let existed = self.store.delete_logged_model_tag(model_id, key).await.map_err(|e| model_error(e, model_id))?;
+        let existed = self
+            .store
+            .delete_logged_model_tag(model_id, key)
+            .await
+            .map_err(|e| model_error(e, model_id))?;
         if !existed {
-            return Err(TrackingError::not_found(format!("No tag with key '{key}' found for model with ID '{model_id}'.")));
+            return Err(TrackingError::not_found(format!(
+                "No tag with key '{key}' found for model with ID '{model_id}'."
+            )));
         }
         Ok(())
     }
@@ -536,7 +740,10 @@ impl Tracking {
         for p in params {
             v::check_param("key", &p.key, &p.value)?;
         }
-        self.store.log_logged_model_params(model_id, params).await.map_err(|e| model_error(e, model_id))
+        self.store
+            .log_logged_model_params(model_id, params)
+            .await
+            .map_err(|e| model_error(e, model_id))
     }
 
     pub async fn search_logged_models(
@@ -557,8 +764,18 @@ impl Tracking {
             order.push(ob);
         }
         let offset = decode_page_token(page_token)?;
-        let ids = experiment_ids.iter().filter_map(|id| id.trim().parse::<i64>().ok()).collect();
-        let query = Query { experiment_ids: ids, clauses, order_by: order, view: ViewType::ActiveOnly, offset, limit: limit + 1 };
+        let ids = experiment_ids
+            .iter()
+            .filter_map(|id| id.trim().parse::<i64>().ok())
+            .collect();
+        let query = Query {
+            experiment_ids: ids,
+            clauses,
+            order_by: order,
+            view: ViewType::ActiveOnly,
+            offset,
+            limit: limit + 1,
+        };
         let items = self.store.search_logged_models(&query).await?;
         Ok(page(items, offset, limit))
     }
@@ -570,7 +787,10 @@ fn page<T>(mut items: Vec<T>, offset: i64, limit: i64) -> Page<T> {
     if more {
         items.truncate(limit as usize);
     }
-    Page { items, next_page_token: more.then(|| encode_page_token(offset + limit)) }
+    Page {
+        items,
+        next_page_token: more.then(|| encode_page_token(offset + limit)),
+    }
 }
 
 fn run_not_found(run_id: &str) -> TrackingError {
@@ -597,7 +817,12 @@ fn model_error(e: StoreError, model_id: &str) -> TrackingError {
 
 /// The steps to return for a bulk interval request (MLflow's sampling): every step in range when they fit,
 /// otherwise `max_results` evenly spaced ones plus the last; each run's min and max step are always kept.
-fn sample_steps(points: &[Metric], start: Option<i64>, end: Option<i64>, max_results: usize) -> HashSet<i64> {
+fn sample_steps(
+    points: &[Metric],
+    start: Option<i64>,
+    end: Option<i64>,
+    max_results: usize,
+) -> HashSet<i64> {
     let mut all: Vec<i64> = points.iter().map(|p| p.step).collect();
     all.sort_unstable();
     all.dedup();
@@ -606,7 +831,9 @@ fn sample_steps(points: &[Metric], start: Option<i64>, end: Option<i64>, max_res
     let mut keep: HashSet<i64> = HashSet::new();
     let mut per_run: std::collections::HashMap<&str, (i64, i64)> = std::collections::HashMap::new();
     for p in points {
-        let e = per_run.entry(p.run_id.as_deref().unwrap_or("")).or_insert((p.step, p.step));
+        let e = per_run
+            .entry(p.run_id.as_deref().unwrap_or(""))
+            .or_insert((p.step, p.step));
         e.0 = e.0.min(p.step);
         e.1 = e.1.max(p.step);
     }

@@ -4,17 +4,17 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 const ADJECTIVES: &[&str] = &[
-    "amber", "brave", "brisk", "calm", "clever", "crisp", "dapper", "eager", "fuzzy", "gentle", "glossy", "hardy",
-    "humble", "jolly", "keen", "lively", "lucky", "mellow", "merry", "nimble", "noble", "plucky", "proud", "quiet",
-    "rapid", "rosy", "rustic", "shiny", "silent", "sleek", "snappy", "spry", "steady", "sunny", "swift", "tidy",
-    "vivid", "warm", "wise", "zesty",
+    "amber", "brave", "brisk", "calm", "clever", "crisp", "dapper", "eager", "fuzzy", "gentle",
+    "glossy", "hardy", "humble", "jolly", "keen", "lively", "lucky", "mellow", "merry", "nimble",
+    "noble", "plucky", "proud", "quiet", "rapid", "rosy", "rustic", "shiny", "silent", "sleek",
+    "snappy", "spry", "steady", "sunny", "swift", "tidy", "vivid", "warm", "wise", "zesty",
 ];
 
 const NOUNS: &[&str] = &[
-    "apple", "badger", "beacon", "birch", "bison", "brook", "cedar", "comet", "crane", "delta", "ember", "falcon",
-    "fern", "finch", "fjord", "gecko", "grove", "harbor", "heron", "lark", "lynx", "maple", "meadow", "moth", "orca",
-    "otter", "pebble", "pine", "plum", "quail", "raven", "reef", "river", "robin", "sparrow", "spruce", "tiger",
-    "trout", "willow", "wren",
+    "apple", "badger", "beacon", "birch", "bison", "brook", "cedar", "comet", "crane", "delta",
+    "ember", "falcon", "fern", "finch", "fjord", "gecko", "grove", "harbor", "heron", "lark",
+    "lynx", "maple", "meadow", "moth", "orca", "otter", "pebble", "pine", "plum", "quail", "raven",
+    "reef", "river", "robin", "sparrow", "spruce", "tiger", "trout", "willow", "wren",
 ];
 
 pub fn random_run_name() -> String {

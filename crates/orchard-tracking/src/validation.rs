@@ -28,7 +28,9 @@ fn json_str(s: &str) -> String {
 }
 
 pub fn exceeds(path: &str, limit: usize) -> TrackingError {
-    TrackingError::invalid(format!("'{path}' exceeds the maximum length of {limit} characters"))
+    TrackingError::invalid(format!(
+        "'{path}' exceeds the maximum length of {limit} characters"
+    ))
 }
 
 pub fn check_len(path: &str, value: &str, limit: usize) -> Result<()> {
@@ -109,7 +111,9 @@ pub fn check_param(path: &str, key: &str, value: &str) -> Result<()> {
 
 pub fn check_tag(path: &str, key: &str, value: &str) -> Result<()> {
     if key.is_empty() {
-        return Err(TrackingError::invalid(format!("Missing value for required parameter '{path}'.")));
+        return Err(TrackingError::invalid(format!(
+            "Missing value for required parameter '{path}'."
+        )));
     }
     check_key(path, key, "key")?;
     check_len("value", value, MAX_TAG_VAL_LENGTH)
@@ -117,7 +121,9 @@ pub fn check_tag(path: &str, key: &str, value: &str) -> Result<()> {
 
 pub fn check_experiment_tag(key: &str, value: &str) -> Result<()> {
     if key.is_empty() {
-        return Err(TrackingError::invalid("Missing value for required parameter 'key'."));
+        return Err(TrackingError::invalid(
+            "Missing value for required parameter 'key'.",
+        ));
     }
     check_key("key", key, "key")?;
     check_len("value", value, MAX_EXPERIMENT_TAG_VAL_LENGTH)
@@ -125,7 +131,9 @@ pub fn check_experiment_tag(key: &str, value: &str) -> Result<()> {
 
 pub fn check_experiment_name(name: &str) -> Result<()> {
     if name.is_empty() {
-        return Err(TrackingError::invalid(format!("Invalid experiment name: '{name}'")));
+        return Err(TrackingError::invalid(format!(
+            "Invalid experiment name: '{name}'"
+        )));
     }
     check_len("name", name, MAX_EXPERIMENT_NAME_LENGTH)
 }
@@ -173,7 +181,10 @@ pub fn check_run_id(run_id: &str) -> Result<()> {
         && run_id.len() <= 256
         && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '-');
     if !ok {
-        return Err(TrackingError::invalid(format!("Invalid value {} for parameter 'run_id' supplied.", json_str(run_id))));
+        return Err(TrackingError::invalid(format!(
+            "Invalid value {} for parameter 'run_id' supplied.",
+            json_str(run_id)
+        )));
     }
     Ok(())
 }
@@ -198,8 +209,13 @@ mod tests {
     #[test]
     fn values_are_rejected_not_truncated() {
         assert!(check_param("key", "p", &"v".repeat(6000)).is_ok());
-        let e = check_param("key", "p", &"v".repeat(6001)).unwrap_err().message;
-        assert_eq!(e, "'Param value' exceeds the maximum length of 6000 characters");
+        let e = check_param("key", "p", &"v".repeat(6001))
+            .unwrap_err()
+            .message;
+        assert_eq!(
+            e,
+            "'Param value' exceeds the maximum length of 6000 characters"
+        );
         assert!(check_tag("key", "t", &"é".repeat(8000)).is_ok());
         assert!(check_tag("key", "t", &"v".repeat(8001)).is_err());
     }
@@ -207,9 +223,21 @@ mod tests {
     #[test]
     fn batch_limits() {
         assert!(check_batch_limits(1000, 0, 0).is_ok());
-        assert!(check_batch_limits(1001, 0, 0).unwrap_err().message.contains("at most 1000 metrics"));
-        assert!(check_batch_limits(0, 101, 0).unwrap_err().message.contains("at most 100 params"));
-        assert!(check_batch_limits(0, 0, 101).unwrap_err().message.contains("at most 100 tags"));
-        assert!(check_batch_limits(900, 100, 100).unwrap_err().message.contains("metrics, params, and tags"));
+        assert!(check_batch_limits(1001, 0, 0)
+            .unwrap_err()
+            .message
+            .contains("at most 1000 metrics"));
+        assert!(check_batch_limits(0, 101, 0)
+            .unwrap_err()
+            .message
+            .contains("at most 100 params"));
+        assert!(check_batch_limits(0, 0, 101)
+            .unwrap_err()
+            .message
+            .contains("at most 100 tags"));
+        assert!(check_batch_limits(900, 100, 100)
+            .unwrap_err()
+            .message
+            .contains("metrics, params, and tags"));
     }
 }

@@ -1,0 +1,368 @@
+//! Group commit for the hot path: logging metrics, params and tags.
+//!
+//! Every `log_batch` (and so every log-metric, log-param and set-tag) is queued to one writer task. The task
+//! takes whatever is queued at that moment — one request when the server is quiet, dozens under load — and
+//! writes the whole group in one transaction with a handful of multi-row statements: one look-up of the runs,
+//! one of the params already logged, then one INSERT per table. Each request keeps its own outcome: a request
+//! for a missing or deleted run, or one that changes a logged param, is refused on its own before anything is
+//! written, and the others go ahead. If the group's transaction fails anyway, each request is retried alone so
+//! that one bad request cannot sink the rest.
+//!
+//! On SQLite this turns one commit (and several statements) per request into one commit per group; on
+//! PostgreSQL it also saves round trips and WAL flushes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use sqlx::{Acquire, Any, AnyPool, Transaction};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::runs::{stored_value, RUN_NAME_TAG};
+use crate::sql::{Arg, Sql};
+use crate::{get, Metric, Result, StoreError, Tag, ACTIVE};
+
+/// Rows per multi-row statement: keeps each under SQLite's bound-variable limit.
+const CHUNK: usize = 100;
+/// Requests per group at most; bounds the size of one transaction.
+const MAX_GROUP: usize = 256;
+
+/// One request's writes to one run.
+#[derive(Debug, Clone)]
+pub(crate) struct LogOp {
+    pub run_id: String,
+    pub metrics: Vec<Metric>,
+    pub params: Vec<Tag>,
+    pub tags: Vec<Tag>,
+}
+
+type Reply = oneshot::Sender<Result<()>>;
+
+#[derive(Debug, Clone)]
+pub(crate) struct LogWriter {
+    queue: mpsc::Sender<(LogOp, Reply)>,
+}
+
+impl LogWriter {
+    pub fn spawn(pool: AnyPool) -> LogWriter {
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(run(pool, rx));
+        LogWriter { queue: tx }
+    }
+
+    pub async fn submit(&self, op: LogOp) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send((op, reply))
+            .await
+            .map_err(|_| StoreError::Db(sqlx::Error::PoolClosed))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Db(sqlx::Error::PoolClosed))?
+    }
+}
+
+async fn run(pool: AnyPool, mut rx: mpsc::Receiver<(LogOp, Reply)>) {
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let (ops, replies): (Vec<LogOp>, Vec<Reply>) = group.into_iter().unzip();
+        let results = write_group(&pool, &ops).await;
+        for (reply, result) in replies.into_iter().zip(results) {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// Writes a group; returns one result per op.
+async fn write_group(pool: &AnyPool, ops: &[LogOp]) -> Vec<Result<()>> {
+    match try_group(pool, ops).await {
+        Ok(results) => results,
+        Err(e) if ops.len() == 1 => vec![Err(e)],
+        Err(_) => {
+            // Something failed for the group as a whole: isolate it by writing each op alone.
+            let mut out = Vec::with_capacity(ops.len());
+            for op in ops {
+                out.push(match try_group(pool, std::slice::from_ref(op)).await {
+                    Ok(mut r) => r.pop().unwrap_or(Ok(())),
+                    Err(e) => Err(e),
+                });
+            }
+            out
+        }
+    }
+}
+
+async fn try_group(pool: &AnyPool, ops: &[LogOp]) -> Result<Vec<Result<()>>> {
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin().await?;
+
+    // Which runs exist, and are they active?
+    let run_ids: Vec<&str> = ops
+        .iter()
+        .map(|o| o.run_id.as_str())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut sql = Sql::new("SELECT run_uuid, lifecycle_stage FROM runs WHERE run_uuid IN ");
+    sql.list(run_ids.iter().map(|r| Arg::Str(r.to_string())));
+    let stages: HashMap<String, String> = sql
+        .query()
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| Ok((get(r, "run_uuid")?, get(r, "lifecycle_stage")?)))
+        .collect::<Result<_>>()?;
+
+    // Params already logged, for the write-once check.
+    let mut known: HashMap<(String, String), String> = HashMap::new();
+    let param_keys: HashSet<&str> = ops
+        .iter()
+        .flat_map(|o| o.params.iter().map(|p| p.key.as_str()))
+        .collect();
+    if !param_keys.is_empty() {
+        let mut sql = Sql::new("SELECT run_uuid, key, value FROM params WHERE run_uuid IN ");
+        sql.list(run_ids.iter().map(|r| Arg::Str(r.to_string())));
+        sql.push(" AND key IN ")
+            .list(param_keys.iter().map(|k| Arg::Str(k.to_string())));
+        for row in sql.query().fetch_all(&mut *tx).await? {
+            known.insert(
+                (get(&row, "run_uuid")?, get(&row, "key")?),
+                get(&row, "value")?,
+            );
+        }
+    }
+
+    // Decide each op on its own; accepted ops' rows are merged in op order.
+    let mut results = Vec::with_capacity(ops.len());
+    let mut new_params: Vec<(&str, &Tag)> = Vec::new();
+    let mut metrics: Vec<(&str, &Metric)> = Vec::new();
+    let mut tags: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+    for op in ops {
+        match stages.get(&op.run_id) {
+            None => {
+                results.push(Err(StoreError::NotFound(format!(
+                    "Run with id={}",
+                    op.run_id
+                ))));
+                continue;
+            }
+            Some(stage) if stage != ACTIVE => {
+                results.push(Err(StoreError::InactiveRun {
+                    run_id: op.run_id.clone(),
+                    lifecycle_stage: stage.clone(),
+                }));
+                continue;
+            }
+            Some(_) => {}
+        }
+        let conflict =
+            op.params
+                .iter()
+                .find_map(|p| match known.get(&(op.run_id.clone(), p.key.clone())) {
+                    Some(old) if *old != p.value => Some(StoreError::ParamConflict {
+                        run_id: op.run_id.clone(),
+                        key: p.key.clone(),
+                        old: old.clone(),
+                        new: p.value.clone(),
+                    }),
+                    _ => None,
+                });
+        if let Some(e) = conflict {
+            results.push(Err(e));
+            continue;
+        }
+        for p in &op.params {
+            if known
+                .insert((op.run_id.clone(), p.key.clone()), p.value.clone())
+                .is_none()
+            {
+                new_params.push((&op.run_id, p));
+            }
+        }
+        metrics.extend(op.metrics.iter().map(|m| (op.run_id.as_str(), m)));
+        for t in &op.tags {
+            tags.insert((&op.run_id, &t.key), &t.value);
+        }
+        results.push(Ok(()));
+    }
+
+    insert_params(&mut tx, &new_params).await?;
+    insert_metrics(&mut tx, &metrics).await?;
+    let tag_rows: Vec<(&str, &str, &str)> = tags.into_iter().map(|((r, k), v)| (r, k, v)).collect();
+    upsert_tags(&mut tx, &tag_rows).await?;
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn insert_params(tx: &mut Transaction<'_, Any>, rows: &[(&str, &Tag)]) -> Result<()> {
+    for chunk in rows.chunks(CHUNK) {
+        let mut sql = Sql::new("INSERT INTO params (run_uuid, key, value) VALUES ");
+        for (i, (run_id, p)) in chunk.iter().enumerate() {
+            sql.push(if i == 0 { "(" } else { ", (" })
+                .str(*run_id)
+                .push(", ")
+                .str(&p.key)
+                .push(", ")
+                .str(&p.value)
+                .push(")");
+        }
+        sql.push(" ON CONFLICT DO NOTHING");
+        sql.query().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Upserts tags (one row per (run, key); the caller resolves duplicates) and keeps `runs.name` in step with
+/// the `mlflow.runName` tag.
+pub(crate) async fn upsert_tags(
+    tx: &mut Transaction<'_, Any>,
+    rows: &[(&str, &str, &str)],
+) -> Result<()> {
+    for chunk in rows.chunks(CHUNK) {
+        let mut sql = Sql::new("INSERT INTO tags (run_uuid, key, value) VALUES ");
+        for (i, (run_id, k, v)) in chunk.iter().enumerate() {
+            sql.push(if i == 0 { "(" } else { ", (" })
+                .str(*run_id)
+                .push(", ")
+                .str(*k)
+                .push(", ")
+                .str(*v)
+                .push(")");
+        }
+        sql.push(" ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value");
+        sql.query().execute(&mut **tx).await?;
+    }
+    for (run_id, _, name) in rows.iter().filter(|(_, k, _)| *k == RUN_NAME_TAG) {
+        sqlx::query("UPDATE runs SET name = $1 WHERE run_uuid = $2")
+            .bind(*name)
+            .bind(*run_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Orders points the way "latest" is decided: by step, then timestamp, then value (NaN above all numbers).
+fn later(a: &Metric, b: &Metric) -> bool {
+    let va = if a.value.is_nan() {
+        f64::INFINITY
+    } else {
+        a.value
+    };
+    let vb = if b.value.is_nan() {
+        f64::INFINITY
+    } else {
+        b.value
+    };
+    (a.step, a.timestamp)
+        .cmp(&(b.step, b.timestamp))
+        .then(va.total_cmp(&vb))
+        .is_gt()
+}
+
+async fn insert_metrics(tx: &mut Transaction<'_, Any>, rows: &[(&str, &Metric)]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    for chunk in rows.chunks(CHUNK) {
+        let mut sql = Sql::new(
+            "INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan, model_id, dataset_name, dataset_digest) VALUES ",
+        );
+        for (i, (run_id, m)) in chunk.iter().enumerate() {
+            let (value, is_nan) = stored_value(m.value);
+            sql.push(if i == 0 { "(" } else { ", (" })
+                .str(*run_id)
+                .push(", ")
+                .str(&m.key)
+                .push(", ")
+                .i64(m.step);
+            sql.push(", ")
+                .i64(m.timestamp)
+                .push(", ")
+                .f64(value)
+                .push(", ")
+                .i64(is_nan)
+                .push(", ");
+            opt_str(&mut sql, &m.model_id).push(", ");
+            opt_str(&mut sql, &m.dataset_name).push(", ");
+            opt_str(&mut sql, &m.dataset_digest).push(")");
+        }
+        sql.push(" ON CONFLICT DO NOTHING");
+        sql.query().execute(&mut **tx).await?;
+    }
+    // One candidate per (run, key): PostgreSQL refuses to update a row twice in one statement.
+    let mut latest: BTreeMap<(&str, &str), &Metric> = BTreeMap::new();
+    for (run_id, m) in rows {
+        match latest.get(&(*run_id, m.key.as_str())) {
+            Some(cur) if !later(m, cur) => {}
+            _ => {
+                latest.insert((run_id, &m.key), m);
+            }
+        }
+    }
+    let latest: Vec<(&(&str, &str), &&Metric)> = latest.iter().collect();
+    for chunk in latest.chunks(CHUNK) {
+        let mut sql = Sql::new(
+            "INSERT INTO latest_metrics (run_uuid, key, step, timestamp, value, is_nan) VALUES ",
+        );
+        for (i, ((run_id, key), m)) in chunk.iter().enumerate() {
+            let (value, is_nan) = stored_value(m.value);
+            sql.push(if i == 0 { "(" } else { ", (" })
+                .str(*run_id)
+                .push(", ")
+                .str(*key)
+                .push(", ")
+                .i64(m.step);
+            sql.push(", ")
+                .i64(m.timestamp)
+                .push(", ")
+                .f64(value)
+                .push(", ")
+                .i64(is_nan)
+                .push(")");
+        }
+        sql.push(
+            " ON CONFLICT (run_uuid, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, \
+             value = excluded.value, is_nan = excluded.is_nan \
+             WHERE excluded.step > latest_metrics.step \
+             OR (excluded.step = latest_metrics.step AND excluded.timestamp > latest_metrics.timestamp) \
+             OR (excluded.step = latest_metrics.step AND excluded.timestamp = latest_metrics.timestamp \
+                 AND (excluded.is_nan > latest_metrics.is_nan \
+                      OR (excluded.is_nan = latest_metrics.is_nan AND excluded.value > latest_metrics.value)))",
+        );
+        sql.query().execute(&mut **tx).await?;
+    }
+    // Points logged against a model also belong to that model (when it exists here).
+    for (run_id, m) in rows.iter().filter(|(_, m)| m.model_id.is_some()) {
+        let (value, is_nan) = stored_value(m.value);
+        sqlx::query(
+            "INSERT INTO logged_model_metrics (model_id, key, step, timestamp, value, is_nan, run_uuid, dataset_name, dataset_digest) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM logged_models WHERE model_id = $1) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(m.model_id.as_deref())
+        .bind(&m.key)
+        .bind(m.step)
+        .bind(m.timestamp)
+        .bind(value)
+        .bind(is_nan)
+        .bind(*run_id)
+        .bind(m.dataset_name.as_deref())
+        .bind(m.dataset_digest.as_deref())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A nullable string: `NULL` is written inline so the argument list only ever holds values.
+fn opt_str<'a>(sql: &'a mut Sql, v: &Option<String>) -> &'a mut Sql {
+    match v {
+        Some(s) => sql.str(s.clone()),
+        None => sql.push("NULL"),
+    }
+}
