@@ -184,7 +184,7 @@ impl Store {
             search::filter_clause(&target, clause, &mut sql)?;
         }
         sql.push(" ORDER BY ")
-            .push(&order)
+            .push(&search::order_list(&order))
             .push(" LIMIT ")
             .i64(query.limit)
             .push(" OFFSET ")

@@ -37,6 +37,14 @@ pub enum Attribute {
 }
 
 impl Attribute {
+    /// Whether the attribute may be missing (NULL) on some rows.
+    pub fn is_nullable(self) -> bool {
+        matches!(
+            self,
+            Attribute::EndTime | Attribute::ModelType | Attribute::SourceRunId
+        )
+    }
+
     /// Whether the attribute holds a number (compared numerically) rather than a string.
     pub fn is_numeric(self) -> bool {
         matches!(

@@ -97,10 +97,10 @@ impl Store {
     /// A run with its latest metrics, params, tags, inputs and outputs.
     pub async fn get_run(&self, run_id: &str) -> Result<Option<Run>> {
         let mut sql = Sql::new(&format!(
-            "WITH page AS (SELECT {INFO_COLUMNS}, 1 AS rn FROM runs r WHERE r.run_uuid = "
+            "WITH page AS (SELECT {INFO_COLUMNS} FROM runs r WHERE r.run_uuid = "
         ));
         sql.str(run_id).push(")");
-        Ok(self.page_of_runs(sql).await?.pop())
+        Ok(self.page_of_runs(sql, "page.run_uuid").await?.pop())
     }
 
     pub async fn update_run(&self, run_id: &str, update: &RunUpdate) -> Result<RunInfo> {
@@ -289,8 +289,22 @@ impl Store {
         let target = Target::RUNS;
         let mut joins = Sql::default();
         let order = search::order_joins(&target, &query.order_by, &mut joins)?;
+        // The page is materialized first (the database stops scanning at LIMIT when an index gives the
+        // order), then completed; its sort keys travel along as sk0, sk1, … to order the final rows.
+        let aliases: Vec<String> = order
+            .iter()
+            .enumerate()
+            .map(|(i, (e, _))| format!("{e} AS sk{i}"))
+            .collect();
+        let page_order = order
+            .iter()
+            .enumerate()
+            .map(|(i, (_, d))| format!("page.sk{i} {d}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut sql = Sql::new(&format!(
-            "WITH page AS (SELECT {INFO_COLUMNS}, ROW_NUMBER() OVER (ORDER BY {order}) AS rn FROM runs r"
+            "WITH page AS MATERIALIZED (SELECT {INFO_COLUMNS}, {} FROM runs r",
+            aliases.join(", ")
         ));
         sql.append(joins);
         sql.push(" WHERE r.experiment_id IN ")
@@ -302,27 +316,27 @@ impl Store {
             search::filter_clause(&target, clause, &mut sql)?;
         }
         sql.push(" ORDER BY ")
-            .push(&order)
+            .push(&search::order_list(&order))
             .push(" LIMIT ")
             .i64(query.limit)
             .push(" OFFSET ")
             .i64(query.offset);
         sql.push(")");
-        self.page_of_runs(sql).await
+        self.page_of_runs(sql, &page_order).await
     }
 
-    /// Completes a `WITH page AS (…)` of run infos (with a column `rn` giving the order) into whole runs, in
+    /// Completes a `WITH page AS (…)` of run infos, ordered by `page_order`, into whole runs, in
     /// one query: params, tags and latest metrics come back as one JSON column each, so a page of 1,000 runs is
     /// 1,000 rows rather than tens of thousands. Inputs and outputs, which few runs have, are fetched only for
     /// the runs that have some.
-    async fn page_of_runs(&self, mut sql: Sql) -> Result<Vec<Run>> {
+    async fn page_of_runs(&self, mut sql: Sql, page_order: &str) -> Result<Vec<Run>> {
         let b = self.backend();
         let flag = |table: &str| {
             format!("CAST(CASE WHEN EXISTS (SELECT 1 FROM {table} x WHERE x.run_uuid = page.run_uuid) THEN 1 ELSE 0 END AS BIGINT)")
         };
         sql.push(&format!(
             " SELECT page.*, {} AS params_json, {} AS tags_json, {} AS metrics_json, {} AS has_inputs, {} AS has_model_inputs, \
-             {} AS has_outputs FROM page ORDER BY page.rn",
+             {} AS has_outputs FROM page ORDER BY {page_order}",
             b.json_pairs("params", "run_uuid", "page.run_uuid"),
             b.json_pairs("tags", "run_uuid", "page.run_uuid"),
             b.json_metrics("latest_metrics", "run_uuid", "page.run_uuid"),

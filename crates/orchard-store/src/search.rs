@@ -20,8 +20,8 @@ pub(crate) struct Target {
     pub metrics: Option<(&'static str, &'static str)>,
     pub has_datasets: bool,
     pub attribute: fn(Attribute) -> Option<&'static str>,
-    /// Appended to every ORDER BY so that paging is stable.
-    pub tie_break: &'static str,
+    /// Appended to every ORDER BY so that paging is stable: (expression, direction).
+    pub tie_break: &'static [(&'static str, &'static str)],
 }
 
 impl Target {
@@ -46,7 +46,7 @@ impl Target {
                 _ => return None,
             })
         },
-        tie_break: "r.start_time DESC, r.run_uuid ASC",
+        tie_break: &[("r.start_time", "DESC"), ("r.run_uuid", "ASC")],
     };
 
     pub const EXPERIMENTS: Target = Target {
@@ -66,7 +66,7 @@ impl Target {
                 _ => return None,
             })
         },
-        tie_break: "e.experiment_id ASC",
+        tie_break: &[("e.experiment_id", "ASC")],
     };
 
     pub const LOGGED_MODELS: Target = Target {
@@ -93,7 +93,7 @@ impl Target {
                 _ => return None,
             })
         },
-        tie_break: "m.creation_timestamp_ms DESC, m.model_id ASC",
+        tie_break: &[("m.creation_timestamp_ms", "DESC"), ("m.model_id", "ASC")],
     };
 
     fn attr(&self, a: Attribute) -> Result<&'static str> {
@@ -285,10 +285,17 @@ pub(crate) fn filter_clause(target: &Target, clause: &Clause, sql: &mut Sql) -> 
     Ok(())
 }
 
-/// Appends the LEFT JOINs that ordering needs and returns the ORDER BY list (which has no arguments, so it
-/// may be placed after the WHERE clause without disturbing the placeholder numbering).
-pub(crate) fn order_joins(target: &Target, order_by: &[OrderBy], sql: &mut Sql) -> Result<String> {
-    let mut keys = Vec::new();
+/// One ORDER BY term: an expression and its direction.
+pub(crate) type SortKey = (String, &'static str);
+
+/// Appends the LEFT JOINs that ordering needs and returns the sort keys (expressions without arguments, so
+/// they may be placed anywhere without disturbing the placeholder numbering), tie-breakers included.
+pub(crate) fn order_joins(
+    target: &Target,
+    order_by: &[OrderBy],
+    sql: &mut Sql,
+) -> Result<Vec<SortKey>> {
+    let mut keys: Vec<SortKey> = Vec::new();
     for (i, ob) in order_by.iter().enumerate() {
         let dir = if ob.ascending { "ASC" } else { "DESC" };
         let join = |table: &str, fk: &str, sql: &mut Sql, key: &str| {
@@ -301,10 +308,14 @@ pub(crate) fn order_joins(target: &Target, order_by: &[OrderBy], sql: &mut Sql) 
         match &ob.field {
             Field::Attribute(attr) => {
                 let column = target.attr(*attr)?;
-                // Missing values last in both directions (SQLite and PostgreSQL disagree by default).
-                keys.push(format!(
-                    "CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {dir}"
-                ));
+                if attr.is_nullable() {
+                    // Missing values last in both directions (SQLite and PostgreSQL disagree by default).
+                    keys.push((
+                        format!("CASE WHEN {column} IS NULL THEN 1 ELSE 0 END"),
+                        "ASC",
+                    ));
+                }
+                keys.push((column.to_string(), dir));
             }
             Field::Metric(key) => {
                 let (table, fk) = target
@@ -312,9 +323,8 @@ pub(crate) fn order_joins(target: &Target, order_by: &[OrderBy], sql: &mut Sql) 
                     .ok_or_else(|| StoreError::InvalidQuery("no metrics here".into()))?;
                 join(table, fk, sql, key);
                 // Real numbers first, then NaN, then runs without the metric — MLflow's order.
-                keys.push(format!(
-                    "CASE WHEN o{i}.is_nan = 1 THEN 1 WHEN o{i}.value IS NULL THEN 2 ELSE 0 END, o{i}.value {dir}"
-                ));
+                keys.push((format!("CASE WHEN o{i}.is_nan = 1 THEN 1 WHEN o{i}.value IS NULL THEN 2 ELSE 0 END"), "ASC"));
+                keys.push((format!("o{i}.value"), dir));
             }
             Field::Param(key) | Field::Tag(key) => {
                 let (table, fk) = if matches!(ob.field, Field::Param(_)) {
@@ -325,9 +335,11 @@ pub(crate) fn order_joins(target: &Target, order_by: &[OrderBy], sql: &mut Sql) 
                     target.tags
                 };
                 join(table, fk, sql, key);
-                keys.push(format!(
-                    "CASE WHEN o{i}.value IS NULL THEN 1 ELSE 0 END, o{i}.value {dir}"
+                keys.push((
+                    format!("CASE WHEN o{i}.value IS NULL THEN 1 ELSE 0 END"),
+                    "ASC",
                 ));
+                keys.push((format!("o{i}.value"), dir));
             }
             Field::Dataset(_) => {
                 return Err(StoreError::InvalidQuery(
@@ -336,6 +348,14 @@ pub(crate) fn order_joins(target: &Target, order_by: &[OrderBy], sql: &mut Sql) 
             }
         }
     }
-    keys.push(target.tie_break.to_string());
-    Ok(keys.join(", "))
+    keys.extend(target.tie_break.iter().map(|(e, d)| (e.to_string(), *d)));
+    Ok(keys)
+}
+
+/// `a ASC, b DESC, …`
+pub(crate) fn order_list(keys: &[SortKey]) -> String {
+    keys.iter()
+        .map(|(e, d)| format!("{e} {d}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -583,9 +583,11 @@ impl Tracking {
                     "If either start step or end step are specified, both must be specified.",
                 ))
             }
-            (Some(s), Some(e)) if s > e => return Err(TrackingError::invalid(format!(
+            (Some(s), Some(e)) if s > e => {
+                return Err(TrackingError::invalid(format!(
                 "end_step must be greater than start_step. Found start_step={s} and end_step={e}."
-            ))),
+            )))
+            }
             _ => {}
         }
         let points = self
