@@ -201,19 +201,27 @@ async fn try_group(pool: &AnyPool, ops: &[LogOp]) -> Result<Vec<Result<()>>> {
 async fn insert_params(tx: &mut Transaction<'_, Any>, rows: &[(&str, &Tag)]) -> Result<()> {
     for chunk in rows.chunks(CHUNK) {
         let mut sql = Sql::new("INSERT INTO params (run_uuid, key, value) VALUES ");
-        for (i, (run_id, p)) in chunk.iter().enumerate() {
-            sql.push(if i == 0 { "(" } else { ", (" })
-                .str(*run_id)
-                .push(", ")
-                .str(&p.key)
-                .push(", ")
-                .str(&p.value)
-                .push(")");
-        }
+        sql.values(
+            chunk
+                .iter()
+                .map(|(run_id, p)| [text(run_id), text(&p.key), text(&p.value)]),
+        );
         sql.push(" ON CONFLICT DO NOTHING");
         sql.query().execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+fn text(s: &str) -> Option<Arg> {
+    Some(Arg::Str(s.to_string()))
+}
+
+fn int(v: i64) -> Option<Arg> {
+    Some(Arg::I64(v))
+}
+
+fn real(v: f64) -> Option<Arg> {
+    Some(Arg::F64(v))
 }
 
 /// Upserts tags (one row per (run, key); the caller resolves duplicates) and keeps `runs.name` in step with
@@ -224,15 +232,11 @@ pub(crate) async fn upsert_tags(
 ) -> Result<()> {
     for chunk in rows.chunks(CHUNK) {
         let mut sql = Sql::new("INSERT INTO tags (run_uuid, key, value) VALUES ");
-        for (i, (run_id, k, v)) in chunk.iter().enumerate() {
-            sql.push(if i == 0 { "(" } else { ", (" })
-                .str(*run_id)
-                .push(", ")
-                .str(*k)
-                .push(", ")
-                .str(*v)
-                .push(")");
-        }
+        sql.values(
+            chunk
+                .iter()
+                .map(|(run_id, k, v)| [text(run_id), text(k), text(v)]),
+        );
         sql.push(" ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value");
         sql.query().execute(&mut **tx).await?;
     }
@@ -272,25 +276,20 @@ async fn insert_metrics(tx: &mut Transaction<'_, Any>, rows: &[(&str, &Metric)])
         let mut sql = Sql::new(
             "INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan, model_id, dataset_name, dataset_digest) VALUES ",
         );
-        for (i, (run_id, m)) in chunk.iter().enumerate() {
+        sql.values(chunk.iter().map(|(run_id, m)| {
             let (value, is_nan) = stored_value(m.value);
-            sql.push(if i == 0 { "(" } else { ", (" })
-                .str(*run_id)
-                .push(", ")
-                .str(&m.key)
-                .push(", ")
-                .i64(m.step);
-            sql.push(", ")
-                .i64(m.timestamp)
-                .push(", ")
-                .f64(value)
-                .push(", ")
-                .i64(is_nan)
-                .push(", ");
-            opt_str(&mut sql, &m.model_id).push(", ");
-            opt_str(&mut sql, &m.dataset_name).push(", ");
-            opt_str(&mut sql, &m.dataset_digest).push(")");
-        }
+            [
+                text(run_id),
+                text(&m.key),
+                int(m.step),
+                int(m.timestamp),
+                real(value),
+                int(is_nan),
+                m.model_id.as_deref().and_then(text),
+                m.dataset_name.as_deref().and_then(text),
+                m.dataset_digest.as_deref().and_then(text),
+            ]
+        }));
         sql.push(" ON CONFLICT DO NOTHING");
         sql.query().execute(&mut **tx).await?;
     }
@@ -309,22 +308,17 @@ async fn insert_metrics(tx: &mut Transaction<'_, Any>, rows: &[(&str, &Metric)])
         let mut sql = Sql::new(
             "INSERT INTO latest_metrics (run_uuid, key, step, timestamp, value, is_nan) VALUES ",
         );
-        for (i, ((run_id, key), m)) in chunk.iter().enumerate() {
+        sql.values(chunk.iter().map(|((run_id, key), m)| {
             let (value, is_nan) = stored_value(m.value);
-            sql.push(if i == 0 { "(" } else { ", (" })
-                .str(*run_id)
-                .push(", ")
-                .str(*key)
-                .push(", ")
-                .i64(m.step);
-            sql.push(", ")
-                .i64(m.timestamp)
-                .push(", ")
-                .f64(value)
-                .push(", ")
-                .i64(is_nan)
-                .push(")");
-        }
+            [
+                text(run_id),
+                text(key),
+                int(m.step),
+                int(m.timestamp),
+                real(value),
+                int(is_nan),
+            ]
+        }));
         sql.push(
             " ON CONFLICT (run_uuid, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp, \
              value = excluded.value, is_nan = excluded.is_nan \
@@ -357,12 +351,4 @@ async fn insert_metrics(tx: &mut Transaction<'_, Any>, rows: &[(&str, &Metric)])
         .await?;
     }
     Ok(())
-}
-
-/// A nullable string: `NULL` is written inline so the argument list only ever holds values.
-fn opt_str<'a>(sql: &'a mut Sql, v: &Option<String>) -> &'a mut Sql {
-    match v {
-        Some(s) => sql.str(s.clone()),
-        None => sql.push("NULL"),
-    }
 }

@@ -315,12 +315,7 @@ impl Store {
             sql.push(" AND ");
             search::filter_clause(&target, clause, &mut sql)?;
         }
-        sql.push(" ORDER BY ")
-            .push(&search::order_list(&order))
-            .push(" LIMIT ")
-            .i64(query.limit)
-            .push(" OFFSET ")
-            .i64(query.offset);
+        sql.order_limit(&search::order_list(&order), query.limit, query.offset);
         sql.push(")");
         self.page_of_runs(sql, &page_order).await
     }

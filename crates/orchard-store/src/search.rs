@@ -168,6 +168,20 @@ fn string_comparison(column: &str, cmp: Comparator, value: &Value, sql: &mut Sql
     Ok(())
 }
 
+/// `[NOT] EXISTS (SELECT 1 FROM <table> x WHERE x.<fk> = <owner> AND x.key = <key>` — left open for more
+/// conditions; `IS NULL` turns it into NOT EXISTS.
+fn open_exists(sql: &mut Sql, cmp: Comparator, table: &str, fk: &str, owner: &str, key: &str) {
+    let exists = if cmp == Comparator::IsNull {
+        "NOT EXISTS"
+    } else {
+        "EXISTS"
+    };
+    sql.push(&format!(
+        "{exists} (SELECT 1 FROM {table} x WHERE x.{fk} = {owner} AND x.key = "
+    ))
+    .str(key);
+}
+
 /// Appends one filter clause (no leading AND).
 pub(crate) fn filter_clause(target: &Target, clause: &Clause, sql: &mut Sql) -> Result<()> {
     let Clause {
@@ -207,15 +221,7 @@ pub(crate) fn filter_clause(target: &Target, clause: &Clause, sql: &mut Sql) -> 
             let (table, fk) = target
                 .metrics
                 .ok_or_else(|| StoreError::InvalidQuery("no metrics here".into()))?;
-            let exists = if cmp == Comparator::IsNull {
-                "NOT EXISTS"
-            } else {
-                "EXISTS"
-            };
-            sql.push(&format!(
-                "{exists} (SELECT 1 FROM {table} x WHERE x.{fk} = {id} AND x.key = "
-            ))
-            .str(key);
+            open_exists(sql, cmp, table, fk, id, key);
             match cmp {
                 Comparator::IsNull | Comparator::IsNotNull => {}
                 // NaN equals nothing, and differs from everything.
@@ -239,15 +245,7 @@ pub(crate) fn filter_clause(target: &Target, clause: &Clause, sql: &mut Sql) -> 
             } else {
                 target.tags
             };
-            let exists = if cmp == Comparator::IsNull {
-                "NOT EXISTS"
-            } else {
-                "EXISTS"
-            };
-            sql.push(&format!(
-                "{exists} (SELECT 1 FROM {table} x WHERE x.{fk} = {id} AND x.key = "
-            ))
-            .str(key);
+            open_exists(sql, cmp, table, fk, id, key);
             if !matches!(cmp, Comparator::IsNull | Comparator::IsNotNull) {
                 sql.push(" AND ");
                 string_comparison("x.value", cmp, value, sql)?;

@@ -47,10 +47,6 @@ impl Sql {
         self.arg(Arg::I64(v))
     }
 
-    pub fn f64(&mut self, v: f64) -> &mut Self {
-        self.arg(Arg::F64(v))
-    }
-
     /// `($a, $b, …)` for an IN list.
     pub fn list<I: IntoIterator<Item = Arg>>(&mut self, items: I) -> &mut Self {
         self.text.push('(');
@@ -62,6 +58,38 @@ impl Sql {
         }
         self.text.push(')');
         self
+    }
+
+    /// `(a, b, NULL), (c, d, e)` for a multi-row INSERT; `None` cells are written as NULL.
+    pub fn values<R, C>(&mut self, rows: R) -> &mut Self
+    where
+        R: IntoIterator<Item = C>,
+        C: IntoIterator<Item = Option<Arg>>,
+    {
+        for (i, row) in rows.into_iter().enumerate() {
+            self.push(if i == 0 { "(" } else { ", (" });
+            for (j, cell) in row.into_iter().enumerate() {
+                if j > 0 {
+                    self.push(", ");
+                }
+                match cell {
+                    Some(a) => self.arg(a),
+                    None => self.push("NULL"),
+                };
+            }
+            self.push(")");
+        }
+        self
+    }
+
+    /// ` ORDER BY … LIMIT n OFFSET m`: the tail of every paged search.
+    pub fn order_limit(&mut self, order: &str, limit: i64, offset: i64) -> &mut Self {
+        self.push(" ORDER BY ")
+            .push(order)
+            .push(" LIMIT ")
+            .i64(limit)
+            .push(" OFFSET ")
+            .i64(offset)
     }
 
     /// Appends another fragment, renumbering its placeholders to follow this one's.

@@ -203,28 +203,25 @@ impl Tracking {
     }
 
     pub async fn delete_experiment(&self, id: &str) -> Result<()> {
-        let exp = self.get_experiment(id).await?;
-        if exp.lifecycle_stage != ACTIVE {
-            return Err(TrackingError::not_found(format!(
-                "No Experiment with id={id} exists"
-            )));
-        }
-        Ok(self
-            .store
-            .set_experiment_deleted(parse_experiment_id(id)?, true)
-            .await?)
+        self.set_experiment_deleted(id, true).await
     }
 
     pub async fn restore_experiment(&self, id: &str) -> Result<()> {
+        self.set_experiment_deleted(id, false).await
+    }
+
+    /// Deletes an active experiment or restores a deleted one (with its runs); anything else is "not found",
+    /// as in MLflow.
+    async fn set_experiment_deleted(&self, id: &str, deleted: bool) -> Result<()> {
         let exp = self.get_experiment(id).await?;
-        if exp.lifecycle_stage == ACTIVE {
+        if (exp.lifecycle_stage == ACTIVE) != deleted {
             return Err(TrackingError::not_found(format!(
                 "No Experiment with id={id} exists"
             )));
         }
         Ok(self
             .store
-            .set_experiment_deleted(parse_experiment_id(id)?, false)
+            .set_experiment_deleted(parse_experiment_id(id)?, deleted)
             .await?)
     }
 
