@@ -1,5 +1,6 @@
 //! `orchard`: the one binary. Each command is a thin call into the crates below.
 
+mod config;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -16,6 +17,9 @@ struct Cli {
 enum Command {
     /// Run the tracking server (MLflow REST API and artifact proxy) on one port.
     Server(server::ServerArgs),
+    /// Compose Hydra-style configuration (config groups, defaults lists, overrides, sweeps).
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
 }
 
 fn init_logging() {
@@ -49,6 +53,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Server(args) => server::run(args).await,
+            Command::Config(cmd) => config::run(cmd),
         }
     });
     match result {
