@@ -7,11 +7,13 @@ cd "$(dirname "$0")/.."
 requirements=tests/interop/requirements.txt
 pins=$(sha256sum "$requirements" | cut -c1-12)
 venv=${ORCHARD_VENV:-$HOME/.cache/orchard/venv-$pins}
+mkdir -p "$(dirname "$venv")"
+exec 9>"$venv.lock"
+flock 9   # one installer at a time; the others wait and then reuse its venv
 if [ ! -f "$venv/.complete" ]; then
     # Built in place (console scripts record the venv's path), marked complete only at the end, so an
     # interrupted install is redone rather than reused.
     rm -rf "$venv"
-    mkdir -p "$(dirname "$venv")"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" >&2
     touch "$venv/.complete"

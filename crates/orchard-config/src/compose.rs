@@ -36,6 +36,8 @@ pub struct Composer<'a> {
     /// Group choices from the command line: (absolute group path, package or None) → option(s).
     choices: Vec<GroupChoice>,
     trail: Vec<String>,
+    /// Group entries met so far, as (group, package): a group may be chosen once.
+    seen: Vec<(String, Option<String>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -250,10 +252,9 @@ fn resolve_package(
 
 impl<'a> Composer<'a> {
     fn choice_for(&mut self, group: &str, package: Option<&str>) -> Option<&mut GroupChoice> {
+        // `db=x` chooses for the entry `db` (default package), `db@backup=x` for the entry `db@backup`.
         self.choices.iter_mut().find(|c| {
-            c.group == group
-                && c.kind != OverrideKind::Add
-                && (c.package.is_none() || c.package.as_deref() == package)
+            c.group == group && c.kind != OverrideKind::Add && c.package.as_deref() == package
         })
     }
 
@@ -305,7 +306,7 @@ impl<'a> Composer<'a> {
             let already = self
                 .choices
                 .iter()
-                .any(|c| c.group == g && c.kind != OverrideKind::Add);
+                .any(|c| c.group == g && c.kind != OverrideKind::Add && c.package == o.package);
             if !already {
                 self.choices.push(GroupChoice {
                     group: g,
@@ -387,6 +388,14 @@ impl<'a> Composer<'a> {
                 }
                 Some(g) => {
                     let group_abs = absolute_group(&base_group, g);
+                    let key = (group_abs.clone(), d.package.clone());
+                    if self.seen.contains(&key) {
+                        let option = d.options.first().cloned().unwrap_or_default();
+                        return Err(ConfigError::Invalid(format!(
+                            "Multiple values for {group_abs}. To override a value use 'override {group_abs}: {option}'"
+                        )));
+                    }
+                    self.seen.push(key);
                     let mut options = d.options.clone();
                     if let Some(choice) = self.choice_for(&group_abs, d.package.as_deref()) {
                         choice.used = true;
@@ -545,6 +554,7 @@ pub fn compose_parsed(
         dir,
         choices,
         trail: Vec::new(),
+        seen: Vec::new(),
     };
     let mut order = Vec::new();
     composer.expand(config_name, "", "", "", None, true, &mut order)?;

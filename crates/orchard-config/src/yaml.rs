@@ -316,22 +316,37 @@ fn inline(node: &Node, indent: usize) -> String {
     match node {
         Node::Map(_) => "{}".into(),
         Node::List(_) => "[]".into(),
-        Node::Str(s) if s.contains('\n') => literal_block(s, indent),
+        Node::Str(s) if s.contains('\n') && !s.chars().any(|c| c.is_control() && c != '\n') => {
+            single_quoted_multiline(s, indent)
+        }
         other => scalar_text(other),
     }
 }
 
-fn literal_block(s: &str, indent: usize) -> String {
+/// PyYAML's single-quoted style for text with line breaks: a run of n breaks is written as n + 1 line breaks
+/// (one alone would fold into a space), each continuation indented.
+fn single_quoted_multiline(s: &str, indent: usize) -> String {
     let pad = " ".repeat(indent);
-    let chomp = if s.ends_with('\n') { "" } else { "-" };
-    let mut out = format!("|{chomp}");
-    for line in s.strip_suffix('\n').unwrap_or(s).split('\n') {
-        out.push('\n');
-        if !line.is_empty() {
+    let mut out = String::from("'");
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\n' {
+            let mut n = 1;
+            while chars.peek() == Some(&'\n') {
+                chars.next();
+                n += 1;
+            }
+            for _ in 0..=n {
+                out.push('\n');
+            }
             out.push_str(&pad);
-            out.push_str(line);
+        } else if c == '\'' {
+            out.push_str("''");
+        } else {
+            out.push(c);
         }
     }
+    out.push('\'');
     out
 }
 
@@ -395,6 +410,28 @@ fn scalar_text(node: &Node) -> String {
     }
 }
 
+/// YAML 1.1's timestamp forms: `2024-01-01`, `2024-1-1T10:00:00Z`, …
+fn looks_like_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 8 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+        return false;
+    }
+    let rest = &s[5..];
+    let (date, time) = match rest.find(['T', 't', ' ']) {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let mut parts = date.split('-');
+    let ok_num = |p: Option<&str>| {
+        p.is_some_and(|p| (1..=2).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit()))
+    };
+    let date_ok = ok_num(parts.next()) && ok_num(parts.next()) && parts.next().is_none();
+    match time {
+        None => date_ok && date.len() == 5,
+        Some(t) => date_ok && t.trim_start().split(':').count() >= 3,
+    }
+}
+
 /// Plain when the text reads back as the same string; otherwise single-quoted (or double-quoted when it has
 /// characters single quotes cannot carry).
 fn quote_if_needed(s: &str) -> String {
@@ -406,7 +443,11 @@ fn quote_if_needed(s: &str) -> String {
         '`',
     ]) || s == "-"
         || s.starts_with("- ");
+    // OmegaConf's dumper also quotes YAML 1.1's one-letter booleans, and PyYAML quotes what its (dumping)
+    // resolver would read as a timestamp.
+    let looks_special = matches!(s, "y" | "Y" | "n" | "N") || looks_like_timestamp(s);
     let plain_ok = !s.is_empty()
+        && !looks_special
         && resolve_plain(s) == Node::Str(s.to_string())
         && s != "???"
         && !special_start
