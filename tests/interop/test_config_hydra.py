@@ -37,6 +37,8 @@ CASES = [
     ("pkg", ["db=mysql"]),
     ("pkg", ["db@backup=mysql", "env=dev"]),
     ("pkg", ["extras=[b]"]),
+    ("interp", []),
+    ("interp", ["train.lr=0.5", "paths.root=/data", "train.which=seed"]),
     ("types", []),
     ("types", ["must_set=given", "strings.empty=x"]),
 ]
@@ -66,7 +68,7 @@ def orchard(case: str, overrides: list[str], *flags: str) -> subprocess.Complete
         [BIN, "config", "show", "-c", str(CORPUS / case), "-n", "config", *flags, *overrides],
         capture_output=True,
         text=True,
-        env={**os.environ, "USER": "tester"},
+        env={**os.environ, "USER": "tester", "ORCHARD_CFG_TEST_HOME": "/home/tester"},
     )
 
 
@@ -90,6 +92,7 @@ def normalize(x):
 @pytest.fixture(autouse=True)
 def user_env(monkeypatch):
     monkeypatch.setenv("USER", "tester")
+    monkeypatch.setenv("ORCHARD_CFG_TEST_HOME", "/home/tester")
 
 
 @pytest.mark.parametrize("case,overrides", CASES, ids=[f"{c}:{' '.join(o) or '-'}" for c, o in CASES])
@@ -132,7 +135,7 @@ def test_multirun_order_matches_the_basic_sweeper(tmp_path):
         "    print('JOB', ' '.join(HydraConfig.get().overrides.task), flush=True)\n"
         "main()\n"
     )
-    sweep = ["db=mysql,postgresql", "params.learning_rate=0.1,0.01", "params.epochs=range(1,3)"]
+    sweep = ["db=glob(*)", "params.learning_rate=choice(0.1,0.01)", "params.epochs=range(1,3)", "model=linear"]
     run = subprocess.run(
         [sys.executable, str(app), "--multirun", f"hydra.sweep.dir={tmp_path}/multirun", *sweep],
         capture_output=True, text=True, cwd=tmp_path,
