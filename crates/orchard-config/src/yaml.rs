@@ -275,7 +275,8 @@ fn write_block(node: &Node, indent: usize, out: &mut String) {
                     }
                     _ => {
                         out.push(' ');
-                        out.push_str(&inline(v, indent + 2));
+                        let column = indent + key_text(k).chars().count() + 2;
+                        out.push_str(&inline(v, indent + 2, column));
                         out.push('\n');
                     }
                 }
@@ -298,7 +299,7 @@ fn write_block(node: &Node, indent: usize, out: &mut String) {
                         out.push_str(inner.trim_start());
                     }
                     _ => {
-                        out.push_str(&inline(v, indent + 2));
+                        out.push_str(&inline(v, indent + 2, indent + 2));
                         out.push('\n');
                     }
                 }
@@ -312,15 +313,47 @@ fn write_block(node: &Node, indent: usize, out: &mut String) {
     }
 }
 
-fn inline(node: &Node, indent: usize) -> String {
+/// A value written after `key: ` or `- `; `column` is where it starts (PyYAML folds long strings at 80).
+fn inline(node: &Node, indent: usize, column: usize) -> String {
     match node {
         Node::Map(_) => "{}".into(),
         Node::List(_) => "[]".into(),
         Node::Str(s) if s.contains('\n') && !s.chars().any(|c| c.is_control() && c != '\n') => {
             single_quoted_multiline(s, indent)
         }
+        Node::Str(s) => fold(&quote_if_needed(s), column, indent),
         other => scalar_text(other),
     }
+}
+
+/// PyYAML's line folding (best width 80): a single space reached past column 80 becomes a line break and
+/// the indent. Applies to plain and single-quoted scalars; the quotes themselves are never split from text.
+fn fold(text: &str, column: usize, indent: usize) -> String {
+    if text.starts_with('"') || text.chars().count() + column <= 80 {
+        return text.to_string();
+    }
+    let quoted = text.starts_with('\'');
+    let chars: Vec<char> = text.chars().collect();
+    let (first, last) = if quoted {
+        (1, chars.len() - 1)
+    } else {
+        (0, chars.len())
+    };
+    let mut out = String::new();
+    let mut col = column;
+    for (i, &c) in chars.iter().enumerate() {
+        let single_space =
+            c == ' ' && i > first && i + 1 < last && chars[i - 1] != ' ' && chars[i + 1] != ' ';
+        if single_space && col > 80 {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+            col = indent;
+            continue;
+        }
+        out.push(c);
+        col += 1;
+    }
+    out
 }
 
 /// PyYAML's single-quoted style for text with line breaks: a run of n breaks is written as n + 1 line breaks
@@ -530,6 +563,21 @@ mod tests {
             let text = to_yaml(&n);
             let back = parse(&text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
             prop_assert_eq!(back, n, "{}", text);
+        }
+
+        /// Long strings are folded at 80 columns and read back unchanged.
+        #[test]
+        fn folded_strings_round_trip(words in proptest::collection::vec("[a-z]{1,9}", 10..40), quote in any::<bool>()) {
+            let mut text = words.join(" ");
+            if quote {
+                text = format!("yes {text}");
+            }
+            let mut m = IndexMap::new();
+            m.insert("key".to_string(), Node::Str(text.clone()));
+            m.insert("list".to_string(), Node::List(vec![Node::Str(text.clone())]));
+            let out = to_yaml(&Node::Map(m.clone()));
+            prop_assert!(out.lines().all(|l| l.chars().count() < 100), "{}", out);
+            prop_assert_eq!(parse(&out).unwrap(), Node::Map(m), "{}", out);
         }
 
         #[test]
