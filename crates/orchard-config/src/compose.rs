@@ -24,6 +24,20 @@ struct DefaultEntry {
     is_self: bool,
 }
 
+impl DefaultEntry {
+    /// `_self_`: where the listing config's own content is merged.
+    fn self_marker() -> DefaultEntry {
+        DefaultEntry {
+            group: None,
+            options: vec![],
+            package: None,
+            optional: false,
+            is_override: false,
+            is_self: true,
+        }
+    }
+}
+
 /// A config file resolved to where it lands.
 #[derive(Debug, Clone)]
 struct Loaded {
@@ -137,14 +151,7 @@ fn parse_default(item: &Node, parent: &str) -> Result<DefaultEntry, ConfigError>
         ))
     };
     match item {
-        Node::Str(s) if s == "_self_" => Ok(DefaultEntry {
-            group: None,
-            options: vec![],
-            package: None,
-            optional: false,
-            is_override: false,
-            is_self: true,
-        }),
+        Node::Str(s) if s == "_self_" => Ok(DefaultEntry::self_marker()),
         Node::Str(s) => {
             let (name, package) = match s.split_once('@') {
                 Some((n, p)) => (n.to_string(), Some(p.to_string())),
@@ -318,14 +325,7 @@ impl<'a> Composer<'a> {
             }
         }
         if !defaults.iter().any(|d| d.is_self) {
-            defaults.push(DefaultEntry {
-                group: None,
-                options: vec![],
-                package: None,
-                optional: false,
-                is_override: false,
-                is_self: true,
-            });
+            defaults.push(DefaultEntry::self_marker());
         }
         if is_primary {
             // `+group=option` from the command line adds entries after the primary config's own content.

@@ -619,10 +619,7 @@ impl Tracking {
         let clauses = parse_filter(filter, Searched::Runs)?;
         let order = parse_order_by_list(order_by, Searched::Runs)?;
         let offset = decode_page_token(page_token)?;
-        let ids = experiment_ids
-            .iter()
-            .filter_map(|id| id.trim().parse::<i64>().ok())
-            .collect();
+        let ids = experiment_numbers(experiment_ids);
         let query = Query {
             experiment_ids: ids,
             clauses,
@@ -763,10 +760,7 @@ impl Tracking {
             order.push(ob);
         }
         let offset = decode_page_token(page_token)?;
-        let ids = experiment_ids
-            .iter()
-            .filter_map(|id| id.trim().parse::<i64>().ok())
-            .collect();
+        let ids = experiment_numbers(experiment_ids);
         let query = Query {
             experiment_ids: ids,
             clauses,
@@ -778,6 +772,13 @@ impl Tracking {
         let items = self.store.search_logged_models(&query).await?;
         Ok(page(items, offset, limit))
     }
+}
+
+/// Experiment ids as the store keys them; ids that are not numbers name no experiment here.
+fn experiment_numbers(ids: &[String]) -> Vec<i64> {
+    ids.iter()
+        .filter_map(|id| id.trim().parse::<i64>().ok())
+        .collect()
 }
 
 /// Cuts the extra row fetched to detect a next page, and makes its token.
