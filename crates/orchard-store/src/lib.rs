@@ -117,6 +117,28 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// A JSON text produced by a sub-query, placed inside another JSON value as JSON (not as a string).
+    pub(crate) fn embed_json(self, expr: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("json({expr})"),
+            Backend::Postgres => format!("({expr})::json"),
+        }
+    }
+
+    /// `[[…fields of row 1…], …]` over the rows of the query, in `order`, as one JSON text (`[]` when none).
+    pub(crate) fn json_array_agg(self, fields: &str, order: &str) -> String {
+        match self {
+            Backend::Sqlite => {
+                format!("COALESCE(json_group_array(json_array({fields}) ORDER BY {order}), '[]')")
+            }
+            Backend::Postgres => format!(
+                "COALESCE(json_agg(json_build_array({fields}) ORDER BY {order}), '[]')::text"
+            ),
+        }
+    }
+}
+
 /// Parses a double written by [`Backend::json_metrics`].
 pub(crate) fn parse_stored_double(text: &str) -> f64 {
     match text {
