@@ -599,7 +599,7 @@ fn apply_value_override(config: &mut Node, o: &Override) -> Result<(), ConfigErr
             if !exists {
                 let v = value
                     .as_ref()
-                    .map(|v| crate::overrides_text(v))
+                    .map(crate::overrides_text)
                     .unwrap_or_default();
                 return Err(ConfigError::NoMatch(format!(
                     "Could not override '{key}'.\nTo append to your config use +{key}={v}\nKey '{key}' is not in struct"

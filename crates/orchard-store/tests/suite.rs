@@ -495,10 +495,10 @@ on_both!(inputs_outputs_and_logged_models, |db| {
             profile: None,
         },
     };
-    s.log_inputs(&r, &[ds.clone()], &["m-1".into()])
+    s.log_inputs(&r, std::slice::from_ref(&ds), &["m-1".into()])
         .await
         .unwrap();
-    s.log_inputs(&r, &[ds.clone()], &[]).await.unwrap();
+    s.log_inputs(&r, std::slice::from_ref(&ds), &[]).await.unwrap();
     let model = s
         .create_logged_model(&NewLoggedModel {
             model_id: "m-abc".into(),

@@ -299,11 +299,10 @@ impl Tracking {
             tags,
         };
         let info = self.store.create_run(&new).await?;
-        Ok(self
-            .store
+        self.store
             .get_run(&info.run_id)
             .await?
-            .ok_or_else(|| run_not_found(&info.run_id))?)
+            .ok_or_else(|| run_not_found(&info.run_id))
     }
 
     pub async fn get_run(&self, run_id: &str) -> Result<Run> {
@@ -348,11 +347,10 @@ impl Tracking {
             end_time,
             run_name: run_name.filter(|n| !n.is_empty()).map(str::to_string),
         };
-        Ok(self
-            .store
+        self.store
             .update_run(run_id, &update)
             .await
-            .map_err(|e| not_found_as_run(e, run_id))?)
+            .map_err(|e| not_found_as_run(e, run_id))
     }
 
     pub async fn delete_run(&self, run_id: &str) -> Result<()> {
