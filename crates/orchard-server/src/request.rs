@@ -242,6 +242,31 @@ impl<S: Send + Sync> FromRequest<S> for Fields {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a client sends as a query string, reading any field answers a value or a 400 — no panic.
+        #[test]
+        fn arbitrary_query_strings_never_panic(q in "[a-z_=&%0-9A-Z.+-]{0,60}") {
+            let f = query_to_fields(&q);
+            for name in ["run_id", "max_results", "run_ids", "value", "flag"] {
+                let _ = f.opt_str(name);
+                let _ = f.opt_i64(name);
+                let _ = f.opt_f64(name);
+                let _ = f.opt_bool(name);
+                let _ = f.str_list(name);
+                let _ = f.objects(name);
+            }
+        }
+
+        /// Numbers survive the trip through a query string.
+        #[test]
+        fn integers_and_doubles_read_back(i in any::<i64>(), x in -1.0e300f64..1.0e300) {
+            let f = query_to_fields(&format!("i={i}&x={x:e}"));
+            prop_assert_eq!(f.opt_i64("i").unwrap(), Some(i));
+            prop_assert_eq!(f.opt_f64("x").unwrap(), Some(x));
+        }
+    }
 
     #[test]
     fn query_strings_become_fields() {

@@ -498,7 +498,9 @@ on_both!(inputs_outputs_and_logged_models, |db| {
     s.log_inputs(&r, std::slice::from_ref(&ds), &["m-1".into()])
         .await
         .unwrap();
-    s.log_inputs(&r, std::slice::from_ref(&ds), &[]).await.unwrap();
+    s.log_inputs(&r, std::slice::from_ref(&ds), &[])
+        .await
+        .unwrap();
     let model = s
         .create_logged_model(&NewLoggedModel {
             model_id: "m-abc".into(),
