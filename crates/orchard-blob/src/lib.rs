@@ -43,6 +43,16 @@ pub struct Entry {
     pub size: Option<u64>,
 }
 
+/// S3 settings given explicitly (each overrides the matching environment variable).
+#[derive(Clone, Debug, Default)]
+pub struct S3Options {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+}
+
 /// A byte store rooted at a URI.
 #[derive(Clone, Debug)]
 pub struct BlobStore {
@@ -59,6 +69,12 @@ impl BlobStore {
     /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`/`AWS_DEFAULT_REGION`, and `AWS_ENDPOINT_URL` or
     /// `MLFLOW_S3_ENDPOINT_URL` (MLflow's name) for S3-compatible servers.
     pub fn open(uri: &str) -> Result<BlobStore> {
+        BlobStore::open_with(uri, &S3Options::default())
+    }
+
+    /// Like [`BlobStore::open`], with S3 settings that take precedence over the environment (DVC keeps
+    /// them per remote in `.dvc/config`: `endpointurl`, `region`, `access_key_id`, …).
+    pub fn open_with(uri: &str, s3: &S3Options) -> Result<BlobStore> {
         let mut local_root = None;
         let inner: Arc<dyn ObjectStore> = if let Some(rest) = uri.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -79,6 +95,24 @@ impl BlobStore {
             if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err()
             {
                 builder = builder.with_region("us-east-1");
+            }
+            if let Some(endpoint) = &s3.endpoint {
+                builder = builder
+                    .with_allow_http(endpoint.starts_with("http://"))
+                    .with_endpoint(endpoint)
+                    .with_virtual_hosted_style_request(false);
+            }
+            if let Some(region) = &s3.region {
+                builder = builder.with_region(region);
+            }
+            if let Some(key) = &s3.access_key_id {
+                builder = builder.with_access_key_id(key);
+            }
+            if let Some(secret) = &s3.secret_access_key {
+                builder = builder.with_secret_access_key(secret);
+            }
+            if let Some(token) = &s3.session_token {
+                builder = builder.with_token(token);
             }
             let s3: Arc<dyn ObjectStore> = Arc::new(builder.build()?);
             let prefix = prefix.trim_matches('/');
@@ -195,6 +229,41 @@ impl BlobStore {
             .collect();
         entries.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(entries)
+    }
+
+    /// The size of an object, or `None` if there is none at `path`.
+    pub async fn head(&self, path: &str) -> Result<Option<u64>> {
+        let p = object_path(path)?;
+        match self.inner.head(&p).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every object below `dir`, at any depth (paths relative to the store root), in one paginated listing.
+    pub async fn list_recursive(&self, dir: &str) -> Result<Vec<String>> {
+        let prefix = if dir.is_empty() {
+            None
+        } else {
+            Some(object_path(dir)?)
+        };
+        let paths: Vec<String> = self
+            .inner
+            .list(prefix.as_ref())
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await?;
+        Ok(paths)
+    }
+
+    /// Deletes one object; a missing one is not an error.
+    pub async fn delete_object(&self, path: &str) -> Result<()> {
+        let p = object_path(path)?;
+        match self.inner.delete(&p).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Deletes an object, or everything below a folder.

@@ -1,11 +1,12 @@
 //! `orchard`: the one binary. Each command is a thin call into the crates below.
 
 mod config;
+mod data;
 mod server;
 
 use clap::{Parser, Subcommand};
 
-/// Orchard: an ML platform in one binary — MLflow-compatible tracking, with more to come.
+/// Orchard: an ML platform in one binary — MLflow-compatible tracking, Hydra-style config, DVC-compatible data.
 #[derive(Parser, Debug)]
 #[command(name = "orchard", version, about, long_about = None, propagate_version = true)]
 struct Cli {
@@ -20,6 +21,9 @@ enum Command {
     /// Compose Hydra-style configuration (config groups, defaults lists, overrides, sweeps).
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Version data with DVC's formats: init, add, status, commit, checkout, push, pull, fetch, gc, remote,
+    /// config, ls.
+    Data(data::DataArgs),
 }
 
 fn init_logging() {
@@ -54,6 +58,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Server(args) => server::run(args).await,
             Command::Config(cmd) => config::run(cmd),
+            Command::Data(args) => data::run(args).await,
         }
     });
     match result {

@@ -1,0 +1,358 @@
+//! The local cache: a content-addressed folder (`.dvc/cache/files/md5/ab/cdef…`, legacy `.dvc/cache/ab/…`).
+//!
+//! Objects enter only under their verified hash and by rename, so a crash never leaves a partial object
+//! under a real name, and are made read-only (0444) as DVC makes them. Before an object is linked into the
+//! workspace it is checked against the state index (or rehashed), so a cache file changed behind our back
+//! is reported and removed rather than checked out.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use md5::{Digest, Md5};
+
+use crate::config::LinkType;
+use crate::error::{DataError, IoContext, Result};
+use crate::fsutil;
+use crate::hash::{self, DirEntry, HashKind, Oid};
+use crate::state::State;
+
+/// Files up to this size are read whole; larger ones are streamed through a writer thread.
+const SMALL: u64 = 8 << 20;
+
+pub struct Cache {
+    pub root: PathBuf,
+    link_types: Vec<LinkType>,
+    state: Arc<State>,
+    /// Set once a reflink attempt fails with "not supported", so we stop trying on this filesystem.
+    no_reflink: AtomicBool,
+}
+
+/// What checking an object found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    Ok,
+    Missing,
+    /// The object's bytes no longer match its name; it has been removed from the cache.
+    Corrupt,
+}
+
+impl Cache {
+    pub fn new(root: PathBuf, link_types: Vec<LinkType>, state: Arc<State>) -> Cache {
+        Cache {
+            root,
+            link_types,
+            state,
+            no_reflink: AtomicBool::new(false),
+        }
+    }
+
+    pub fn path(&self, oid: &Oid) -> PathBuf {
+        self.root.join(oid.relpath())
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join(".orchard-tmp")
+    }
+
+    /// A fresh temporary path inside the cache (same filesystem as the objects, so renames are atomic).
+    pub fn temp_path(&self) -> Result<PathBuf> {
+        let dir = self.tmp_dir();
+        fs::create_dir_all(&dir).at(&dir)?;
+        Ok(fsutil::temp_path_for(&dir.join("object")))
+    }
+
+    pub fn exists(&self, oid: &Oid) -> bool {
+        fs::symlink_metadata(self.path(oid)).is_ok_and(|m| m.is_file())
+    }
+
+    /// Checks that an object is present and intact. Known-good stamps in the state index make this a `stat`.
+    pub fn check(&self, oid: &Oid) -> Result<Check> {
+        let path = self.path(oid);
+        let meta = match fs::metadata(&path) {
+            Ok(m) if m.is_file() => m,
+            Ok(_) => return Ok(Check::Missing),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Check::Missing),
+            Err(e) => return Err(e).at(&path),
+        };
+        let digest = oid.digest();
+        if self.state.get(&path, oid.kind, &meta).as_deref() == Some(digest) {
+            return Ok(Check::Ok);
+        }
+        let (actual, _) = hash::hash_file(&path, oid.kind).at(&path)?;
+        if actual == digest {
+            self.state.put(&path, oid.kind, &meta, digest);
+            fsutil::protect(&path);
+            Ok(Check::Ok)
+        } else {
+            // DVC deletes a corrupt object on check too: it can then be fetched again from a remote.
+            let _ = fs::remove_file(&path);
+            self.state.forget(&path);
+            Ok(Check::Corrupt)
+        }
+    }
+
+    /// Moves a finished temporary file into place under `oid`, read-only, and records its stamps.
+    pub fn install(&self, tmp: &Path, oid: &Oid) -> Result<()> {
+        let dest = self.path(oid);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).at(parent)?;
+        }
+        fsutil::protect(tmp);
+        fs::rename(tmp, &dest).at(&dest)?;
+        if let Ok(meta) = fs::metadata(&dest) {
+            self.state.put(&dest, oid.kind, &meta, oid.digest());
+        }
+        Ok(())
+    }
+
+    /// Stores a small object from memory (a `.dir` listing), if not already present.
+    pub fn add_bytes(&self, oid: &Oid, bytes: &[u8]) -> Result<()> {
+        if self.exists(oid) {
+            return Ok(());
+        }
+        let tmp = self.temp_path()?;
+        fs::write(&tmp, bytes).at(&tmp)?;
+        self.install(&tmp, oid)
+    }
+
+    /// Brings a workspace file into the cache and returns its md5 and size.
+    ///
+    /// `known` is the md5 from the state index, if the file is unchanged since it was last hashed; then an
+    /// object already in the cache costs nothing. Otherwise the file is read once: hashed and copied into
+    /// the cache in the same pass (or reflinked / hardlinked when `cache.type` asks for it and the
+    /// filesystem allows).
+    pub fn ingest(&self, src: &Path, known: Option<&str>) -> Result<(String, u64)> {
+        let meta = fs::metadata(src).at(src)?;
+        if let Some(md5) = known {
+            let oid = Oid::new(HashKind::Md5, md5);
+            if self.exists(&oid) {
+                return Ok((md5.to_string(), meta.len()));
+            }
+        }
+        for link in &self.link_types {
+            match link {
+                LinkType::Reflink => {
+                    if self.no_reflink.load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    let (md5, size) = match known {
+                        Some(m) => (m.to_string(), meta.len()),
+                        None => hash::hash_file(src, HashKind::Md5).at(src)?,
+                    };
+                    let tmp = self.temp_path()?;
+                    match reflink_copy::reflink(src, &tmp) {
+                        Ok(()) => {
+                            self.install(&tmp, &Oid::new(HashKind::Md5, &md5))?;
+                            return Ok((md5, size));
+                        }
+                        Err(_) => {
+                            let _ = fs::remove_file(&tmp);
+                            self.no_reflink.store(true, Ordering::Relaxed);
+                        }
+                    }
+                }
+                LinkType::Hardlink => {
+                    let (md5, size) = match known {
+                        Some(m) => (m.to_string(), meta.len()),
+                        None => hash::hash_file(src, HashKind::Md5).at(src)?,
+                    };
+                    let oid = Oid::new(HashKind::Md5, &md5);
+                    let tmp = self.temp_path()?;
+                    if fs::hard_link(src, &tmp).is_ok() {
+                        self.install(&tmp, &oid)?;
+                        return Ok((md5, size));
+                    }
+                }
+                // A symlinked workspace still needs a real object: copy now, the workspace link comes later.
+                LinkType::Symlink | LinkType::Copy => return self.copy_in(src, meta.len()),
+            }
+        }
+        self.copy_in(src, meta.len())
+    }
+
+    /// Single pass: read, hash and write a copy, then install it under the hash found.
+    fn copy_in(&self, src: &Path, size: u64) -> Result<(String, u64)> {
+        let tmp = self.temp_path()?;
+        let result = if size <= SMALL {
+            (|| -> io::Result<(String, u64)> {
+                let bytes = fs::read(src)?;
+                let md5 = hash::md5_bytes(&bytes);
+                fs::write(&tmp, &bytes)?;
+                Ok((md5, bytes.len() as u64))
+            })()
+            .at(src)
+        } else {
+            copy_hashing(src, &tmp)
+        };
+        match result {
+            Ok((md5, n)) => {
+                let oid = Oid::new(HashKind::Md5, &md5);
+                if self.exists(&oid) {
+                    let _ = fs::remove_file(&tmp);
+                } else {
+                    self.install(&tmp, &oid)?;
+                }
+                Ok((md5, n))
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes `dest` hold the object's bytes, with the first link type that works. The new file appears by
+    /// rename, so a reader sees the old file or the new one.
+    pub fn link_out(&self, oid: &Oid, dest: &Path, exec: bool) -> Result<LinkType> {
+        let obj = self.path(oid);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).at(parent)?;
+        }
+        let tmp = fsutil::temp_path_for(dest);
+        let mut used = None;
+        for link in &self.link_types {
+            let ok = match link {
+                LinkType::Reflink => {
+                    !self.no_reflink.load(Ordering::Relaxed)
+                        && match reflink_copy::reflink(&obj, &tmp) {
+                            Ok(()) => true,
+                            Err(_) => {
+                                self.no_reflink.store(true, Ordering::Relaxed);
+                                false
+                            }
+                        }
+                }
+                LinkType::Hardlink => fs::hard_link(&obj, &tmp).is_ok(),
+                LinkType::Symlink => std::os::unix::fs::symlink(&obj, &tmp).is_ok(),
+                LinkType::Copy => {
+                    fs::copy(&obj, &tmp).at(&obj)?;
+                    true
+                }
+            };
+            if ok {
+                used = Some(*link);
+                break;
+            }
+        }
+        let used = match used {
+            Some(u) => u,
+            None => {
+                fs::copy(&obj, &tmp).at(&obj)?;
+                LinkType::Copy
+            }
+        };
+        if matches!(used, LinkType::Copy | LinkType::Reflink) {
+            // A copy must be writable (the object is 0444) and carry the exec bit the .dvc file records.
+            use std::os::unix::fs::PermissionsExt;
+            let mode = if exec { 0o755 } else { 0o644 };
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(mode)).at(&tmp)?;
+        }
+        if let Ok(m) = fs::symlink_metadata(dest) {
+            if m.is_dir() {
+                fs::remove_dir_all(dest).at(dest)?;
+            }
+        }
+        if let Err(e) = fs::rename(&tmp, dest) {
+            let _ = fs::remove_file(&tmp);
+            return Err(e).at(dest);
+        }
+        if let Ok(meta) = fs::metadata(dest) {
+            self.state
+                .put(dest, HashKind::Md5, &meta, oid.digest());
+        }
+        Ok(used)
+    }
+
+    /// Loads a `.dir` listing from the cache.
+    pub fn load_dir(&self, oid: &Oid) -> Result<Vec<DirEntry>> {
+        let path = self.path(oid);
+        let bytes = fs::read(&path).at(&path)?;
+        hash::parse_dir_listing(&bytes).map_err(|reason| {
+            DataError::Invalid(format!(
+                "the directory object {} in the cache is damaged: {reason}",
+                path.display()
+            ))
+        })
+    }
+
+    /// Every object in the cache (DVC 3 and legacy locations), for `gc`.
+    pub fn all_objects(&self) -> Vec<(Oid, PathBuf)> {
+        let mut out = Vec::new();
+        let mut scan = |base: PathBuf, kind: HashKind| {
+            let Ok(prefixes) = fs::read_dir(&base) else {
+                return;
+            };
+            for p in prefixes.flatten() {
+                let prefix = p.file_name().to_string_lossy().into_owned();
+                if prefix.len() != 2 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    continue;
+                }
+                let Ok(files) = fs::read_dir(p.path()) else {
+                    continue;
+                };
+                for f in files.flatten() {
+                    let value = format!("{prefix}{}", f.file_name().to_string_lossy());
+                    if Oid::is_well_formed(&value) {
+                        out.push((Oid::new(kind, value), f.path()));
+                    }
+                }
+            }
+        };
+        scan(self.root.join("files/md5"), HashKind::Md5);
+        scan(self.root.clone(), HashKind::LegacyMd5Dos2Unix);
+        out
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+}
+
+/// Copies a large file while hashing it: this thread reads and hashes, a second one writes, so the md5 and
+/// the disk write overlap (the whole add costs about one md5 pass of the file).
+fn copy_hashing(src: &Path, dest: &Path) -> Result<(String, u64)> {
+    let mut input = fs::File::open(src).at(src)?;
+    let mut output = fs::File::create(dest).at(dest)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+    let writer = std::thread::spawn(move || -> io::Result<()> {
+        for chunk in rx {
+            output.write_all(&chunk)?;
+        }
+        output.flush()
+    });
+    let mut hasher = Md5::new();
+    let mut total = 0u64;
+    let read_result = (|| -> io::Result<()> {
+        loop {
+            let mut buf = vec![0u8; hash::CHUNK * 4];
+            let mut filled = 0;
+            while filled < buf.len() {
+                match input.read(&mut buf[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if filled == 0 {
+                return Ok(());
+            }
+            buf.truncate(filled);
+            hasher.update(&buf);
+            total += filled as u64;
+            if tx.send(buf).is_err() {
+                return Ok(()); // the writer failed; its error is reported below
+            }
+        }
+    })();
+    drop(tx);
+    let write_result = writer
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("writer thread panicked")));
+    read_result.at(src)?;
+    write_result.at(dest)?;
+    Ok((hex::encode(hasher.finalize()), total))
+}
