@@ -35,6 +35,6 @@ step "Python test dependencies"
 venv=$(scripts/venv.sh)
 echo "using $venv"
 
-step "Interop tests (real mlflow client against orchard, SQLite and PostgreSQL)"
+step "Interop tests (real mlflow, hydra-core and dvc against orchard; SQLite and PostgreSQL; local and S3 storage)"
 export ORCHARD_BIN="$root/target/debug/orchard"
 "$venv/bin/python" -m pytest tests/interop -q -p no:cacheprovider "$@"
