@@ -145,7 +145,7 @@ pub fn build(repo: &Repo, abs: &Path, rel: &str, show_progress: bool) -> Result<
         let known = repo.state.get(abs, HashKind::Md5, &meta);
         let (md5, size) = repo.cache.ingest(abs, known.as_deref())?;
         let oid = Oid::new(HashKind::Md5, md5);
-        record(repo, abs, &oid, symlinked)?;
+        record(repo, abs, &meta, &oid, symlinked)?;
         progress.inc(size);
         return Ok(Built {
             oid,
@@ -164,7 +164,7 @@ pub fn build(repo: &Repo, abs: &Path, rel: &str, show_progress: bool) -> Result<
         .map(|f| {
             let known = repo.state.get(&f.abs, HashKind::Md5, &f.meta);
             let (md5, size) = repo.cache.ingest(&f.abs, known.as_deref())?;
-            record(repo, &f.abs, &Oid::new(HashKind::Md5, &md5), symlinked)?;
+            record(repo, &f.abs, &f.meta, &Oid::new(HashKind::Md5, &md5), symlinked)?;
             progress.inc(size);
             Ok((md5, size))
         })
@@ -191,11 +191,13 @@ pub fn build(repo: &Repo, abs: &Path, rel: &str, show_progress: bool) -> Result<
 }
 
 /// Remembers a workspace file's hash in the state index (and makes it a symlink when `cache.type` says so).
-fn record(repo: &Repo, abs: &Path, oid: &Oid, symlinked: bool) -> Result<()> {
+fn record(repo: &Repo, abs: &Path, meta: &fs::Metadata, oid: &Oid, symlinked: bool) -> Result<()> {
     if symlinked {
         repo.cache.link_out(oid, abs, false)?;
-    } else if let Ok(meta) = fs::metadata(abs) {
-        repo.state.put(abs, HashKind::Md5, &meta, oid.digest());
+    } else {
+        // The stamps from before the ingest still hold: reading, hardlinking or chmod-ing a file leaves its
+        // inode, size and mtime as they were.
+        repo.state.put(abs, HashKind::Md5, meta, oid.digest());
     }
     Ok(())
 }

@@ -8,8 +8,10 @@
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::collections::HashSet;
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use md5::{Digest, Md5};
 
@@ -28,6 +30,8 @@ pub struct Cache {
     state: Arc<State>,
     /// Set once a reflink attempt fails with "not supported", so we stop trying on this filesystem.
     no_reflink: AtomicBool,
+    /// Folders known to exist, so that thousands of objects cost one `mkdir` per folder, not per object.
+    made_dirs: Mutex<HashSet<PathBuf>>,
 }
 
 /// What checking an object found.
@@ -46,7 +50,20 @@ impl Cache {
             link_types,
             state,
             no_reflink: AtomicBool::new(false),
+            made_dirs: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// `create_dir_all`, remembered: the first call per folder touches the filesystem.
+    pub fn ensure_dir(&self, dir: &Path) -> Result<()> {
+        if self.made_dirs.lock().is_ok_and(|m| m.contains(dir)) {
+            return Ok(());
+        }
+        fs::create_dir_all(dir).at(dir)?;
+        if let Ok(mut m) = self.made_dirs.lock() {
+            m.insert(dir.to_path_buf());
+        }
+        Ok(())
     }
 
     pub fn path(&self, oid: &Oid) -> PathBuf {
@@ -60,7 +77,7 @@ impl Cache {
     /// A fresh temporary path inside the cache (same filesystem as the objects, so renames are atomic).
     pub fn temp_path(&self) -> Result<PathBuf> {
         let dir = self.tmp_dir();
-        fs::create_dir_all(&dir).at(&dir)?;
+        self.ensure_dir(&dir)?;
         Ok(fsutil::temp_path_for(&dir.join("object")))
     }
 
@@ -96,16 +113,42 @@ impl Cache {
 
     /// Moves a finished temporary file into place under `oid`, read-only, and records its stamps.
     pub fn install(&self, tmp: &Path, oid: &Oid) -> Result<()> {
+        fsutil::protect(tmp);
+        let meta = fs::metadata(tmp).at(tmp)?;
+        self.install_with(tmp, oid, &meta)
+    }
+
+    /// As [`Cache::install`] for a temporary file already made read-only, whose metadata the caller has
+    /// (a rename keeps inode and mtime, so the stamps stay valid).
+    fn install_with(&self, tmp: &Path, oid: &Oid, meta: &fs::Metadata) -> Result<()> {
         let dest = self.path(oid);
         if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent).at(parent)?;
+            self.ensure_dir(parent)?;
         }
-        fsutil::protect(tmp);
         fs::rename(tmp, &dest).at(&dest)?;
-        if let Ok(meta) = fs::metadata(&dest) {
-            self.state.put(&dest, oid.kind, &meta, oid.digest());
-        }
+        self.state.put(&dest, oid.kind, meta, oid.digest());
         Ok(())
+    }
+
+    /// Stores bytes already known to hash to `oid`: written aside read-only, then renamed into place.
+    pub fn add_verified(&self, oid: &Oid, bytes: &[u8]) -> Result<()> {
+        let tmp = self.temp_path()?;
+        let written = (|| -> io::Result<fs::Metadata> {
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o444)
+                .open(&tmp)?;
+            f.write_all(bytes)?;
+            f.metadata()
+        })();
+        match written {
+            Ok(meta) => self.install_with(&tmp, oid, &meta),
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                Err(e).at(&tmp)
+            }
+        }
     }
 
     /// Stores a small object from memory (a `.dir` listing), if not already present.
@@ -113,9 +156,7 @@ impl Cache {
         if self.exists(oid) {
             return Ok(());
         }
-        let tmp = self.temp_path()?;
-        fs::write(&tmp, bytes).at(&tmp)?;
-        self.install(&tmp, oid)
+        self.add_verified(oid, bytes)
     }
 
     /// Brings a workspace file into the cache and returns its md5 and size.
@@ -175,19 +216,17 @@ impl Cache {
 
     /// Single pass: read, hash and write a copy, then install it under the hash found.
     fn copy_in(&self, src: &Path, size: u64) -> Result<(String, u64)> {
+        if size <= SMALL {
+            let bytes = fs::read(src).at(src)?;
+            let md5 = hash::md5_bytes(&bytes);
+            let oid = Oid::new(HashKind::Md5, &md5);
+            if !self.exists(&oid) {
+                self.add_verified(&oid, &bytes)?;
+            }
+            return Ok((md5, bytes.len() as u64));
+        }
         let tmp = self.temp_path()?;
-        let result = if size <= SMALL {
-            (|| -> io::Result<(String, u64)> {
-                let bytes = fs::read(src)?;
-                let md5 = hash::md5_bytes(&bytes);
-                fs::write(&tmp, &bytes)?;
-                Ok((md5, bytes.len() as u64))
-            })()
-            .at(src)
-        } else {
-            copy_hashing(src, &tmp)
-        };
-        match result {
+        match copy_hashing(src, &tmp) {
             Ok((md5, n)) => {
                 let oid = Oid::new(HashKind::Md5, &md5);
                 if self.exists(&oid) {
@@ -209,16 +248,22 @@ impl Cache {
     pub fn link_out(&self, oid: &Oid, dest: &Path, exec: bool) -> Result<LinkType> {
         let obj = self.path(oid);
         if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent).at(parent)?;
+            self.ensure_dir(parent)?;
         }
         let tmp = fsutil::temp_path_for(dest);
+        let mode = if exec { 0o755 } else { 0o644 };
         let mut used = None;
         for link in &self.link_types {
             let ok = match link {
                 LinkType::Reflink => {
                     !self.no_reflink.load(Ordering::Relaxed)
                         && match reflink_copy::reflink(&obj, &tmp) {
-                            Ok(()) => true,
+                            Ok(()) => {
+                                use std::os::unix::fs::PermissionsExt;
+                                fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))
+                                    .at(&tmp)?;
+                                true
+                            }
                             Err(_) => {
                                 self.no_reflink.store(true, Ordering::Relaxed);
                                 false
@@ -228,7 +273,7 @@ impl Cache {
                 LinkType::Hardlink => fs::hard_link(&obj, &tmp).is_ok(),
                 LinkType::Symlink => std::os::unix::fs::symlink(&obj, &tmp).is_ok(),
                 LinkType::Copy => {
-                    fs::copy(&obj, &tmp).at(&obj)?;
+                    copy_with_mode(&obj, &tmp, mode)?;
                     true
                 }
             };
@@ -240,28 +285,22 @@ impl Cache {
         let used = match used {
             Some(u) => u,
             None => {
-                fs::copy(&obj, &tmp).at(&obj)?;
+                copy_with_mode(&obj, &tmp, mode)?;
                 LinkType::Copy
             }
         };
-        if matches!(used, LinkType::Copy | LinkType::Reflink) {
-            // A copy must be writable (the object is 0444) and carry the exec bit the .dvc file records.
-            use std::os::unix::fs::PermissionsExt;
-            let mode = if exec { 0o755 } else { 0o644 };
-            fs::set_permissions(&tmp, fs::Permissions::from_mode(mode)).at(&tmp)?;
-        }
-        if let Ok(m) = fs::symlink_metadata(dest) {
-            if m.is_dir() {
-                fs::remove_dir_all(dest).at(dest)?;
+        if let Err(e) = fs::rename(&tmp, dest) {
+            // A folder where the file goes (the output changed kind): replace it.
+            let replaced = fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir())
+                && fs::remove_dir_all(dest).is_ok()
+                && fs::rename(&tmp, dest).is_ok();
+            if !replaced {
+                let _ = fs::remove_file(&tmp);
+                return Err(e).at(dest);
             }
         }
-        if let Err(e) = fs::rename(&tmp, dest) {
-            let _ = fs::remove_file(&tmp);
-            return Err(e).at(dest);
-        }
         if let Ok(meta) = fs::metadata(dest) {
-            self.state
-                .put(dest, HashKind::Md5, &meta, oid.digest());
+            self.state.put(dest, HashKind::Md5, &meta, oid.digest());
         }
         Ok(used)
     }
@@ -309,6 +348,23 @@ impl Cache {
     pub fn state(&self) -> &State {
         &self.state
     }
+}
+
+/// Copies `src` to a new file `dest` created with `mode` (in-kernel copy where the OS offers one).
+fn copy_with_mode(src: &Path, dest: &Path, mode: u32) -> Result<()> {
+    let mut input = fs::File::open(src).at(src)?;
+    let mut output = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(dest)
+        .at(dest)?;
+    if let Err(e) = io::copy(&mut input, &mut output) {
+        drop(output);
+        let _ = fs::remove_file(dest);
+        return Err(e).at(dest);
+    }
+    Ok(())
 }
 
 /// Copies a large file while hashing it: this thread reads and hashes, a second one writes, so the md5 and

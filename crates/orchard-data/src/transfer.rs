@@ -136,11 +136,25 @@ impl Remote {
 
     /// Downloads one object into the cache, verifying it against its id on the way.
     async fn download(&self, cache: &Cache, oid: &Oid) -> std::result::Result<u64, String> {
-        let (_, mut stream) = self
+        let (size, mut stream) = self
             .store
             .get(&oid.relpath())
             .await
             .map_err(|e| e.to_string())?;
+        if size <= SINGLE_PUT_LIMIT && oid.kind == HashKind::Md5 {
+            // Small objects: gathered in memory, verified, then written in one go.
+            let mut bytes = Vec::with_capacity(size as usize);
+            while let Some(chunk) = stream.next().await {
+                bytes.extend_from_slice(&chunk.map_err(|e| e.to_string())?);
+            }
+            let actual = hash::md5_bytes(&bytes);
+            if actual != oid.digest() {
+                return Err(corrupted(oid, &actual));
+            }
+            tokio::task::block_in_place(|| cache.add_verified(oid, &bytes))
+                .map_err(|e| e.to_string())?;
+            return Ok(bytes.len() as u64);
+        }
         let tmp = cache.temp_path().map_err(|e| e.to_string())?;
         let result = async {
             let mut file = tokio::fs::File::create(&tmp)
@@ -165,10 +179,7 @@ impl Remote {
                 }
             };
             if actual != oid.digest() {
-                return Err(format!(
-                    "the remote object {} is corrupted (its content hashes to {actual}); it was not used",
-                    oid.relpath()
-                ));
+                return Err(corrupted(oid, &actual));
             }
             cache.install(&tmp, oid).map_err(|e| e.to_string())?;
             Ok(total)
@@ -179,6 +190,13 @@ impl Remote {
         }
         result
     }
+}
+
+fn corrupted(oid: &Oid, actual: &str) -> String {
+    format!(
+        "the remote object {} is corrupted (its content hashes to {actual}); it was not used",
+        oid.relpath()
+    )
 }
 
 fn default_jobs() -> usize {
