@@ -238,4 +238,51 @@ mod tests {
             assert!(err.to_string().contains("x.dvc"), "{err}");
         }
     }
+
+    use proptest::prelude::*;
+
+    fn out_strategy() -> impl Strategy<Value = Out> {
+        (
+            // Paths with spaces, quotes, colons, non-ASCII and YAML-significant leading characters.
+            "[a-zA-Z0-9 _./:#'\"\u{e9}\u{4e2d}-]{1,16}",
+            proptest::option::of(("[0-9a-f]{32}", any::<bool>())),
+            proptest::option::of(0u64..1 << 40),
+            proptest::option::of(0u64..1 << 20),
+            any::<bool>(),
+        )
+            .prop_filter("a path YAML reads back as text", |(p, ..)| !p.trim().is_empty() && p.trim() == p)
+            .prop_map(|(path, oid, size, nfiles, isexec)| Out {
+                path,
+                oid: oid.map(|(hex, dir)| Oid::new(HashKind::Md5, if dir { format!("{hex}.dir") } else { hex })),
+                size,
+                nfiles,
+                isexec,
+                cache: true,
+                push: true,
+                remote: None,
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever bytes a `.dvc` file holds, parsing answers Ok or a typed error naming the file: never a panic.
+        #[test]
+        fn parser_never_panics(text in "(outs|md5|size|nfiles|hash|path|isexec|wdir|- |: |\\n|  |[ -~]){0,60}") {
+            if let Err(e) = DvcFile::parse(Path::new("p.dvc"), &text) {
+                prop_assert!(e.to_string().contains("p.dvc"));
+            }
+        }
+
+        /// A written file reads back to the same outputs, whatever the path's characters.
+        #[test]
+        fn written_files_read_back(outs in proptest::collection::vec(out_strategy(), 1..4)) {
+            let mut f = DvcFile::new(PathBuf::from("/r/x.dvc"), outs[0].clone());
+            f.outs = outs.clone();
+            let text = f.to_yaml();
+            let back = DvcFile::parse(Path::new("/r/x.dvc"), &text).unwrap();
+            prop_assert_eq!(&back.outs, &outs, "{}", text);
+            prop_assert_eq!(back.to_yaml(), text);
+        }
+    }
 }
