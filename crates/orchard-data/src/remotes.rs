@@ -156,24 +156,6 @@ fn relative(path: &Path, base: &Path) -> PathBuf {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn relative_local_urls_are_relative_to_the_dvc_folder() {
-        assert_eq!(
-            store_url(Path::new("/r/.dvc"), Path::new("/r"), "../storage"),
-            "../../storage"
-        );
-        assert_eq!(
-            store_url(Path::new("/r/.dvc"), Path::new("/r/sub"), "store"),
-            "../sub/store"
-        );
-        assert_eq!(store_url(Path::new("/r/.dvc"), Path::new("/r"), "s3://b/p"), "s3://b/p");
-    }
-}
-
 /// `config NAME [VALUE]`: reads or writes one option by its dotted name (`core.autostage`, `cache.type`,
 /// `remote.<name>.<option>`), with DVC's option names.
 pub fn config_option(
@@ -226,5 +208,23 @@ pub fn config_option(
             })?;
             Ok(None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_local_urls_are_relative_to_the_dvc_folder() {
+        assert_eq!(
+            store_url(Path::new("/r/.dvc"), Path::new("/r"), "../storage"),
+            "../../storage"
+        );
+        assert_eq!(
+            store_url(Path::new("/r/.dvc"), Path::new("/r/sub"), "store"),
+            "../sub/store"
+        );
+        assert_eq!(store_url(Path::new("/r/.dvc"), Path::new("/r"), "s3://b/p"), "s3://b/p");
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod artifacts;
 pub mod error;
+pub mod registry;
 pub mod request;
 pub mod tracking;
 pub mod wire;
@@ -39,7 +40,7 @@ pub struct AppState {
 /// Builds the whole application.
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
-        .nest("/2.0/mlflow", tracking::routes())
+        .nest("/2.0/mlflow", tracking::routes().merge(registry::routes()))
         .nest("/2.0/mlflow-artifacts", artifacts::routes())
         .route("/3.0/mlflow/server-info", get(server_info));
     Router::new()

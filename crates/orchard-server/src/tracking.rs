@@ -83,7 +83,7 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-fn tags(f: &Fields, name: &str) -> ApiResult<Vec<Tag>> {
+pub(crate) fn tags(f: &Fields, name: &str) -> ApiResult<Vec<Tag>> {
     f.objects(name)?
         .iter()
         .enumerate()

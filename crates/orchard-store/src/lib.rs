@@ -14,6 +14,7 @@ mod metrics;
 pub mod migrate;
 mod model;
 pub mod query;
+mod registry;
 mod runs;
 mod search;
 mod sql;
@@ -28,6 +29,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor};
 
 pub use model::*;
+pub use registry::{ModelVersion, NewModelVersion, RegisteredModel, DELETED_STAGE, PROMPT_TAG};
 
 /// Everything that can go wrong below the domain layer.
 #[derive(Debug, thiserror::Error)]

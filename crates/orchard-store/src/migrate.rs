@@ -12,12 +12,20 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use crate::{Backend, Result, Store};
 
 /// (version, description, sqlite SQL, postgres SQL)
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "tracking",
-    include_str!("../migrations/sqlite/0001_tracking.sql"),
-    include_str!("../migrations/postgres/0001_tracking.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "tracking",
+        include_str!("../migrations/sqlite/0001_tracking.sql"),
+        include_str!("../migrations/postgres/0001_tracking.sql"),
+    ),
+    (
+        2,
+        "registry",
+        include_str!("../migrations/sqlite/0002_registry.sql"),
+        include_str!("../migrations/postgres/0002_registry.sql"),
+    ),
+];
 
 /// The schema version this binary expects.
 pub fn latest_version() -> i64 {

@@ -34,6 +34,10 @@ pub enum Attribute {
     ModelId,
     SourceRunId,
     ModelType,
+    // model versions
+    /// The registered `source` URI (MLflow's filter key `source_path`).
+    SourcePath,
+    VersionNumber,
 }
 
 impl Attribute {
@@ -53,6 +57,7 @@ impl Attribute {
                 | Attribute::EndTime
                 | Attribute::CreationTime
                 | Attribute::LastUpdateTime
+                | Attribute::VersionNumber
         )
     }
 }

@@ -96,6 +96,45 @@ impl Target {
         tie_break: &[("m.creation_timestamp_ms", "DESC"), ("m.model_id", "ASC")],
     };
 
+    pub const REGISTERED_MODELS: Target = Target {
+        alias: "m",
+        id: "m.name",
+        tags: ("registered_model_tags", "name"),
+        params: None,
+        metrics: None,
+        has_datasets: false,
+        attribute: |a| {
+            Some(match a {
+                Attribute::Name => "m.name",
+                Attribute::CreationTime => "m.creation_timestamp_ms",
+                Attribute::LastUpdateTime => "m.last_updated_timestamp_ms",
+                _ => return None,
+            })
+        },
+        tie_break: &[("m.name", "ASC")],
+    };
+
+    pub const MODEL_VERSIONS: Target = Target {
+        alias: "v",
+        id: "v.id",
+        tags: ("model_version_tags", "version_id"),
+        params: None,
+        metrics: None,
+        has_datasets: false,
+        attribute: |a| {
+            Some(match a {
+                Attribute::Name => "v.name",
+                Attribute::RunId => "v.run_id",
+                Attribute::SourcePath => "v.source",
+                Attribute::VersionNumber => "v.version",
+                Attribute::CreationTime => "v.creation_timestamp_ms",
+                Attribute::LastUpdateTime => "v.last_updated_timestamp_ms",
+                _ => return None,
+            })
+        },
+        tie_break: &[("v.name", "ASC"), ("v.version", "DESC")],
+    };
+
     fn attr(&self, a: Attribute) -> Result<&'static str> {
         (self.attribute)(a).ok_or_else(|| {
             StoreError::InvalidQuery(format!("attribute {a:?} is not searchable here"))

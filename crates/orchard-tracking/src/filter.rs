@@ -27,6 +27,8 @@ pub enum Searched {
     Runs,
     Experiments,
     LoggedModels,
+    RegisteredModels,
+    ModelVersions,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +64,10 @@ impl Searched {
             _ => return None,
         };
         match (self, kind) {
-            (Searched::Experiments, Kind::Metric | Kind::Param | Kind::Dataset) => None,
+            (
+                Searched::Experiments | Searched::RegisteredModels | Searched::ModelVersions,
+                Kind::Metric | Kind::Param | Kind::Dataset,
+            ) => None,
             _ => Some(kind),
         }
     }
@@ -72,6 +77,7 @@ impl Searched {
             Searched::Runs => "['metric', 'parameter', 'tag', 'attribute', 'dataset']",
             Searched::Experiments => "['attribute', 'tag']",
             Searched::LoggedModels => "['metric', 'parameter', 'tag', 'attribute']",
+            Searched::RegisteredModels | Searched::ModelVersions => "('attribute', 'tag', 'tags')",
         }
     }
 
@@ -101,6 +107,11 @@ impl Searched {
             (Searched::LoggedModels, "last_updated_timestamp" | "last_updated_timestamp_ms") => {
                 LastUpdateTime
             }
+            (Searched::RegisteredModels, "name") => Name,
+            (Searched::ModelVersions, "name") => Name,
+            (Searched::ModelVersions, "run_id") => RunId,
+            (Searched::ModelVersions, "source_path") => SourcePath,
+            (Searched::ModelVersions, "version_number") => VersionNumber,
             _ => return None,
         })
     }
@@ -110,6 +121,18 @@ impl Searched {
             (Searched::Runs, "run name" | "Run name" | "Run Name") => None,
             (Searched::Experiments, "experiment_id") => Some(Attribute::ExperimentId),
             (Searched::LoggedModels, "experiment_id") => Some(Attribute::ExperimentId),
+            (Searched::RegisteredModels, "name") => Some(Attribute::Name),
+            (Searched::RegisteredModels, "timestamp" | "last_updated_timestamp") => {
+                Some(Attribute::LastUpdateTime)
+            }
+            (Searched::RegisteredModels, _) => None,
+            (Searched::ModelVersions, "name") => Some(Attribute::Name),
+            (Searched::ModelVersions, "version_number") => Some(Attribute::VersionNumber),
+            (Searched::ModelVersions, "creation_timestamp") => Some(Attribute::CreationTime),
+            (Searched::ModelVersions, "last_updated_timestamp" | "timestamp") => {
+                Some(Attribute::LastUpdateTime)
+            }
+            (Searched::ModelVersions, _) => None,
             _ => self.filter_attribute(key),
         }
     }
@@ -120,6 +143,11 @@ impl Searched {
             Searched::Experiments => "name, creation_time, last_update_time",
             Searched::LoggedModels => {
                 "name, model_id, model_type, status, source_run_id, creation_timestamp, last_updated_timestamp"
+            }
+            Searched::RegisteredModels => "name (filter); name, timestamp, last_updated_timestamp (order_by)",
+            Searched::ModelVersions => {
+                "name, run_id, source_path, version_number (filter); name, version_number, creation_timestamp, \
+                 last_updated_timestamp (order_by)"
             }
         }
     }

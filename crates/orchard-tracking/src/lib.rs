@@ -9,6 +9,7 @@ pub mod artifacts;
 pub mod error;
 pub mod filter;
 mod names;
+pub mod registry;
 pub mod validation;
 
 use std::collections::HashSet;
