@@ -1,0 +1,81 @@
+//! Model formats behind one [`Predictor`] interface.
+//!
+//! - [`lightgbm`]: LightGBM's text model, parsed and predicted natively (no Python, no C library);
+//! - [`tree`]: the tree-ensemble evaluator it runs on, meant to be shared by every tree format;
+//! - [`mlmodel`]: MLflow model directories (`MLmodel` YAML: flavors, signature, metadata), read and written;
+//! - [`features`]: the feature spec stored with a model — derived columns, column order, class labels — so
+//!   the transform used in training is the one used in serving;
+//! - [`Model`]: a loaded model directory, which turns named inputs into predictions.
+//!
+//! Nothing here knows about HTTP or the tracking store: callers hand in a local directory.
+
+pub mod features;
+pub mod lightgbm;
+pub mod mlmodel;
+mod model;
+pub mod tree;
+
+pub use features::{Expr, FeatureSpec};
+pub use model::{Model, Prediction, Value};
+
+/// What can go wrong reading a model or predicting with it. Every variant names what was wrong.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot read {path}: {reason}")]
+    Io { path: String, reason: String },
+    #[error("invalid {format} model: {reason}")]
+    Format { format: &'static str, reason: String },
+    #[error("unsupported model: {0}")]
+    Unsupported(String),
+    /// The input does not fit the model (a missing, extra or mistyped field).
+    #[error("{0}")]
+    Input(String),
+    #[error("wrong input shape: {0}")]
+    Shape(String),
+}
+
+impl ModelError {
+    pub(crate) fn io(path: &std::path::Path, e: impl std::fmt::Display) -> ModelError {
+        ModelError::Io {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// What a predictor's outputs are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputKind {
+    /// One probability per class (for binary models, both classes').
+    Classes(usize),
+    /// Real values (a regression: one per row; more for multi-output models).
+    Values(usize),
+}
+
+/// Predictions for a batch: `per_row` values for each of `n_rows` rows, row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Output {
+    pub n_rows: usize,
+    pub per_row: usize,
+    pub values: Vec<f64>,
+}
+
+impl Output {
+    pub fn row(&self, r: usize) -> &[f64] {
+        &self.values[r * self.per_row..(r + 1) * self.per_row]
+    }
+}
+
+/// A model that maps rows of numbers (in [`Predictor::feature_names`] order) to outputs.
+pub trait Predictor: Send + Sync + std::fmt::Debug {
+    /// The model's input columns, in order.
+    fn feature_names(&self) -> &[String];
+    fn output_kind(&self) -> OutputKind;
+    /// For a categorical feature trained from strings: the number a string stands for (NaN when unknown);
+    /// `None` when the feature takes no strings.
+    fn category_code(&self, _feature: usize, _value: &str) -> Option<f64> {
+        None
+    }
+    /// Predicts `n_rows` rows given row-major in `rows`.
+    fn predict(&self, rows: &[f64], n_rows: usize) -> Result<Output, ModelError>;
+}

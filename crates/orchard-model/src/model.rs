@@ -1,0 +1,355 @@
+//! A loaded model: the predictor, the feature spec and the signature, turning named input values into
+//! predictions with every field checked first.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use crate::features::{self, Compiled, FeatureSpec};
+use crate::lightgbm::LightGbm;
+use crate::mlmodel::{self, MlModel, Signature};
+use crate::{ModelError, OutputKind, Predictor};
+
+/// One input value as a request carries it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Num(f64),
+    Str(String),
+    Bool(bool),
+    Null,
+}
+
+impl Value {
+    fn kind(&self) -> &'static str {
+        match self {
+            Value::Num(_) => "number",
+            Value::Str(_) => "string",
+            Value::Bool(_) => "boolean",
+            Value::Null => "null",
+        }
+    }
+}
+
+/// The prediction for one row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction {
+    /// For classifiers: the most probable class (its label when the spec names classes).
+    pub class: Option<String>,
+    /// For classifiers the probability of each class, by label; for regressions the value(s).
+    pub values: Vec<f64>,
+}
+
+/// A model ready to serve. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Model {
+    predictor: Arc<dyn Predictor>,
+    features: Option<Arc<Compiled>>,
+    signature: Option<Signature>,
+    /// The fields a request must carry, in order.
+    inputs: Vec<String>,
+    /// For each input: whether it takes strings (a categorical feature trained from pandas categories).
+    string_inputs: Vec<bool>,
+    classes: Vec<String>,
+    label: String,
+    flavor: String,
+}
+
+impl Model {
+    /// Loads a model directory (an `MLmodel` file and what it names, or a bare LightGBM `model.txt`), or a
+    /// LightGBM text file itself.
+    pub fn load(path: &Path) -> Result<Model, ModelError> {
+        if path.is_file() {
+            let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+            return Model::assemble(Arc::new(LightGbm::parse(&text)?), None, None, "lightgbm");
+        }
+        let spec_path = path.join(features::FILE_NAME);
+        let spec = if spec_path.is_file() {
+            let text = std::fs::read_to_string(&spec_path).map_err(|e| ModelError::io(&spec_path, e))?;
+            Some(FeatureSpec::from_json(&text)?)
+        } else {
+            None
+        };
+        if !path.join(mlmodel::FILE_NAME).is_file() {
+            let txt = path.join("model.txt");
+            if txt.is_file() {
+                let text = std::fs::read_to_string(&txt).map_err(|e| ModelError::io(&txt, e))?;
+                return Model::assemble(Arc::new(LightGbm::parse(&text)?), spec, None, "lightgbm");
+            }
+            return Err(ModelError::Io {
+                path: path.display().to_string(),
+                reason: "no MLmodel file (nor model.txt) in this directory".into(),
+            });
+        }
+        let ml = MlModel::load(path)?;
+        if ml.flavors.contains_key("lightgbm") {
+            let class = ml.flavor_str("lightgbm", "model_class").unwrap_or("lightgbm.basic.Booster");
+            if class != "lightgbm.basic.Booster" {
+                return Err(ModelError::Unsupported(format!(
+                    "a {class} saved with {}: Orchard reads LightGBM Boosters (log `model.booster_` instead)",
+                    ml.flavor_str("lightgbm", "serialization_format").unwrap_or("pickle"),
+                )));
+            }
+            let data = ml
+                .flavor_str("lightgbm", "data")
+                .or_else(|| ml.flavor_str("python_function", "data"))
+                .unwrap_or("model.lgb");
+            let file = path.join(data);
+            let text = std::fs::read_to_string(&file).map_err(|e| ModelError::io(&file, e))?;
+            return Model::assemble(Arc::new(LightGbm::parse(&text)?), spec, ml.signature, "lightgbm");
+        }
+        let flavors: Vec<&str> = ml.flavors.keys().map(String::as_str).collect();
+        Err(ModelError::Unsupported(format!(
+            "no flavor Orchard can serve natively (flavors: {}); supported: lightgbm",
+            flavors.join(", ")
+        )))
+    }
+
+    fn assemble(
+        predictor: Arc<dyn Predictor>,
+        spec: Option<FeatureSpec>,
+        signature: Option<Signature>,
+        flavor: &str,
+    ) -> Result<Model, ModelError> {
+        let features = spec.as_ref().map(FeatureSpec::compile).transpose()?;
+        let model_columns = predictor.feature_names().to_vec();
+        let inputs: Vec<String> = match (&spec, &signature) {
+            (Some(s), _) => {
+                if s.columns.len() != model_columns.len() {
+                    return Err(ModelError::Format {
+                        format: "feature spec",
+                        reason: format!(
+                            "{} columns for a model of {} features",
+                            s.columns.len(),
+                            model_columns.len()
+                        ),
+                    });
+                }
+                s.inputs.clone()
+            }
+            (None, Some(sig)) if sig.inputs.len() == model_columns.len() && sig.inputs.iter().all(|c| c.name.is_some()) => {
+                sig.inputs.iter().filter_map(|c| c.name.clone()).collect()
+            }
+            _ => model_columns.clone(),
+        };
+        // Without a spec, inputs are the model's own columns, so string-coded categories map straight through.
+        let string_inputs = if features.is_none() {
+            (0..inputs.len())
+                .map(|i| predictor.category_code(i, "").is_some())
+                .collect()
+        } else {
+            vec![false; inputs.len()]
+        };
+        let classes = spec.as_ref().map(|s| s.classes.clone()).unwrap_or_default();
+        let label = spec
+            .as_ref()
+            .map(|s| s.label.clone())
+            .unwrap_or_else(|| "prediction".into());
+        Ok(Model {
+            predictor,
+            features: features.map(Arc::new),
+            signature,
+            inputs,
+            string_inputs,
+            classes,
+            label,
+            flavor: flavor.to_string(),
+        })
+    }
+
+    /// The input fields, in order.
+    pub fn inputs(&self) -> &[String] {
+        &self.inputs
+    }
+
+    pub fn signature(&self) -> Option<&Signature> {
+        self.signature.as_ref()
+    }
+
+    pub fn flavor(&self) -> &str {
+        &self.flavor
+    }
+
+    /// The answer field's name for `/predict` (`prediction` unless the feature spec says otherwise).
+    pub fn label_field(&self) -> &str {
+        &self.label
+    }
+
+    pub fn output_kind(&self) -> OutputKind {
+        self.predictor.output_kind()
+    }
+
+    /// Class labels by index (from the feature spec; class numbers when it names none).
+    pub fn class_labels(&self) -> Vec<String> {
+        match self.predictor.output_kind() {
+            OutputKind::Classes(n) => (0..n)
+                .map(|i| self.classes.get(i).cloned().unwrap_or_else(|| i.to_string()))
+                .collect(),
+            OutputKind::Values(_) => Vec::new(),
+        }
+    }
+
+    /// Checks and converts one row given by field name. A missing, unknown or mistyped field is an error
+    /// naming it.
+    pub fn row_from_fields(&self, fields: &IndexMap<String, Value>, out: &mut Vec<f64>) -> Result<(), ModelError> {
+        for name in fields.keys() {
+            if !self.inputs.contains(name) {
+                return Err(ModelError::Input(format!(
+                    "unknown field '{name}' (the model takes: {})",
+                    self.inputs.join(", ")
+                )));
+            }
+        }
+        let values: Vec<&Value> = self
+            .inputs
+            .iter()
+            .map(|name| {
+                fields
+                    .get(name)
+                    .ok_or_else(|| ModelError::Input(format!("missing field '{name}'")))
+            })
+            .collect::<Result<_, _>>()?;
+        self.push_row(&values, out)
+    }
+
+    /// Checks and converts one row given in input order.
+    pub fn push_row(&self, values: &[&Value], out: &mut Vec<f64>) -> Result<(), ModelError> {
+        if values.len() != self.inputs.len() {
+            return Err(ModelError::Input(format!(
+                "expected {} values ({}), got {}",
+                self.inputs.len(),
+                self.inputs.join(", "),
+                values.len()
+            )));
+        }
+        let mut raw = Vec::with_capacity(values.len());
+        for (i, v) in values.iter().enumerate() {
+            let name = &self.inputs[i];
+            let x = match v {
+                Value::Num(x) if x.is_finite() => *x,
+                Value::Num(_) => {
+                    return Err(ModelError::Input(format!("field '{name}' must be a finite number")))
+                }
+                Value::Bool(b) if !self.string_inputs[i] => f64::from(u8::from(*b)),
+                Value::Str(s) if self.string_inputs[i] => self.predictor.category_code(i, s).unwrap_or(f64::NAN),
+                other => {
+                    let wanted = if self.string_inputs[i] { "a string category" } else { "a number" };
+                    return Err(ModelError::Input(format!(
+                        "field '{name}' must be {wanted}, got {}",
+                        other.kind()
+                    )));
+                }
+            };
+            raw.push(x);
+        }
+        match &self.features {
+            Some(f) => f.transform(&raw, out),
+            None => out.extend_from_slice(&raw),
+        }
+        Ok(())
+    }
+
+    /// Predicts prepared rows (from [`Model::push_row`] / [`Model::row_from_fields`]).
+    pub fn predict_rows(&self, rows: &[f64]) -> Result<Vec<Prediction>, ModelError> {
+        let width = self.predictor.feature_names().len();
+        let n = rows.len().checked_div(width).unwrap_or(0);
+        let out = self.predictor.predict(rows, n)?;
+        let labels = self.class_labels();
+        Ok((0..out.n_rows)
+            .map(|r| {
+                let values = out.row(r).to_vec();
+                let class = match self.predictor.output_kind() {
+                    OutputKind::Classes(_) => {
+                        // The first of equally probable classes, as numpy's argmax picks.
+                        let mut best = 0;
+                        for (i, p) in values.iter().enumerate() {
+                            if *p > values[best] {
+                                best = i;
+                            }
+                        }
+                        labels.get(best).cloned()
+                    }
+                    OutputKind::Values(_) => None,
+                };
+                Prediction { class, values }
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::Derived;
+
+    fn write_model(dir: &Path, with_spec: bool) {
+        std::fs::write(dir.join("model.txt"), crate::lightgbm::tests_support::SMALL).unwrap();
+        if with_spec {
+            let spec = FeatureSpec {
+                inputs: vec!["colour_code".into(), "length".into()],
+                derived: vec![Derived { name: "size".into(), expr: "length * 2".into() }],
+                columns: vec!["colour_code".into(), "size".into()],
+                classes: vec!["no".into(), "yes".into()],
+                label: "answer".into(),
+            };
+            std::fs::write(dir.join(features::FILE_NAME), spec.to_json()).unwrap();
+        }
+    }
+
+    fn fields(pairs: &[(&str, Value)]) -> IndexMap<String, Value> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
+    #[test]
+    fn a_spec_names_inputs_derives_columns_and_labels_classes() {
+        let dir = tempfile::tempdir().unwrap();
+        write_model(dir.path(), true);
+        let m = Model::load(dir.path()).unwrap();
+        assert_eq!(m.inputs(), ["colour_code", "length"]);
+        assert_eq!(m.label_field(), "answer");
+        let mut row = Vec::new();
+        m.row_from_fields(&fields(&[("length", Value::Num(2.0)), ("colour_code", Value::Num(2.0))]), &mut row)
+            .unwrap();
+        assert_eq!(row, vec![2.0, 4.0]);
+        let p = m.predict_rows(&row).unwrap();
+        assert_eq!(p[0].class.as_deref(), Some("yes"));
+
+        for (bad, needle) in [
+            (fields(&[("length", Value::Num(1.0))]), "missing field 'colour_code'"),
+            (fields(&[("length", Value::Num(1.0)), ("colour_code", Value::Num(1.0)), ("x", Value::Null)]), "unknown field 'x'"),
+            (fields(&[("length", Value::Str("a".into())), ("colour_code", Value::Num(1.0))]), "field 'length' must be a number, got string"),
+            (fields(&[("length", Value::Null), ("colour_code", Value::Num(1.0))]), "got null"),
+            (fields(&[("length", Value::Num(f64::INFINITY)), ("colour_code", Value::Num(1.0))]), "finite"),
+        ] {
+            let e = m.row_from_fields(&bad, &mut Vec::new()).unwrap_err().to_string();
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+    }
+
+    #[test]
+    fn without_a_spec_pandas_categories_take_strings() {
+        let dir = tempfile::tempdir().unwrap();
+        write_model(dir.path(), false);
+        let m = Model::load(dir.path()).unwrap();
+        assert_eq!(m.inputs(), ["color", "size"]);
+        let mut row = Vec::new();
+        m.row_from_fields(&fields(&[("color", Value::Str("red".into())), ("size", Value::Num(1.0))]), &mut row)
+            .unwrap();
+        assert_eq!(row, vec![2.0, 1.0]);
+        let e = m
+            .row_from_fields(&fields(&[("color", Value::Num(1.0)), ("size", Value::Str("x".into()))]), &mut Vec::new())
+            .unwrap_err();
+        assert!(e.to_string().contains("'size' must be a number"), "{e}");
+        assert_eq!(m.class_labels(), ["0", "1"]);
+    }
+
+    #[test]
+    fn unsupported_flavors_say_what_would_work() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("MLmodel"), "flavors:\n  sklearn:\n    pickled_model: model.pkl\n").unwrap();
+        let e = Model::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("sklearn") && e.contains("supported: lightgbm"), "{e}");
+        let e = Model::load(&dir.path().join("nope")).unwrap_err().to_string();
+        assert!(e.contains("no MLmodel"), "{e}");
+    }
+}

@@ -1,0 +1,460 @@
+//! Request bodies of the three protocols, read into model rows.
+//!
+//! - `/predict`: one JSON object of named features — nested objects flatten with `_`
+//!   (`{"sepal": {"length": 5.1}}` → `sepal_length`) — or a list of such objects;
+//! - `/invocations` (MLflow's scoring protocol): `dataframe_split`, `dataframe_records`, `instances`, `inputs`,
+//!   or CSV with a header row;
+//! - Open Inference Protocol v2: `inputs` tensors — one `[n, features]` tensor, or one tensor per named input.
+//!
+//! Every problem becomes an [`InputError`] that names the field, the row or the tensor at fault.
+
+use indexmap::IndexMap;
+use orchard_model::{Model, Value};
+use serde_json::Value as Json;
+
+/// Bad input: the message names what was wrong. Always the client's fault (HTTP 400).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct InputError(pub String);
+
+impl From<orchard_model::ModelError> for InputError {
+    fn from(e: orchard_model::ModelError) -> Self {
+        InputError(e.to_string())
+    }
+}
+
+fn bad<T>(message: impl Into<String>) -> Result<T, InputError> {
+    Err(InputError(message.into()))
+}
+
+/// Rows ready for the model: row-major values, `n` rows.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Rows {
+    pub values: Vec<f64>,
+    pub n: usize,
+    /// The inputs as received, one JSON object per row (for the prediction log).
+    pub echo: Vec<Json>,
+}
+
+fn scalar(v: &Json, what: &str) -> Result<Value, InputError> {
+    Ok(match v {
+        Json::Number(n) => Value::Num(n.as_f64().unwrap_or(f64::NAN)),
+        Json::String(s) => Value::Str(s.clone()),
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Null => Value::Null,
+        Json::Array(_) | Json::Object(_) => return bad(format!("{what} must be a single value, got a JSON {}", kind(v))),
+    })
+}
+
+fn kind(v: &Json) -> &'static str {
+    match v {
+        Json::Number(_) => "number",
+        Json::String(_) => "string",
+        Json::Bool(_) => "boolean",
+        Json::Null => "null",
+        Json::Array(_) => "list",
+        Json::Object(_) => "object",
+    }
+}
+
+/// Flattens nested objects: `{"sepal": {"length": 5.1}}` → `sepal_length = 5.1`.
+fn flatten(prefix: &str, obj: &serde_json::Map<String, Json>, out: &mut IndexMap<String, Value>) -> Result<(), InputError> {
+    for (k, v) in obj {
+        let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}_{k}") };
+        match v {
+            Json::Object(inner) => flatten(&name, inner, out)?,
+            other => {
+                let value = scalar(other, &format!("field '{name}'"))?;
+                if out.insert(name.clone(), value).is_some() {
+                    return bad(format!("field '{name}' is given twice (once nested, once flat)"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn push_record(model: &Model, obj: &serde_json::Map<String, Json>, rows: &mut Rows, row: Option<usize>) -> Result<(), InputError> {
+    let mut fields = IndexMap::new();
+    flatten("", obj, &mut fields)?;
+    model
+        .row_from_fields(&fields, &mut rows.values)
+        .map_err(|e| at_row(e.into(), row))?;
+    rows.n += 1;
+    rows.echo.push(Json::Object(obj.clone()));
+    Ok(())
+}
+
+fn at_row(e: InputError, row: Option<usize>) -> InputError {
+    match row {
+        Some(r) => InputError(format!("row {r}: {}", e.0)),
+        None => e,
+    }
+}
+
+/// `/predict`: an object, or a non-empty list of objects. Returns the rows and whether a list was sent.
+pub fn predict_body(model: &Model, body: &Json) -> Result<(Rows, bool), InputError> {
+    let mut rows = Rows::default();
+    match body {
+        Json::Object(obj) => {
+            push_record(model, obj, &mut rows, None)?;
+            Ok((rows, false))
+        }
+        Json::Array(items) if !items.is_empty() => {
+            for (i, item) in items.iter().enumerate() {
+                match item {
+                    Json::Object(obj) => push_record(model, obj, &mut rows, Some(i))?,
+                    other => return bad(format!("row {i}: expected a JSON object of features, got a {}", kind(other))),
+                }
+            }
+            Ok((rows, true))
+        }
+        Json::Array(_) => bad("expected at least one row, got an empty list"),
+        other => bad(format!("expected a JSON object of features (or a list of them), got a {}", kind(other))),
+    }
+}
+
+/// Rows given as columns + lists of values (`dataframe_split`, CSV).
+fn push_table(model: &Model, columns: &[String], data: &[Vec<Value>], rows: &mut Rows) -> Result<(), InputError> {
+    for (i, values) in data.iter().enumerate() {
+        if values.len() != columns.len() {
+            return bad(format!("row {i}: {} values for {} columns", values.len(), columns.len()));
+        }
+        let mut fields = IndexMap::new();
+        for (c, v) in columns.iter().zip(values) {
+            if fields.insert(c.clone(), v.clone()).is_some() {
+                return bad(format!("column '{c}' is given twice"));
+            }
+        }
+        model
+            .row_from_fields(&fields, &mut rows.values)
+            .map_err(|e| at_row(e.into(), Some(i)))?;
+        rows.n += 1;
+        rows.echo.push(Json::Object(
+            columns.iter().cloned().zip(values.iter().map(value_json)).collect(),
+        ));
+    }
+    Ok(())
+}
+
+fn value_json(v: &Value) -> Json {
+    match v {
+        Value::Num(x) => serde_json::Number::from_f64(*x).map(Json::Number).unwrap_or(Json::Null),
+        Value::Str(s) => Json::String(s.clone()),
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Null => Json::Null,
+    }
+}
+
+/// Rows given positionally, in the model's input order (`instances: [[…], …]`, tensors).
+fn push_positional(model: &Model, data: &[Json], rows: &mut Rows, what: &str) -> Result<(), InputError> {
+    let columns = model.inputs().to_vec();
+    let table = data
+        .iter()
+        .enumerate()
+        .map(|(i, row)| match row {
+            Json::Array(vals) => vals
+                .iter()
+                .enumerate()
+                .map(|(j, v)| scalar(v, &format!("{what} row {i} value {j}")))
+                .collect::<Result<Vec<_>, _>>(),
+            other => bad(format!("{what} row {i}: expected a list of {} values, got a {}", columns.len(), kind(other))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    push_table(model, &columns, &table, rows)
+}
+
+/// `{col: [v, …], …}`: columns of equal length.
+fn push_columns(model: &Model, obj: &serde_json::Map<String, Json>, rows: &mut Rows) -> Result<(), InputError> {
+    let mut columns = Vec::new();
+    let mut lists = Vec::new();
+    for (k, v) in obj {
+        match v {
+            Json::Array(items) => {
+                columns.push(k.clone());
+                lists.push(items);
+            }
+            other => {
+                // A single record written as an object of scalars.
+                let _ = other;
+                return push_record(model, obj, rows, None);
+            }
+        }
+    }
+    let n = lists.first().map(|l| l.len()).unwrap_or(0);
+    if let Some((c, l)) = columns.iter().zip(&lists).find(|(_, l)| l.len() != n) {
+        return bad(format!("column '{c}' has {} values, the others {n}", l.len()));
+    }
+    let table = (0..n)
+        .map(|i| {
+            columns
+                .iter()
+                .zip(&lists)
+                .map(|(c, l)| scalar(&l[i], &format!("column '{c}' value {i}")))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    push_table(model, &columns, &table, rows)
+}
+
+fn push_list(model: &Model, items: &[Json], rows: &mut Rows, what: &str) -> Result<(), InputError> {
+    if items.iter().all(|i| i.is_object()) {
+        for (i, item) in items.iter().enumerate() {
+            if let Json::Object(obj) = item {
+                push_record(model, obj, rows, Some(i))?;
+            }
+        }
+        Ok(())
+    } else if items.iter().all(|i| i.is_array()) {
+        push_positional(model, items, rows, what)
+    } else if items.iter().all(|i| !i.is_array() && !i.is_object()) && model.inputs().len() == items.len() {
+        // One row given as a flat list.
+        push_positional(model, &[Json::Array(items.to_vec())], rows, what)
+    } else {
+        bad(format!("'{what}' must be a list of records or a list of rows"))
+    }
+}
+
+/// `/invocations` with a JSON body.
+pub fn invocations_json(model: &Model, body: &Json) -> Result<Rows, InputError> {
+    let Json::Object(obj) = body else {
+        return bad("the body must be a JSON object with one of 'dataframe_split', 'dataframe_records', 'instances', 'inputs'");
+    };
+    let formats: Vec<&str> = ["dataframe_split", "dataframe_records", "instances", "inputs"]
+        .into_iter()
+        .filter(|k| obj.contains_key(*k))
+        .collect();
+    if formats.len() != 1 {
+        return bad(format!(
+            "the body must have exactly one of 'dataframe_split', 'dataframe_records', 'instances', 'inputs' (found: {})",
+            if formats.is_empty() { "none".to_string() } else { formats.join(", ") }
+        ));
+    }
+    if let Some(extra) = obj.keys().find(|k| *k != formats[0] && *k != "params") {
+        return bad(format!("unexpected key '{extra}' next to '{}'", formats[0]));
+    }
+    let mut rows = Rows::default();
+    let payload = &obj[formats[0]];
+    match (formats[0], payload) {
+        ("dataframe_split", Json::Object(split)) => {
+            let columns: Vec<String> = match split.get("columns") {
+                Some(Json::Array(cols)) => cols
+                    .iter()
+                    .map(|c| match c {
+                        Json::String(s) => Ok(s.clone()),
+                        other => bad(format!("dataframe_split columns must be strings, got a {}", kind(other))),
+                    })
+                    .collect::<Result<_, _>>()?,
+                None => model.inputs().to_vec(),
+                Some(other) => return bad(format!("dataframe_split 'columns' must be a list, got a {}", kind(other))),
+            };
+            let data = match split.get("data") {
+                Some(Json::Array(d)) => d,
+                _ => return bad("dataframe_split needs 'data': a list of rows"),
+            };
+            let table = data
+                .iter()
+                .enumerate()
+                .map(|(i, row)| match row {
+                    Json::Array(vals) => vals
+                        .iter()
+                        .enumerate()
+                        .map(|(j, v)| scalar(v, &format!("data row {i} value {j}")))
+                        .collect::<Result<Vec<_>, _>>(),
+                    other => bad(format!("data row {i} must be a list, got a {}", kind(other))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            push_table(model, &columns, &table, &mut rows)?;
+        }
+        ("dataframe_records", Json::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                match item {
+                    Json::Object(o) => push_record(model, o, &mut rows, Some(i))?,
+                    other => return bad(format!("dataframe_records row {i} must be an object, got a {}", kind(other))),
+                }
+            }
+        }
+        ("instances" | "inputs", Json::Array(items)) => push_list(model, items, &mut rows, formats[0])?,
+        ("instances" | "inputs", Json::Object(cols)) => push_columns(model, cols, &mut rows)?,
+        (format, other) => return bad(format!("'{format}' has the wrong shape: a JSON {}", kind(other))),
+    }
+    if rows.n == 0 {
+        return bad("no rows to predict");
+    }
+    Ok(rows)
+}
+
+/// `/invocations` with `text/csv`: a header row naming the columns, then one row per line.
+pub fn invocations_csv(model: &Model, text: &str) -> Result<Rows, InputError> {
+    let mut lines = text.lines().map(|l| l.trim_end_matches('\r')).filter(|l| !l.trim().is_empty());
+    let header = lines.next().ok_or_else(|| InputError("empty CSV body".into()))?;
+    let columns: Vec<String> = split_csv(header).map_err(|e| InputError(format!("CSV header: {e}")))?;
+    let mut table = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let cells = split_csv(line).map_err(|e| InputError(format!("CSV row {i}: {e}")))?;
+        table.push(
+            cells
+                .into_iter()
+                .map(|c| match c.trim().parse::<f64>() {
+                    Ok(x) => Value::Num(x),
+                    Err(_) if c.is_empty() => Value::Null,
+                    Err(_) => Value::Str(c),
+                })
+                .collect(),
+        );
+    }
+    let mut rows = Rows::default();
+    push_table(model, &columns, &table, &mut rows)?;
+    if rows.n == 0 {
+        return bad("no rows to predict");
+    }
+    Ok(rows)
+}
+
+/// One CSV line (RFC 4180 quoting: `"a, b"`, `""` for a quote).
+fn split_csv(line: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = line.chars().peekable();
+    let mut quoted = false;
+    let mut at_start = true;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (false, '"') if at_start => {
+                quoted = true;
+                at_start = false;
+            }
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cur.push('"');
+            }
+            (true, '"') => quoted = false,
+            (false, ',') => {
+                out.push(std::mem::take(&mut cur));
+                at_start = true;
+            }
+            (_, c) => {
+                cur.push(c);
+                at_start = false;
+            }
+        }
+    }
+    if quoted {
+        return Err("unclosed quote".into());
+    }
+    out.push(cur);
+    Ok(out)
+}
+
+/// Open Inference Protocol v2 `inputs`.
+pub fn v2_inputs(model: &Model, body: &Json) -> Result<Rows, InputError> {
+    let tensors = match body.get("inputs") {
+        Some(Json::Array(t)) if !t.is_empty() => t,
+        _ => return bad("the request needs 'inputs': a non-empty list of tensors"),
+    };
+    struct Tensor<'a> {
+        name: &'a str,
+        shape: Vec<usize>,
+        data: Vec<&'a Json>,
+        datatype: &'a str,
+    }
+    let mut parsed = Vec::new();
+    for (i, t) in tensors.iter().enumerate() {
+        let name = t.get("name").and_then(Json::as_str).ok_or_else(|| InputError(format!("input {i} has no 'name'")))?;
+        let datatype = t.get("datatype").and_then(Json::as_str).ok_or_else(|| InputError(format!("input '{name}' has no 'datatype'")))?;
+        if !matches!(datatype, "FP64" | "FP32" | "FP16" | "INT64" | "INT32" | "INT16" | "INT8" | "UINT8" | "UINT16" | "UINT32" | "UINT64" | "BOOL" | "BYTES") {
+            return bad(format!("input '{name}': unknown datatype '{datatype}'"));
+        }
+        let shape: Vec<usize> = match t.get("shape") {
+            Some(Json::Array(dims)) => dims
+                .iter()
+                .map(|d| d.as_u64().map(|d| d as usize).ok_or_else(|| InputError(format!("input '{name}': shape must hold non-negative integers"))))
+                .collect::<Result<_, _>>()?,
+            _ => return bad(format!("input '{name}' has no 'shape'")),
+        };
+        let mut data = Vec::new();
+        fn flat<'a>(v: &'a Json, out: &mut Vec<&'a Json>) {
+            match v {
+                Json::Array(items) => items.iter().for_each(|i| flat(i, out)),
+                other => out.push(other),
+            }
+        }
+        match t.get("data") {
+            Some(d @ Json::Array(_)) => flat(d, &mut data),
+            _ => return bad(format!("input '{name}' has no 'data' list")),
+        }
+        let expected: usize = shape.iter().product();
+        if expected != data.len() {
+            return bad(format!("input '{name}': shape {shape:?} holds {expected} values but 'data' has {}", data.len()));
+        }
+        parsed.push(Tensor { name, shape, data, datatype });
+    }
+    let width = model.inputs().len();
+    let mut rows = Rows::default();
+    let to_value = |t: &Tensor, v: &Json, at: usize| -> Result<Value, InputError> {
+        match (t.datatype, v) {
+            ("BYTES", Json::String(s)) => Ok(Value::Str(s.clone())),
+            ("BOOL", Json::Bool(b)) => Ok(Value::Bool(*b)),
+            (dt, Json::Number(n)) if dt != "BYTES" && dt != "BOOL" => Ok(Value::Num(n.as_f64().unwrap_or(f64::NAN))),
+            (dt, other) => bad(format!("input '{}' value {at}: a JSON {} is not {dt}", t.name, kind(other))),
+        }
+    };
+    if parsed.len() == 1 && !model.inputs().iter().any(|i| i == parsed[0].name) {
+        // One matrix: [n, features] (or [features] for one row).
+        let t = &parsed[0];
+        let n = match t.shape.as_slice() {
+            [n, w] if *w == width => *n,
+            [w] if *w == width => 1,
+            other => return bad(format!("input '{}': shape {other:?} does not fit {width} features ([n, {width}] expected)", t.name)),
+        };
+        let columns = model.inputs().to_vec();
+        let table = (0..n)
+            .map(|r| (0..width).map(|c| to_value(t, t.data[r * width + c], r * width + c)).collect::<Result<Vec<_>, _>>())
+            .collect::<Result<Vec<_>, _>>()?;
+        push_table(model, &columns, &table, &mut rows)?;
+    } else {
+        // One tensor per named input, each [n] or [n, 1].
+        let n = parsed[0].data.len();
+        let mut columns = Vec::new();
+        for t in &parsed {
+            if !matches!(t.shape.as_slice(), [_] | [_, 1]) || t.data.len() != n {
+                return bad(format!("input '{}': per-feature tensors must all have shape [{n}] or [{n}, 1]", t.name));
+            }
+            columns.push(t.name.to_string());
+        }
+        let table = (0..n)
+            .map(|r| parsed.iter().map(|t| to_value(t, t.data[r], r)).collect::<Result<Vec<_>, _>>())
+            .collect::<Result<Vec<_>, _>>()?;
+        push_table(model, &columns, &table, &mut rows)?;
+    }
+    if rows.n == 0 {
+        return bad("no rows to predict");
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_lines_split_with_quotes() {
+        assert_eq!(split_csv("a,b,c").unwrap(), ["a", "b", "c"]);
+        assert_eq!(split_csv("\"a, b\",\"say \"\"hi\"\"\",").unwrap(), ["a, b", "say \"hi\"", ""]);
+        assert!(split_csv("\"open").is_err());
+    }
+
+    proptest::proptest! {
+        /// Any line either splits or is refused; fields without quotes or commas come back as they were.
+        #[test]
+        fn csv_splitting_never_panics(line in "[a-z0-9,\" .-]{0,40}") {
+            let _ = split_csv(&line);
+        }
+
+        #[test]
+        fn plain_fields_round_trip(fields in proptest::collection::vec("[a-z0-9 .-]{0,8}", 1..6)) {
+            let line = fields.join(",");
+            proptest::prop_assert_eq!(split_csv(&line).unwrap(), fields);
+        }
+    }
+}

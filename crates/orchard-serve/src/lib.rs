@@ -1,0 +1,568 @@
+//! Model serving: the inference protocols over an in-process [`orchard_model::Model`].
+//!
+//! - `POST /predict` — named features (nested objects flatten with `_`), one object or a list;
+//! - MLflow's scoring protocol: `POST /invocations`, `GET /ping`, `/health`, `/version`;
+//! - Open Inference Protocol v2: `/v2`, `/v2/health/{live,ready}`, `/v2/models/{m}[/versions/{v}]`,
+//!   `…/ready`, `POST …/infer`;
+//! - `GET /metrics` (Prometheus text).
+//!
+//! Which model answers is a [`Catalog`]'s business: `orchard serve` has one fixed model, the gateway of
+//! `orchard server` resolves a registered model's alias per request ([`gateway_routes`]). Every request is
+//! validated against the model's inputs (a bad field is a 400 naming it), timed into the metrics and, when a
+//! log is configured, recorded in the prediction log without waiting for it.
+
+pub mod input;
+pub mod log;
+pub mod metrics;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use orchard_model::{Model, OutputKind, Prediction};
+use serde_json::{json, Value as JsonValue};
+
+use crate::input::{InputError, Rows};
+use crate::log::{PredictionLog, Record};
+use crate::metrics::Metrics;
+
+/// A model as served: its registry name and version (or a local name), and the loaded model.
+#[derive(Debug)]
+pub struct ServedModel {
+    pub name: String,
+    pub version: String,
+    /// Where it came from (`models:/iris@champion`, a path), for messages and metadata.
+    pub source: String,
+    pub model: Model,
+}
+
+/// Why a model cannot answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Where models come from.
+#[async_trait::async_trait]
+pub trait Catalog: Send + Sync + std::fmt::Debug + 'static {
+    /// The model behind `name` (for `orchard serve`, its one model whatever the name, unless the name differs).
+    async fn get(&self, name: &str) -> Result<Arc<ServedModel>, ServeError>;
+    /// The model answering routes that name none (`/predict`, `/invocations`).
+    async fn default_model(&self) -> Result<Arc<ServedModel>, ServeError>;
+    /// (name, version) of each model loaded now, for `/metrics`.
+    fn loaded(&self) -> Vec<(String, String)>;
+}
+
+/// One fixed model (`orchard serve -m …`).
+#[derive(Debug)]
+pub struct Fixed(pub Arc<ServedModel>);
+
+#[async_trait::async_trait]
+impl Catalog for Fixed {
+    async fn get(&self, name: &str) -> Result<Arc<ServedModel>, ServeError> {
+        if name == self.0.name {
+            Ok(self.0.clone())
+        } else {
+            Err(ServeError::NotFound(format!(
+                "model '{name}' is not served here (this server serves '{}')",
+                self.0.name
+            )))
+        }
+    }
+
+    async fn default_model(&self) -> Result<Arc<ServedModel>, ServeError> {
+        Ok(self.0.clone())
+    }
+
+    fn loaded(&self) -> Vec<(String, String)> {
+        vec![(self.0.name.clone(), self.0.version.clone())]
+    }
+}
+
+/// Everything a serving handler needs. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Serving {
+    pub catalog: Arc<dyn Catalog>,
+    pub metrics: Arc<Metrics>,
+    pub log: Option<PredictionLog>,
+    /// Largest request body accepted; larger ones get a 413.
+    pub max_body_bytes: usize,
+    /// Overrides the answer field of `/predict` (else the feature spec's label, else `prediction`).
+    pub label_field: Option<String>,
+}
+
+impl Serving {
+    pub fn new(catalog: Arc<dyn Catalog>) -> Serving {
+        Serving {
+            catalog,
+            metrics: Arc::new(Metrics::default()),
+            log: None,
+            max_body_bytes: 16 * 1024 * 1024,
+            label_field: None,
+        }
+    }
+}
+
+/// The routes of a model server (`orchard serve`).
+pub fn router(serving: Serving) -> Router {
+    Router::new()
+        .route("/predict", post(predict_default))
+        .route("/invocations", post(invocations_default))
+        .route("/ping", get(ping))
+        .route("/health", get(ping))
+        .route("/version", get(|| async { env!("CARGO_PKG_VERSION") }))
+        .route("/metrics", get(metrics))
+        .merge(v2_routes())
+        .fallback(|req: Request| async move {
+            error(
+                StatusCode::NOT_FOUND,
+                "ENDPOINT_NOT_FOUND",
+                format!("No endpoint for {} {} on this model server", req.method(), req.uri().path()),
+            )
+        })
+        .with_state(serving)
+}
+
+/// `/models/{name}/predict` and `/models/{name}/invocations`, for mounting in another application (the gateway of
+/// `orchard server`); `/v2/…` too, answering for every model of the catalog.
+pub fn gateway_routes(serving: Serving) -> Router {
+    Router::new()
+        .route("/models/{name}/predict", post(predict_named))
+        .route("/models/{name}/invocations", post(invocations_named))
+        .route("/models/metrics", get(metrics))
+        .merge(v2_routes())
+        .with_state(serving)
+}
+
+fn v2_routes() -> Router<Serving> {
+    Router::new()
+        .route("/v2", get(v2_server))
+        .route("/v2/health/live", get(v2_live))
+        .route("/v2/health/ready", get(v2_live))
+        .route("/v2/models/{m}", get(v2_model))
+        .route("/v2/models/{m}/ready", get(v2_model_ready))
+        .route("/v2/models/{m}/versions/{v}", get(v2_model_version))
+        .route("/v2/models/{m}/versions/{v}/ready", get(v2_model_version_ready))
+        .route("/v2/models/{m}/infer", post(v2_infer))
+        .route("/v2/models/{m}/versions/{v}/infer", post(v2_infer_version))
+}
+
+// ------------------------------------------------------------------------------------------------- plumbing
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error_code": code, "message": message.into() }))).into_response()
+}
+
+fn v2_error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// Reads the body with the size limit: an oversized body is a 413, whatever its Content-Length says.
+async fn read_body(serving: &Serving, body: Body) -> Result<Bytes, (StatusCode, String)> {
+    axum::body::to_bytes(body, serving.max_body_bytes).await.map_err(|e| {
+        let too_big = std::error::Error::source(&e)
+            .is_some_and(|s| s.to_string().contains("length limit"))
+            || e.to_string().contains("length limit");
+        if too_big {
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body is larger than the limit of {} bytes", serving.max_body_bytes),
+            )
+        } else {
+            (StatusCode::BAD_REQUEST, format!("could not read the request body: {e}"))
+        }
+    })
+}
+
+fn parse_json(bytes: &[u8]) -> Result<JsonValue, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("malformed JSON: {e}"))
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn finish(serving: &Serving, route: &'static str, started: Instant, response: Response) -> Response {
+    serving
+        .metrics
+        .record(route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
+}
+
+#[allow(clippy::too_many_arguments)]
+fn log(
+    serving: &Serving,
+    id: &str,
+    served: &ServedModel,
+    route: &'static str,
+    rows: Rows,
+    outputs: JsonValue,
+    started: Instant,
+) {
+    serving
+        .metrics
+        .predictions
+        .fetch_add(rows.n as u64, std::sync::atomic::Ordering::Relaxed);
+    if let Some(log) = &serving.log {
+        log.send(Record {
+            request_id: id.to_string(),
+            timestamp_ms: now_ms(),
+            model: served.name.clone(),
+            version: served.version.clone(),
+            route,
+            inputs: rows.echo,
+            outputs,
+            latency_us: started.elapsed().as_micros() as u64,
+        });
+    }
+}
+
+fn unavailable(e: ServeError) -> Response {
+    match e {
+        ServeError::NotFound(m) => error(StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST", m),
+        ServeError::Unavailable(m) => error(StatusCode::SERVICE_UNAVAILABLE, "TEMPORARILY_UNAVAILABLE", m),
+    }
+}
+
+fn predict(served: &ServedModel, rows: &Rows) -> Result<Vec<Prediction>, InputError> {
+    served.model.predict_rows(&rows.values).map_err(InputError::from)
+}
+
+// ----------------------------------------------------------------------------------------------- /predict
+
+async fn predict_default(State(s): State<Serving>, req: Request) -> Response {
+    let started = Instant::now();
+    let served = match s.catalog.default_model().await {
+        Ok(m) => m,
+        Err(e) => return finish(&s, "/predict", started, unavailable(e)),
+    };
+    let r = predict_with(&s, &served, req.into_body(), started).await;
+    finish(&s, "/predict", started, r)
+}
+
+async fn predict_named(State(s): State<Serving>, Path(name): Path<String>, req: Request) -> Response {
+    let started = Instant::now();
+    let served = match s.catalog.get(&name).await {
+        Ok(m) => m,
+        Err(e) => return finish(&s, "/models/predict", started, unavailable(e)),
+    };
+    let r = predict_with(&s, &served, req.into_body(), started).await;
+    finish(&s, "/models/predict", started, r)
+}
+
+/// One prediction as `/predict` answers it: the label field, then the class probabilities by label.
+fn predict_json(served: &ServedModel, label: &str, p: &Prediction) -> serde_json::Map<String, JsonValue> {
+    let mut out = serde_json::Map::new();
+    match (served.model.output_kind(), &p.class) {
+        (OutputKind::Classes(_), Some(class)) => {
+            out.insert(label.to_string(), JsonValue::String(class.clone()));
+            let probs: serde_json::Map<String, JsonValue> = served
+                .model
+                .class_labels()
+                .into_iter()
+                .zip(&p.values)
+                .map(|(l, v)| (l, json!(v)))
+                .collect();
+            out.insert("probabilities".into(), JsonValue::Object(probs));
+        }
+        _ => {
+            let value = if p.values.len() == 1 { json!(p.values[0]) } else { json!(p.values) };
+            out.insert(label.to_string(), value);
+        }
+    }
+    out
+}
+
+async fn predict_with(s: &Serving, served: &ServedModel, body: Body, started: Instant) -> Response {
+    let bytes = match read_body(s, body).await {
+        Ok(b) => b,
+        Err((status, m)) => return error(status, "BAD_REQUEST", m),
+    };
+    let json = match parse_json(&bytes) {
+        Ok(j) => j,
+        Err(m) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", m),
+    };
+    let (rows, is_list) = match input::predict_body(&served.model, &json) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE", e.0),
+    };
+    let preds = match predict(served, &rows) {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE", e.0),
+    };
+    let label = s.label_field.clone().unwrap_or_else(|| served.model.label_field().to_string());
+    let id = new_id();
+    let items: Vec<serde_json::Map<String, JsonValue>> = preds.iter().map(|p| predict_json(served, &label, p)).collect();
+    let mut out = serde_json::Map::new();
+    out.insert("request_id".into(), JsonValue::String(id.clone()));
+    if is_list {
+        out.insert("predictions".into(), JsonValue::Array(items.iter().cloned().map(JsonValue::Object).collect()));
+    } else if let Some(first) = items.first() {
+        out.extend(first.clone());
+    }
+    let logged = JsonValue::Array(items.into_iter().map(JsonValue::Object).collect());
+    log(s, &id, served, "/predict", rows, logged, started);
+    let mut response = Json(JsonValue::Object(out)).into_response();
+    if let Ok(v) = id.parse() {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+// ------------------------------------------------------------------------------------------- /invocations
+
+async fn invocations_default(State(s): State<Serving>, req: Request) -> Response {
+    let started = Instant::now();
+    let served = match s.catalog.default_model().await {
+        Ok(m) => m,
+        Err(e) => return finish(&s, "/invocations", started, unavailable(e)),
+    };
+    let (parts, body) = req.into_parts();
+    let r = invocations_with(&s, &served, &parts.headers, body, started).await;
+    finish(&s, "/invocations", started, r)
+}
+
+async fn invocations_named(State(s): State<Serving>, Path(name): Path<String>, req: Request) -> Response {
+    let started = Instant::now();
+    let served = match s.catalog.get(&name).await {
+        Ok(m) => m,
+        Err(e) => return finish(&s, "/models/invocations", started, unavailable(e)),
+    };
+    let (parts, body) = req.into_parts();
+    let r = invocations_with(&s, &served, &parts.headers, body, started).await;
+    finish(&s, "/models/invocations", started, r)
+}
+
+/// What MLflow's pyfunc answers for the model: class probabilities per row for multiclass (a list per row),
+/// the positive class's probability for binary models (LightGBM Booster semantics), the value for regressions.
+fn mlflow_predictions(served: &ServedModel, preds: &[Prediction]) -> JsonValue {
+    JsonValue::Array(
+        preds
+            .iter()
+            .map(|p| match served.model.output_kind() {
+                OutputKind::Classes(2) => json!(p.values[1]),
+                OutputKind::Classes(_) => json!(p.values),
+                OutputKind::Values(1) => json!(p.values[0]),
+                OutputKind::Values(_) => json!(p.values),
+            })
+            .collect(),
+    )
+}
+
+async fn invocations_with(s: &Serving, served: &ServedModel, headers: &HeaderMap, body: Body, started: Instant) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let media = content_type.split(';').next().unwrap_or("").trim().to_string();
+    if media != "application/json" && media != "text/csv" {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "BAD_REQUEST",
+            format!(
+                "This predictor only supports the following content types: ['text/csv', 'application/json']. Got '{content_type}'."
+            ),
+        );
+    }
+    let bytes = match read_body(s, body).await {
+        Ok(b) => b,
+        Err((status, m)) => return error(status, "BAD_REQUEST", m),
+    };
+    let rows = if media == "text/csv" {
+        match std::str::from_utf8(&bytes) {
+            Ok(text) => input::invocations_csv(&served.model, text),
+            Err(_) => Err(InputError("the CSV body is not UTF-8".into())),
+        }
+    } else {
+        match parse_json(&bytes) {
+            Ok(j) => input::invocations_json(&served.model, &j),
+            Err(m) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", m),
+        }
+    };
+    let rows = match rows {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", e.0),
+    };
+    let preds = match predict(served, &rows) {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", e.0),
+    };
+    let predictions = mlflow_predictions(served, &preds);
+    log(s, &new_id(), served, "/invocations", rows, predictions.clone(), started);
+    Json(json!({ "predictions": predictions })).into_response()
+}
+
+async fn ping() -> &'static str {
+    "\n"
+}
+
+async fn metrics(State(s): State<Serving>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(&s.catalog.loaded()),
+    )
+        .into_response()
+}
+
+// ------------------------------------------------------------------------------------------ Open Inference v2
+
+async fn v2_server() -> Json<JsonValue> {
+    Json(json!({ "name": "orchard", "version": env!("CARGO_PKG_VERSION"), "extensions": [] }))
+}
+
+async fn v2_live() -> Json<JsonValue> {
+    Json(json!({ "live": true, "ready": true }))
+}
+
+async fn v2_lookup(s: &Serving, name: &str, version: Option<&str>) -> Result<Arc<ServedModel>, Response> {
+    let served = s
+        .catalog
+        .get(name)
+        .await
+        .map_err(|e| v2_error(StatusCode::NOT_FOUND, e.to_string()))?;
+    if let Some(v) = version {
+        if v != served.version {
+            return Err(v2_error(
+                StatusCode::NOT_FOUND,
+                format!("model '{name}' version '{v}' is not served (serving version '{}')", served.version),
+            ));
+        }
+    }
+    Ok(served)
+}
+
+fn v2_metadata(served: &ServedModel) -> JsonValue {
+    let inputs: Vec<JsonValue> = served
+        .model
+        .inputs()
+        .iter()
+        .map(|n| json!({ "name": n, "datatype": "FP64", "shape": [-1] }))
+        .collect();
+    let mut outputs = vec![];
+    match served.model.output_kind() {
+        OutputKind::Classes(k) => {
+            outputs.push(json!({ "name": "predict", "datatype": "BYTES", "shape": [-1] }));
+            outputs.push(json!({ "name": "probabilities", "datatype": "FP64", "shape": [-1, k] }));
+        }
+        OutputKind::Values(1) => outputs.push(json!({ "name": "predict", "datatype": "FP64", "shape": [-1] })),
+        OutputKind::Values(k) => outputs.push(json!({ "name": "predict", "datatype": "FP64", "shape": [-1, k] })),
+    }
+    json!({
+        "name": served.name,
+        "versions": [served.version],
+        "platform": format!("orchard-{}", served.model.flavor()),
+        "inputs": inputs,
+        "outputs": outputs,
+    })
+}
+
+async fn v2_model(State(s): State<Serving>, Path(m): Path<String>) -> Response {
+    match v2_lookup(&s, &m, None).await {
+        Ok(served) => Json(v2_metadata(&served)).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn v2_model_version(State(s): State<Serving>, Path((m, v)): Path<(String, String)>) -> Response {
+    match v2_lookup(&s, &m, Some(&v)).await {
+        Ok(served) => Json(v2_metadata(&served)).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn v2_model_ready(State(s): State<Serving>, Path(m): Path<String>) -> Response {
+    match v2_lookup(&s, &m, None).await {
+        Ok(served) => Json(json!({ "name": served.name, "ready": true })).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn v2_model_version_ready(State(s): State<Serving>, Path((m, v)): Path<(String, String)>) -> Response {
+    match v2_lookup(&s, &m, Some(&v)).await {
+        Ok(served) => Json(json!({ "name": served.name, "ready": true })).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn v2_infer(State(s): State<Serving>, Path(m): Path<String>, req: Request) -> Response {
+    let started = Instant::now();
+    let r = v2_infer_with(&s, &m, None, req.into_body(), started).await;
+    finish(&s, "/v2/infer", started, r)
+}
+
+async fn v2_infer_version(State(s): State<Serving>, Path((m, v)): Path<(String, String)>, req: Request) -> Response {
+    let started = Instant::now();
+    let r = v2_infer_with(&s, &m, Some(&v), req.into_body(), started).await;
+    finish(&s, "/v2/infer", started, r)
+}
+
+async fn v2_infer_with(s: &Serving, name: &str, version: Option<&str>, body: Body, started: Instant) -> Response {
+    let served = match v2_lookup(s, name, version).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let bytes = match read_body(s, body).await {
+        Ok(b) => b,
+        Err((status, m)) => return v2_error(status, m),
+    };
+    let json = match parse_json(&bytes) {
+        Ok(j) => j,
+        Err(m) => return v2_error(StatusCode::BAD_REQUEST, m),
+    };
+    let rows = match input::v2_inputs(&served.model, &json) {
+        Ok(r) => r,
+        Err(e) => return v2_error(StatusCode::BAD_REQUEST, e.0),
+    };
+    let preds = match predict(&served, &rows) {
+        Ok(p) => p,
+        Err(e) => return v2_error(StatusCode::BAD_REQUEST, e.0),
+    };
+    let n = preds.len();
+    let mut outputs = Vec::new();
+    match served.model.output_kind() {
+        OutputKind::Classes(k) => {
+            let labels: Vec<JsonValue> = preds.iter().map(|p| json!(p.class.clone().unwrap_or_default())).collect();
+            outputs.push(json!({ "name": "predict", "datatype": "BYTES", "shape": [n], "data": labels }));
+            let probs: Vec<f64> = preds.iter().flat_map(|p| p.values.iter().copied()).collect();
+            outputs.push(json!({ "name": "probabilities", "datatype": "FP64", "shape": [n, k], "data": probs }));
+        }
+        OutputKind::Values(k) => {
+            let values: Vec<f64> = preds.iter().flat_map(|p| p.values.iter().copied()).collect();
+            let shape = if k == 1 { json!([n]) } else { json!([n, k]) };
+            outputs.push(json!({ "name": "predict", "datatype": "FP64", "shape": shape, "data": values }));
+        }
+    }
+    // `outputs` in the request picks which tensors come back.
+    if let Some(JsonValue::Array(wanted)) = json.get("outputs") {
+        let names: Vec<&str> = wanted.iter().filter_map(|o| o.get("name").and_then(JsonValue::as_str)).collect();
+        if let Some(unknown) = names.iter().find(|n| !outputs.iter().any(|o| o["name"] == **n)) {
+            return v2_error(StatusCode::BAD_REQUEST, format!("unknown output '{unknown}' (outputs: predict, probabilities)"));
+        }
+        outputs.retain(|o| names.iter().any(|n| o["name"] == *n));
+    }
+    let id = json.get("id").and_then(JsonValue::as_str).map(str::to_string).unwrap_or_else(new_id);
+    let response = json!({
+        "model_name": served.name,
+        "model_version": served.version,
+        "id": id,
+        "outputs": outputs,
+    });
+    log(s, &id, &served, "/v2/infer", rows, response["outputs"].clone(), started);
+    Json(response).into_response()
+}
