@@ -19,8 +19,16 @@ ORCHARD = str(ROOT / "target" / "release" / "orchard")
 DVC = str(pathlib.Path(sys.executable).parent / "dvc")
 
 
+def settle():
+    """Lets the previous step's writes reach the disk before the next step is timed, so that no step pays for
+    the write-back of the one before it (the same for both tools)."""
+    os.sync()
+    time.sleep(1)
+
+
 def run(args, cwd, env):
     """Runs one command; returns (seconds, peak RSS in MiB)."""
+    settle()
     start = time.perf_counter()
     proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -53,6 +61,7 @@ def make_big_file(dest: pathlib.Path, mib: int):
 
 
 def bench_tool(tool, work: pathlib.Path, dataset: pathlib.Path, name: str, env):
+    work.mkdir(parents=True)
     repo = work / f"{tool}-repo"
     remote = work / f"{tool}-remote"
     repo.mkdir()
@@ -70,35 +79,39 @@ def bench_tool(tool, work: pathlib.Path, dataset: pathlib.Path, name: str, env):
     rows["add"] = run(cli + ["add", name] + quiet, repo, env)
     rows["status"] = run(cli + ["status"] + quiet, repo, env)
     rows["push"] = run(cli + ["push"] + quiet, repo, env)
-    shutil.rmtree(repo / ".dvc" / "cache")
-    p = repo / name
-    shutil.rmtree(p) if p.is_dir() else p.unlink()
+    # Cache and workspace copy leave the repository before the pull. They are moved aside, not deleted: on
+    # ext4, creating files right after tens of thousands were deleted is several times slower (the inode
+    # allocator skips recently freed inodes), which would time the filesystem, not the tools. Everything is
+    # deleted once all timings are taken.
+    aside = work / f"{tool}-aside"
+    aside.mkdir()
+    (repo / ".dvc" / "cache").rename(aside / "cache")
+    (repo / name).rename(aside / name)
     if tool == "dvc":
         # DVC's machine-wide state and indexes would otherwise remember the data.
-        shutil.rmtree(env["DVC_SITE_CACHE_DIR"], ignore_errors=True)
+        if os.path.exists(env["DVC_SITE_CACHE_DIR"]):
+            os.rename(env["DVC_SITE_CACHE_DIR"], aside / "site")
     rows["pull"] = run(cli + ["pull"] + quiet, repo, env)
     # Both must have restored the same bytes.
     check = subprocess.run(["diff", "-rq", str(dataset), str(repo / name)], capture_output=True)
     if check.returncode != 0:
         raise SystemExit(f"{tool} pull restored different data:\n{check.stdout.decode()}")
-    shutil.rmtree(repo)
-    shutil.rmtree(remote)
     return rows
 
 
 def reference(dataset: pathlib.Path, work: pathlib.Path, env):
     md5 = shell(f"find {dataset} -type f -print0 | xargs -0 -P {os.cpu_count()} -n 500 md5sum > /dev/null", work, env)
-    # Neither tool syncs to disk, so neither does the reference copy.
-    cp = shell(f"cp -r {dataset} {work}/cp-copy", work, env)
-    shell(f"rm -rf {work}/cp-copy", work, env)
+    # Neither tool syncs to disk, so neither does the reference copy (kept until the end, like the tools' files).
+    cp = shell(f"cp -r {dataset} {work}/cp-copy-{dataset.name}", work, env)
     return {"md5sum": md5, "cp": cp}
 
 
 def case(title, dataset, name, work, env, results):
     print(f"\n## {title}\n")
+    work.mkdir(parents=True)
     ref = reference(dataset, work, env)
-    o = bench_tool("orchard", work, dataset, name, env)
-    d = bench_tool("dvc", work, dataset, name, env)
+    o = bench_tool("orchard", work / "orchard", dataset, name, env)
+    d = bench_tool("dvc", work / "dvc", dataset, name, env)
     print(f"| step | orchard s | dvc s | dvc/orchard | orchard peak RSS MiB | dvc peak RSS MiB |")
     print(f"|---|---:|---:|---:|---:|---:|")
     for step in ["add", "status", "push", "pull"]:
@@ -125,12 +138,11 @@ def main():
         if not args.skip_small:
             small = work / "small-src" / "many"
             make_small_files(small, args.files)
-            case(f"(a) {args.files} files of 1–4 KB", small, "many", work, env, results)
-            shutil.rmtree(work / "small-src")
+            case(f"(a) {args.files} files of 1–4 KB", small, "many", work / "a", env, results)
         if not args.skip_big:
             big = work / "big-src"
             make_big_file(big, args.big_mib)
-            case(f"(b) one {args.big_mib} MiB file", big / "big.bin", "big.bin", work, env, results)
+            case(f"(b) one {args.big_mib} MiB file", big / "big.bin", "big.bin", work / "b", env, results)
     if args.out:
         pathlib.Path(args.out).write_text(json.dumps(results, indent=2))
 

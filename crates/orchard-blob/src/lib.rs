@@ -142,6 +142,15 @@ impl BlobStore {
         &self.uri
     }
 
+    /// For a local folder store: the file that holds an object, so that callers can copy it with the
+    /// operating system directly (large buffers, in-kernel copies) instead of through the async stream API.
+    /// `None` for remote stores and for unsafe paths.
+    pub fn local_file(&self, path: &str) -> Option<std::path::PathBuf> {
+        let root = self.local_root.as_ref()?;
+        let safe = safe_path(path).ok()?;
+        Some(root.join(safe))
+    }
+
     /// Writes a whole object. On a local folder the file appears atomically (written aside, then renamed).
     pub async fn put(&self, path: &str, bytes: Bytes) -> Result<()> {
         let path = object_path(path)?;

@@ -2,11 +2,13 @@
 
 mod config;
 mod data;
+mod serve;
 mod server;
 
 use clap::{Parser, Subcommand};
 
-/// Orchard: an ML platform in one binary — MLflow-compatible tracking, Hydra-style config, DVC-compatible data.
+/// Orchard: an ML platform in one binary — MLflow-compatible tracking and model registry, model serving,
+/// Hydra-style config, DVC-compatible data.
 #[derive(Parser, Debug)]
 #[command(name = "orchard", version, about, long_about = None, propagate_version = true)]
 struct Cli {
@@ -16,8 +18,11 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the tracking server (MLflow REST API and artifact proxy) on one port.
+    /// Run the tracking server (MLflow REST API, artifact proxy, model registry and the model gateway
+    /// /models/<name>/predict) on one port.
     Server(server::ServerArgs),
+    /// Serve one model over HTTP: /predict, MLflow's /invocations, Open Inference Protocol v2, /metrics.
+    Serve(serve::ServeArgs),
     /// Compose Hydra-style configuration (config groups, defaults lists, overrides, sweeps).
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -57,6 +62,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Server(args) => server::run(args).await,
+            Command::Serve(args) => serve::run(args).await,
             Command::Config(cmd) => config::run(cmd),
             Command::Data(args) => data::run(args).await,
         }

@@ -47,28 +47,45 @@ pub struct ServerArgs {
     /// otherwise the artifacts destination]
     #[arg(long, env = "ORCHARD_DEFAULT_ARTIFACT_ROOT")]
     default_artifact_root: Option<String>,
+
+    /// The alias whose version the gateway serves at /models/<name>/predict.
+    #[arg(long, env = "ORCHARD_GATEWAY_ALIAS", default_value = "champion")]
+    gateway_alias: String,
+
+    /// Do not serve registered models (/models/<name>/predict, /models/<name>/invocations, /v2/…).
+    #[arg(long)]
+    no_gateway: bool,
+
+    /// Do not record gateway requests in the prediction log (`predictions/` in the artifact store).
+    #[arg(long)]
+    no_prediction_log: bool,
+
+    /// Where the gateway keeps downloaded model versions. [default: ./orchard-data/model-cache]
+    #[arg(long, env = "ORCHARD_MODEL_CACHE_DIR")]
+    model_cache_dir: Option<PathBuf>,
 }
 
 fn default_data_dir() -> PathBuf {
     PathBuf::from("orchard-data")
 }
 
+/// `sqlite:///orchard-data/orchard.db`: the embedded default, relative to the working folder.
+pub fn default_backend() -> String {
+    format!("sqlite:///{}", default_data_dir().join("orchard.db").display())
+}
+
+/// `file://<cwd>/orchard-data/artifacts`.
+pub fn default_artifacts_destination() -> String {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    format!("file://{}", cwd.join(default_data_dir()).join("artifacts").display())
+}
+
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
-    let backend = args.backend_store_uri.clone().unwrap_or_else(|| {
-        format!(
-            "sqlite:///{}",
-            default_data_dir().join("orchard.db").display()
-        )
-    });
-    let destination = match &args.artifacts_destination {
-        Some(d) => d.clone(),
-        None => {
-            let dir = std::env::current_dir()?
-                .join(default_data_dir())
-                .join("artifacts");
-            format!("file://{}", dir.display())
-        }
-    };
+    let backend = args.backend_store_uri.clone().unwrap_or_else(default_backend);
+    let destination = args
+        .artifacts_destination
+        .clone()
+        .unwrap_or_else(default_artifacts_destination);
     let serve_artifacts = args.serve_artifacts && !args.no_serve_artifacts;
 
     let started = std::time::Instant::now();
@@ -87,23 +104,39 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let tracking = Tracking::new(store.clone(), &default_root)
         .await
         .context("cannot prepare the tracking store")?;
+    let mut log_writer = None;
+    let gateway = if args.no_gateway {
+        None
+    } else {
+        let cache = args
+            .model_cache_dir
+            .clone()
+            .unwrap_or_else(|| default_data_dir().join("model-cache"));
+        let catalog = orchard_server::gateway::RegistryCatalog::new(
+            tracking.clone(),
+            Artifacts::new(blob.clone()),
+            &args.gateway_alias,
+            cache,
+        );
+        let mut serving = orchard_serve::Serving::new(std::sync::Arc::new(catalog));
+        if !args.no_prediction_log {
+            let (log, writer) = orchard_serve::log::PredictionLog::start(
+                blob.clone(),
+                orchard_serve::log::LogSettings::default(),
+                serving.metrics.clone(),
+            );
+            serving.log = Some(log);
+            log_writer = Some(writer);
+        }
+        Some(serving)
+    };
     let state = AppState {
         tracking,
         artifacts: serve_artifacts.then(|| Artifacts::new(blob)),
+        gateway,
     };
 
-    let addr: SocketAddr = tokio::net::lookup_host((args.host.as_str(), args.port))
-        .await
-        .with_context(|| format!("cannot resolve --host {}", args.host))?
-        .next()
-        .with_context(|| format!("--host {} resolves to no address", args.host))?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let local = listener.local_addr()?;
-    // The first line on stdout is the URL: scripts and tests read it to find a server started with --port 0.
-    println!("Orchard server listening on http://{local}");
-    let _ = std::io::stdout().flush();
+    let listener = bind(&args.host, args.port, "Orchard server").await?;
     tracing::info!(
         backend = %redact(&backend),
         artifacts = %destination,
@@ -115,9 +148,28 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     axum::serve(listener, orchard_server::app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    if let Some(w) = log_writer {
+        w.finish().await;
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Binds the listening socket and prints `<what> listening on http://host:port` as the first line on stdout:
+/// scripts and tests read it to find a server started with `--port 0`.
+pub async fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let addr: SocketAddr = tokio::net::lookup_host((host, port))
+        .await
+        .with_context(|| format!("cannot resolve --host {host}"))?
+        .next()
+        .with_context(|| format!("--host {host} resolves to no address"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    println!("{what} listening on http://{}", listener.local_addr()?);
+    let _ = std::io::stdout().flush();
+    Ok(listener)
 }
 
 /// Hides a password in a database URI before it is printed.
@@ -131,7 +183,7 @@ fn redact(uri: &str) -> String {
     }
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

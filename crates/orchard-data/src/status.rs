@@ -81,9 +81,8 @@ fn in_cache(repo: &Repo, oid: &Oid) -> Result<bool> {
             Ok(e) => e,
             Err(_) => return Ok(false),
         };
-        return Ok(entries
-            .iter()
-            .all(|e| repo.cache.exists(&Oid::new(oid.kind, &e.md5))));
+        let oids: Vec<Oid> = entries.iter().map(|e| Oid::new(oid.kind, &e.md5)).collect();
+        return Ok(repo.cache.all_present(&oids));
     }
     Ok(true)
 }

@@ -109,6 +109,10 @@ impl Remote {
 
     async fn upload(&self, cache: &Cache, oid: &Oid) -> std::result::Result<u64, String> {
         let path = cache.path(oid);
+        if let Some(dest) = self.store.local_file(&oid.relpath()) {
+            // A local remote: one in-kernel copy aside, then a rename (no async file I/O round trips).
+            return tokio::task::block_in_place(|| upload_local(&path, &dest));
+        }
         let size = tokio::fs::metadata(&path)
             .await
             .map_err(|e| format!("{}: {e}", path.display()))?
@@ -136,6 +140,11 @@ impl Remote {
 
     /// Downloads one object into the cache, verifying it against its id on the way.
     async fn download(&self, cache: &Cache, oid: &Oid) -> std::result::Result<u64, String> {
+        if oid.kind == HashKind::Md5 {
+            if let Some(src) = self.store.local_file(&oid.relpath()) {
+                return tokio::task::block_in_place(|| download_local(cache, oid, &src));
+            }
+        }
         let (size, mut stream) = self
             .store
             .get(&oid.relpath())
@@ -190,6 +199,58 @@ impl Remote {
         }
         result
     }
+}
+
+/// Uploads one cache object to a local remote: copied next to its final name, then renamed into place.
+fn upload_local(src: &Path, dest: &Path) -> std::result::Result<u64, String> {
+    if let Some(dir) = dest.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let tmp = crate::fsutil::temp_path_for(dest);
+    let result = crate::cache::copy_with_mode(src, &tmp, 0o644)
+        .map_err(|e| e.to_string())
+        .and_then(|()| std::fs::rename(&tmp, dest).map_err(|e| format!("{}: {e}", dest.display())));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result?;
+    std::fs::metadata(dest)
+        .map(|m| m.len())
+        .map_err(|e| format!("{}: {e}", dest.display()))
+}
+
+/// Downloads one object from a local remote, verifying it: small objects are read and hashed in memory,
+/// large ones copied and hashed in one pass (the copy and the md5 overlap).
+fn download_local(cache: &Cache, oid: &Oid, src: &Path) -> std::result::Result<u64, String> {
+    let size = std::fs::metadata(src)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => orchard_blob::BlobError::NotFound(oid.relpath()).to_string(),
+            _ => format!("{}: {e}", src.display()),
+        })?
+        .len();
+    if size <= SINGLE_PUT_LIMIT {
+        let bytes = std::fs::read(src).map_err(|e| format!("{}: {e}", src.display()))?;
+        let actual = hash::md5_bytes(&bytes);
+        if actual != oid.digest() {
+            return Err(corrupted(oid, &actual));
+        }
+        cache.add_verified(oid, &bytes).map_err(|e| e.to_string())?;
+        return Ok(bytes.len() as u64);
+    }
+    let tmp = cache.temp_path().map_err(|e| e.to_string())?;
+    let result = crate::cache::copy_hashing(src, &tmp)
+        .map_err(|e| e.to_string())
+        .and_then(|(actual, n)| {
+            if actual != oid.digest() {
+                return Err(corrupted(oid, &actual));
+            }
+            cache.install(&tmp, oid).map_err(|e| e.to_string())?;
+            Ok(n)
+        });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 fn corrupted(oid: &Oid, actual: &str) -> String {

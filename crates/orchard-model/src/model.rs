@@ -230,7 +230,9 @@ impl Model {
                 Value::Num(_) => {
                     return Err(ModelError::Input(format!("field '{name}' must be a finite number")))
                 }
-                Value::Bool(b) if !self.string_inputs[i] => f64::from(u8::from(*b)),
+                // A missing value (JSON null, an empty CSV cell), as pandas reads it: NaN, which the model's
+                // missing-value rules handle as they did in training.
+                Value::Null => f64::NAN,
                 Value::Str(s) if self.string_inputs[i] => self.predictor.category_code(i, s).unwrap_or(f64::NAN),
                 other => {
                     let wanted = if self.string_inputs[i] { "a string category" } else { "a number" };
@@ -308,6 +310,10 @@ mod tests {
         assert_eq!(m.inputs(), ["colour_code", "length"]);
         assert_eq!(m.label_field(), "answer");
         let mut row = Vec::new();
+        m.row_from_fields(&fields(&[("length", Value::Null), ("colour_code", Value::Num(2.0))]), &mut row)
+            .unwrap();
+        assert!(row[1].is_nan(), "null is a missing value");
+        row.clear();
         m.row_from_fields(&fields(&[("length", Value::Num(2.0)), ("colour_code", Value::Num(2.0))]), &mut row)
             .unwrap();
         assert_eq!(row, vec![2.0, 4.0]);
@@ -318,7 +324,7 @@ mod tests {
             (fields(&[("length", Value::Num(1.0))]), "missing field 'colour_code'"),
             (fields(&[("length", Value::Num(1.0)), ("colour_code", Value::Num(1.0)), ("x", Value::Null)]), "unknown field 'x'"),
             (fields(&[("length", Value::Str("a".into())), ("colour_code", Value::Num(1.0))]), "field 'length' must be a number, got string"),
-            (fields(&[("length", Value::Null), ("colour_code", Value::Num(1.0))]), "got null"),
+            (fields(&[("length", Value::Bool(true)), ("colour_code", Value::Num(1.0))]), "got boolean"),
             (fields(&[("length", Value::Num(f64::INFINITY)), ("colour_code", Value::Num(1.0))]), "finite"),
         ] {
             let e = m.row_from_fields(&bad, &mut Vec::new()).unwrap_err().to_string();

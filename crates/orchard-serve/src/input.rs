@@ -296,8 +296,10 @@ pub fn invocations_csv(model: &Model, text: &str) -> Result<Rows, InputError> {
             cells
                 .into_iter()
                 .map(|c| match c.trim().parse::<f64>() {
+                    // `NaN` (and an empty cell) is how pandas writes a missing value.
+                    Ok(x) if x.is_nan() => Value::Null,
                     Ok(x) => Value::Num(x),
-                    Err(_) if c.is_empty() => Value::Null,
+                    Err(_) if c.trim().is_empty() => Value::Null,
                     Err(_) => Value::Str(c),
                 })
                 .collect(),
@@ -395,6 +397,8 @@ pub fn v2_inputs(model: &Model, body: &Json) -> Result<Rows, InputError> {
         match (t.datatype, v) {
             ("BYTES", Json::String(s)) => Ok(Value::Str(s.clone())),
             ("BOOL", Json::Bool(b)) => Ok(Value::Bool(*b)),
+            // JSON has no NaN: null stands for a missing value in floating-point tensors.
+            ("FP64" | "FP32" | "FP16", Json::Null) => Ok(Value::Null),
             (dt, Json::Number(n)) if dt != "BYTES" && dt != "BOOL" => Ok(Value::Num(n.as_f64().unwrap_or(f64::NAN))),
             (dt, other) => bad(format!("input '{}' value {at}: a JSON {} is not {dt}", t.name, kind(other))),
         }

@@ -2,13 +2,15 @@
 //!
 //! - `/api/2.0/mlflow/*` and `/ajax-api/2.0/mlflow/*`: MLflow's tracking REST API ([`tracking`]);
 //! - `/api/2.0/mlflow-artifacts/*`: the artifact proxy ([`artifacts`]);
-//! - `/api/3.0/mlflow/server-info`, `/health`, `/version`.
+//! - `/api/3.0/mlflow/server-info`, `/health`, `/version`;
+//! - the model gateway ([`gateway`]): `/models/<name>/predict`, `/models/<name>/invocations`, `/v2/…`.
 //!
 //! Handlers are thin: parse fields ([`request`]), call `orchard-tracking`, shape JSON ([`wire`]); every error
 //! leaves through [`error::ApiError`] as MLflow's `{"error_code", "message"}`.
 
 pub mod artifacts;
 pub mod error;
+pub mod gateway;
 pub mod registry;
 pub mod request;
 pub mod tracking;
@@ -35,6 +37,8 @@ pub struct AppState {
     pub tracking: Tracking,
     /// `None` when artifacts are not proxied (`--no-serve-artifacts`): clients then write to the store directly.
     pub artifacts: Option<Artifacts>,
+    /// The model gateway (`/models/<name>/predict`, `/v2/…`), when enabled.
+    pub gateway: Option<orchard_serve::Serving>,
 }
 
 /// Builds the whole application.
@@ -43,14 +47,19 @@ pub fn app(state: AppState) -> Router {
         .nest("/2.0/mlflow", tracking::routes().merge(registry::routes()))
         .nest("/2.0/mlflow-artifacts", artifacts::routes())
         .route("/3.0/mlflow/server-info", get(server_info));
-    Router::new()
+    let gateway = state.gateway.clone().map(orchard_serve::gateway_routes);
+    let mut app = Router::new()
         .nest("/api", api.clone())
         .nest("/ajax-api", api)
         .route("/health", get(|| async { "OK" }))
         .route("/version", get(|| async { env!("CARGO_PKG_VERSION") }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
+        .with_state(state);
+    if let Some(g) = gateway {
+        app = app.merge(g);
+    }
+    app
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(ErrorCode::InternalError, "internal error: the server hit a bug handling this request")
                 .into_response()

@@ -27,6 +27,7 @@ async fn fixture() -> Fixture {
         app: app(AppState {
             tracking,
             artifacts: Some(Artifacts::new(blob)),
+            gateway: None,
         }),
         _dir: dir,
     }

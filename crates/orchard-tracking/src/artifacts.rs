@@ -104,6 +104,64 @@ impl Artifacts {
         }
     }
 
+    /// Copies every file below an artifact URI (`mlflow-artifacts:/…` from this store, or any `file://` / `s3://`
+    /// URI) into the local folder `dest`, which appears whole or not at all (filled aside, then renamed).
+    /// Returns the number of files.
+    pub async fn download_dir(&self, artifact_uri: &str, dest: &std::path::Path) -> Result<usize> {
+        let (store, prefix) = match proxied_path(artifact_uri) {
+            Some(p) => (self.blob.clone(), orchard_blob::safe_path(&p)?),
+            None => (BlobStore::open(artifact_uri)?, String::new()),
+        };
+        let files = store.list_recursive(&prefix).await?;
+        if files.is_empty() {
+            return Err(TrackingError::not_found(format!(
+                "No artifacts found under '{artifact_uri}'"
+            )));
+        }
+        let parent = dest.parent().unwrap_or(std::path::Path::new("."));
+        let io = |e: std::io::Error, p: &std::path::Path| {
+            TrackingError::new(
+                crate::ErrorCode::InternalError,
+                format!("cannot write {}: {e}", p.display()),
+            )
+        };
+        std::fs::create_dir_all(parent).map_err(|e| io(e, parent))?;
+        let tmp = parent.join(format!(
+            ".{}.tmp-{}",
+            dest.file_name().and_then(|n| n.to_str()).unwrap_or("download"),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let result = async {
+            for path in &files {
+                let rel = path
+                    .strip_prefix(prefix.as_str())
+                    .unwrap_or(path)
+                    .trim_start_matches('/');
+                let rel = orchard_blob::safe_path(rel)?;
+                let target = tmp.join(&rel);
+                if let Some(dir) = target.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| io(e, dir))?;
+                }
+                let bytes = store.get_bytes(path).await?;
+                std::fs::write(&target, &bytes).map_err(|e| io(e, &target))?;
+            }
+            match std::fs::rename(&tmp, dest) {
+                Ok(()) => Ok(files.len()),
+                // Someone else downloaded it meanwhile: theirs is as good as ours.
+                Err(_) if dest.is_dir() => {
+                    let _ = std::fs::remove_dir_all(&tmp);
+                    Ok(files.len())
+                }
+                Err(e) => Err(io(e, dest)),
+            }
+        }
+        .await;
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        result
+    }
+
     pub async fn delete(&self, path: &str) -> Result<()> {
         match self.blob.delete(path).await {
             // Deleting what is not there is done already (MLflow answers {} too).

@@ -1,0 +1,130 @@
+//! The serving gateway of `orchard server`: `POST /models/<name>/predict` (and `/invocations`, `/v2/…`) answer
+//! with the version a registered model's alias (`@champion` by default) points at.
+//!
+//! The alias is looked up on every request — one indexed query — so moving it switches traffic at once, with
+//! no restart. Each version is downloaded and loaded once, on first use, and kept (versions never change).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use orchard_model::Model;
+use orchard_serve::{Catalog, ServeError, ServedModel};
+use orchard_tracking::artifacts::Artifacts;
+use orchard_tracking::{ErrorCode, Tracking};
+use tokio::sync::Mutex as AsyncMutex;
+
+#[derive(Debug)]
+pub struct RegistryCatalog {
+    tracking: Tracking,
+    artifacts: Artifacts,
+    alias: String,
+    /// Where downloaded versions are kept.
+    cache_dir: PathBuf,
+    /// (name, version, creation time) → the loaded model. The creation time tells a re-created model's
+    /// version 1 from an old one.
+    loaded: Mutex<HashMap<(String, i64, i64), Arc<ServedModel>>>,
+    /// One download at a time, so concurrent first requests load a version once.
+    loading: AsyncMutex<()>,
+}
+
+impl RegistryCatalog {
+    pub fn new(tracking: Tracking, artifacts: Artifacts, alias: &str, cache_dir: PathBuf) -> RegistryCatalog {
+        RegistryCatalog {
+            tracking,
+            artifacts,
+            alias: alias.to_string(),
+            cache_dir,
+            loaded: Mutex::new(HashMap::new()),
+            loading: AsyncMutex::new(()),
+        }
+    }
+
+    fn cached(&self, key: &(String, i64, i64)) -> Option<Arc<ServedModel>> {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+}
+
+fn not_served(e: orchard_tracking::TrackingError) -> ServeError {
+    match e.code {
+        ErrorCode::ResourceDoesNotExist | ErrorCode::InvalidParameterValue => ServeError::NotFound(e.message),
+        _ => ServeError::Unavailable(e.message),
+    }
+}
+
+#[async_trait::async_trait]
+impl Catalog for RegistryCatalog {
+    async fn get(&self, name: &str) -> Result<Arc<ServedModel>, ServeError> {
+        let version = self
+            .tracking
+            .get_model_version_by_alias(name, &self.alias)
+            .await
+            .map_err(|e| {
+                ServeError::NotFound(format!(
+                    "model '{name}' has no version behind the alias '@{}' to serve ({})",
+                    self.alias, e.message
+                ))
+            })?;
+        let key = (name.to_string(), version.version, version.creation_timestamp_ms);
+        if let Some(m) = self.cached(&key) {
+            return Ok(m);
+        }
+        let _guard = self.loading.lock().await;
+        if let Some(m) = self.cached(&key) {
+            return Ok(m);
+        }
+        let uri = format!("models:/{name}/{}", version.version);
+        let resolved = self.tracking.resolve_model_uri(&uri).await.map_err(not_served)?;
+        let safe: String = name
+            .chars()
+            .map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+            .collect();
+        let dir = self
+            .cache_dir
+            .join(format!("{safe}-v{}-{}", version.version, version.creation_timestamp_ms));
+        if !dir.is_dir() {
+            self.artifacts
+                .download_dir(&resolved.artifact_uri, &dir)
+                .await
+                .map_err(not_served)?;
+        }
+        let model = tokio::task::spawn_blocking(move || Model::load(&dir))
+            .await
+            .map_err(|e| ServeError::Unavailable(e.to_string()))?
+            .map_err(|e| ServeError::Unavailable(format!("cannot load {uri}: {e}")))?;
+        let served = Arc::new(ServedModel {
+            name: name.to_string(),
+            version: version.version.to_string(),
+            source: uri,
+            model,
+        });
+        tracing::info!(model = name, version = version.version, "model loaded");
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, served.clone());
+        Ok(served)
+    }
+
+    async fn default_model(&self) -> Result<Arc<ServedModel>, ServeError> {
+        Err(ServeError::NotFound(
+            "the gateway serves models by name: POST /models/<name>/predict".into(),
+        ))
+    }
+
+    fn loaded(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|m| (m.name.clone(), m.version.clone()))
+            .collect();
+        out.sort();
+        out
+    }
+}
