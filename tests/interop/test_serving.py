@@ -286,6 +286,8 @@ def test_gateway_serves_the_champion_and_follows_the_alias(backend_uri, tmp_path
     try:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
         mlflow.set_tracking_uri(server.url)
+        # The fluent API remembers the experiment of an earlier test (on another server): choose one here.
+        mlflow.set_experiment("gateway")
         d, booster, x = iris_model_dir(tmp_path)
         client = mlflow.MlflowClient(server.url)
         client.create_registered_model("iris")

@@ -1,0 +1,158 @@
+"""Side-by-side serving benchmark (see run.sh): the same iris LightGBM model behind `orchard serve` and behind
+a FastAPI + uvicorn app, the same wrk load, one after the other on this machine. Prints req/s, p50, p99 and
+RSS for both, the ratios, and checks that both answer the same flower."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+HERE = pathlib.Path(__file__).resolve().parent
+ORCHARD = str(ROOT / "target" / "release" / "orchard")
+BODY = {"sepal": {"length": 5.1, "width": 3.5}, "petal": {"length": 1.4, "width": 0.2}}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_model(dest: pathlib.Path):
+    """The iris model of the reference scenario: multiclass LightGBM with a derived column, as an MLflow
+    model directory with Orchard's feature spec."""
+    import lightgbm as lgb
+    from sklearn.datasets import load_iris
+
+    data = load_iris(as_frame=True)
+    x = data.data.copy()
+    x.columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    x["sepal_mul"] = x["sepal_length"] * x["sepal_width"]
+    booster = lgb.train({"objective": "multiclass", "num_class": 3, "verbose": -1, "seed": 1},
+                        lgb.Dataset(x, label=data.target), num_boost_round=50)
+    dest.mkdir(parents=True)
+    booster.save_model(str(dest / "model.lgb"))
+    (dest / "MLmodel").write_text(
+        "flavors:\n  lightgbm:\n    data: model.lgb\n    model_class: lightgbm.basic.Booster\n"
+        "  python_function:\n    data: model.lgb\n    loader_module: mlflow.lightgbm\n")
+    (dest / "feature_spec.json").write_text(json.dumps({
+        "inputs": ["sepal_length", "sepal_width", "petal_length", "petal_width"],
+        "derived": [{"name": "sepal_mul", "expr": "sepal_length * sepal_width"}],
+        "columns": list(x.columns),
+        "classes": ["setosa", "versicolor", "virginica"],
+        "label": "flower",
+    }))
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited early ({proc.returncode})")
+        try:
+            r = requests.post(url + "/predict", json=BODY, timeout=2)
+            if r.status_code == 200:
+                return r.json()
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} did not become ready")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (uvicorn may fork), in MB."""
+    total = 0
+    pids = [pid]
+    try:
+        pids += [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            for line in open(f"/proc/{p}/status"):
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return total / 1024
+
+
+def to_ms(value: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)", value)
+    n, unit = float(m.group(1)), m.group(2)
+    return n / 1000 if unit == "us" else n * 1000 if unit == "s" else n
+
+
+def wrk(url: str, seconds: int, connections: int) -> dict:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(HERE / "predict.lua"), url + "/predict"],
+        capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = to_ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1))
+    p99 = to_ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise SystemExit(f"{url}: {errors.group(1)} failed requests\n{out}")
+    return {"rps": rps, "p50": p50, "p99": p99}
+
+
+def measure(name, cmd, env, port, seconds, connections, cwd):
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        answer = wait_ready(url, proc)
+        idle = rss_mb(proc.pid)
+        wrk(url, 2, connections)  # warm-up
+        result = wrk(url, seconds, connections)
+        result["rss_idle"] = idle
+        result["rss_after"] = rss_mb(proc.pid)
+        result["answer"] = answer["flower"]
+        print(f"{name}: {result}", file=sys.stderr)
+        return result
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=15)
+    ap.add_argument("--connections", type=int, default=32)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="orchard-bench-serving-") as tmp:
+        tmp = pathlib.Path(tmp)
+        model = tmp / "iris-model"
+        make_model(model)
+        port = free_port()
+        orchard = measure("orchard", [ORCHARD, "serve", "-m", str(model), "--port", str(port)],
+                          dict(os.environ, ORCHARD_LOG="warn"), port, args.seconds, args.connections, tmp)
+        port = free_port()
+        fastapi = measure("fastapi", [sys.executable, "-m", "uvicorn", "fastapi_app:app", "--port", str(port),
+                                      "--log-level", "warning", "--no-access-log"],
+                          dict(os.environ, MODEL_DIR=str(model), PYTHONPATH=str(HERE)), port, args.seconds,
+                          args.connections, HERE)
+    assert orchard["answer"] == fastapi["answer"] == "setosa", (orchard["answer"], fastapi["answer"])
+    print(f"\nwrk -t2 -c{args.connections} -d{args.seconds}s, POST /predict with one nested iris flower\n")
+    print("| measure | orchard serve | FastAPI + uvicorn + LightGBM | ratio |")
+    print("|---|---:|---:|---:|")
+    print(f"| throughput (req/s) | {orchard['rps']:,.0f} | {fastapi['rps']:,.0f} | {orchard['rps'] / fastapi['rps']:.0f}× |")
+    print(f"| p50 latency (ms) | {orchard['p50']:.3f} | {fastapi['p50']:.2f} | {fastapi['p50'] / orchard['p50']:.0f}× |")
+    print(f"| p99 latency (ms) | {orchard['p99']:.3f} | {fastapi['p99']:.2f} | {fastapi['p99'] / orchard['p99']:.0f}× |")
+    print(f"| RSS with the model loaded, idle (MB) | {orchard['rss_idle']:.1f} | {fastapi['rss_idle']:.1f} | {fastapi['rss_idle'] / orchard['rss_idle']:.0f}× |")
+    print(f"| RSS after the load (MB) | {orchard['rss_after']:.1f} | {fastapi['rss_after']:.1f} | {fastapi['rss_after'] / orchard['rss_after']:.0f}× |")
+    print(f"\nBoth answered: {orchard['answer']}. The Orchard server wrote its prediction log meanwhile.")
+
+
+if __name__ == "__main__":
+    main()
