@@ -256,7 +256,11 @@ def test_predict_with_feature_spec_nested_fields_and_bad_input(tmp_path):
     logs = list((tmp_path / "orchard-data" / "artifacts" / "predictions" / "iris-model").rglob("*.jsonl"))
     records = [json.loads(line) for f in logs for line in f.read_text().splitlines()]
     assert len([r for r in records if r["route"] == "/predict"]) == 2
-    assert any(r["outputs"][0]["flower"] == "setosa" and r["inputs"][0]["sepal"]["length"] == 5.1 for r in records)
+    # Each record holds the request and the answer as they were sent, with the request id and the version.
+    single = next(r for r in records if r["route"] == "/predict" and r["rows"] == 1)
+    assert single["inputs"]["sepal"]["length"] == 5.1 and single["outputs"]["flower"] == "setosa"
+    assert single["outputs"]["request_id"] == single["request_id"] and single["version"] == "1"
+    assert all(r["latency_us"] > 0 for r in records)
 
 
 def test_open_inference_protocol_client(tmp_path):

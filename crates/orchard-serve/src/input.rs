@@ -32,8 +32,6 @@ fn bad<T>(message: impl Into<String>) -> Result<T, InputError> {
 pub struct Rows {
     pub values: Vec<f64>,
     pub n: usize,
-    /// The inputs as received, one JSON object per row (for the prediction log).
-    pub echo: Vec<Json>,
 }
 
 fn scalar(v: &Json, what: &str) -> Result<Value, InputError> {
@@ -81,7 +79,6 @@ fn push_record(model: &Model, obj: &serde_json::Map<String, Json>, rows: &mut Ro
         .row_from_fields(&fields, &mut rows.values)
         .map_err(|e| at_row(e.into(), row))?;
     rows.n += 1;
-    rows.echo.push(Json::Object(obj.clone()));
     Ok(())
 }
 
@@ -130,20 +127,8 @@ fn push_table(model: &Model, columns: &[String], data: &[Vec<Value>], rows: &mut
             .row_from_fields(&fields, &mut rows.values)
             .map_err(|e| at_row(e.into(), Some(i)))?;
         rows.n += 1;
-        rows.echo.push(Json::Object(
-            columns.iter().cloned().zip(values.iter().map(value_json)).collect(),
-        ));
     }
     Ok(())
-}
-
-fn value_json(v: &Value) -> Json {
-    match v {
-        Value::Num(x) => serde_json::Number::from_f64(*x).map(Json::Number).unwrap_or(Json::Null),
-        Value::Str(s) => Json::String(s.clone()),
-        Value::Bool(b) => Json::Bool(*b),
-        Value::Null => Json::Null,
-    }
 }
 
 /// Rows given positionally, in the model's input order (`instances: [[…], …]`, tensors).

@@ -204,32 +204,48 @@ fn finish(serving: &Serving, route: &'static str, started: Instant, response: Re
     response
 }
 
-#[allow(clippy::too_many_arguments)]
-fn log(
-    serving: &Serving,
-    id: &str,
-    served: &ServedModel,
+/// What one answered request leaves behind: the prediction count, and a prediction-log record holding the
+/// request and response bodies as they were (shared bytes, nothing re-serialized on the request path).
+struct Exchange<'a> {
+    id: &'a str,
     route: &'static str,
-    rows: Rows,
-    outputs: JsonValue,
-    started: Instant,
-) {
+    rows: usize,
+    request: Bytes,
+    request_is_json: bool,
+    response: Bytes,
+}
+
+fn log(serving: &Serving, served: &ServedModel, x: Exchange<'_>, started: Instant) {
     serving
         .metrics
         .predictions
-        .fetch_add(rows.n as u64, std::sync::atomic::Ordering::Relaxed);
+        .fetch_add(x.rows as u64, std::sync::atomic::Ordering::Relaxed);
     if let Some(log) = &serving.log {
+        // The request body may be a slice of the connection's read buffer: copy the few bytes out so that a
+        // queued record does not keep the whole buffer alive.
+        let inputs = Bytes::copy_from_slice(&x.request);
         log.send(Record {
-            request_id: id.to_string(),
+            request_id: x.id.to_string(),
             timestamp_ms: now_ms(),
-            model: served.name.clone(),
-            version: served.version.clone(),
-            route,
-            inputs: rows.echo,
-            outputs,
+            model: Arc::from(served.name.as_str()),
+            version: Arc::from(served.version.as_str()),
+            route: x.route,
+            rows: x.rows,
+            inputs,
+            inputs_are_json: x.request_is_json,
+            outputs: x.response,
             latency_us: started.elapsed().as_micros() as u64,
         });
     }
+}
+
+/// A JSON response from bytes already serialized (so the same bytes can go to the prediction log).
+fn json_bytes(value: &JsonValue) -> Bytes {
+    Bytes::from(serde_json::to_vec(value).unwrap_or_default())
+}
+
+fn json_response(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 fn unavailable(e: ServeError) -> Response {
@@ -305,19 +321,20 @@ async fn predict_with(s: &Serving, served: &ServedModel, body: Body, started: In
         Ok(p) => p,
         Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE", e.0),
     };
-    let label = s.label_field.clone().unwrap_or_else(|| served.model.label_field().to_string());
+    let label = s.label_field.as_deref().unwrap_or_else(|| served.model.label_field());
     let id = new_id();
-    let items: Vec<serde_json::Map<String, JsonValue>> = preds.iter().map(|p| predict_json(served, &label, p)).collect();
+    let mut items = preds.iter().map(|p| predict_json(served, label, p));
     let mut out = serde_json::Map::new();
     out.insert("request_id".into(), JsonValue::String(id.clone()));
     if is_list {
-        out.insert("predictions".into(), JsonValue::Array(items.iter().cloned().map(JsonValue::Object).collect()));
-    } else if let Some(first) = items.first() {
-        out.extend(first.clone());
+        out.insert("predictions".into(), JsonValue::Array(items.map(JsonValue::Object).collect()));
+    } else if let Some(first) = items.next() {
+        out.extend(first);
     }
-    let logged = JsonValue::Array(items.into_iter().map(JsonValue::Object).collect());
-    log(s, &id, served, "/predict", rows, logged, started);
-    let mut response = Json(JsonValue::Object(out)).into_response();
+    let body = json_bytes(&JsonValue::Object(out));
+    let x = Exchange { id: &id, route: "/predict", rows: rows.n, request: bytes, request_is_json: true, response: body.clone() };
+    log(s, served, x, started);
+    let mut response = json_response(body);
     if let Ok(v) = id.parse() {
         response.headers_mut().insert("x-request-id", v);
     }
@@ -403,9 +420,17 @@ async fn invocations_with(s: &Serving, served: &ServedModel, headers: &HeaderMap
         Ok(p) => p,
         Err(e) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", e.0),
     };
-    let predictions = mlflow_predictions(served, &preds);
-    log(s, &new_id(), served, "/invocations", rows, predictions.clone(), started);
-    Json(json!({ "predictions": predictions })).into_response()
+    let body = json_bytes(&json!({ "predictions": mlflow_predictions(served, &preds) }));
+    let x = Exchange {
+        id: &new_id(),
+        route: "/invocations",
+        rows: rows.n,
+        request: bytes,
+        request_is_json: media == "application/json",
+        response: body.clone(),
+    };
+    log(s, served, x, started);
+    json_response(body)
 }
 
 async fn ping() -> &'static str {
@@ -563,6 +588,8 @@ async fn v2_infer_with(s: &Serving, name: &str, version: Option<&str>, body: Bod
         "id": id,
         "outputs": outputs,
     });
-    log(s, &id, &served, "/v2/infer", rows, response["outputs"].clone(), started);
-    Json(response).into_response()
+    let body = json_bytes(&response);
+    let x = Exchange { id: &id, route: "/v2/infer", rows: rows.n, request: bytes, request_is_json: true, response: body.clone() };
+    log(s, &served, x, started);
+    json_response(body)
 }

@@ -17,17 +17,52 @@ use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
 
-/// One logged request.
-#[derive(Debug, Clone, serde::Serialize)]
+/// One logged request. The request and response bodies are kept as the bytes that were received and sent
+/// (reference-counted, not copied), so logging costs the request path a few pointer copies; the writer
+/// splices them into the JSON line.
+#[derive(Debug, Clone)]
 pub struct Record {
     pub request_id: String,
     pub timestamp_ms: i64,
-    pub model: String,
-    pub version: String,
+    pub model: Arc<str>,
+    pub version: Arc<str>,
     pub route: &'static str,
-    pub inputs: Vec<serde_json::Value>,
-    pub outputs: serde_json::Value,
+    pub rows: usize,
+    /// The request body; JSON unless `inputs_are_json` is false (CSV), then logged as a JSON string.
+    pub inputs: Bytes,
+    pub inputs_are_json: bool,
+    /// The response body (JSON).
+    pub outputs: Bytes,
     pub latency_us: u64,
+}
+
+impl Record {
+    /// The record as one JSON line: `{"request_id", "timestamp_ms", "model", "version", "route", "rows",
+    /// "latency_us", "inputs", "outputs"}`.
+    pub fn write_line(&self, out: &mut Vec<u8>) {
+        let s = |v: &str| serde_json::to_string(v).unwrap_or_else(|_| "\"\"".into());
+        out.extend_from_slice(
+            format!(
+                "{{\"request_id\":{},\"timestamp_ms\":{},\"model\":{},\"version\":{},\"route\":{},\"rows\":{},\"latency_us\":{},\"inputs\":",
+                s(&self.request_id),
+                self.timestamp_ms,
+                s(&self.model),
+                s(&self.version),
+                s(self.route),
+                self.rows,
+                self.latency_us
+            )
+            .as_bytes(),
+        );
+        if self.inputs_are_json {
+            out.extend_from_slice(self.inputs.trim_ascii());
+        } else {
+            out.extend_from_slice(s(&String::from_utf8_lossy(&self.inputs)).as_bytes());
+        }
+        out.extend_from_slice(b",\"outputs\":");
+        out.extend_from_slice(self.outputs.trim_ascii());
+        out.extend_from_slice(b"}\n");
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -44,7 +79,8 @@ impl Default for LogSettings {
     fn default() -> Self {
         LogSettings {
             prefix: "predictions".into(),
-            capacity: 65_536,
+            // Enough for a burst of a second or so at full speed, small enough to stay a few MB.
+            capacity: 8_192,
             max_records: 10_000,
             max_age: Duration::from_secs(10),
         }
@@ -107,18 +143,15 @@ async fn write_loop(store: BlobStore, s: LogSettings, mut rx: mpsc::Receiver<Rec
 
 async fn flush(store: &BlobStore, prefix: &str, batch: &[Record], seq: u64, metrics: &Metrics) {
     // One file per model of the batch (the gateway serves several).
-    let mut models: Vec<&str> = batch.iter().map(|r| r.model.as_str()).collect();
+    let mut models: Vec<&str> = batch.iter().map(|r| &*r.model).collect();
     models.sort();
     models.dedup();
     for model in models {
-        let mut text = String::new();
+        let mut text = Vec::new();
         let mut n = 0u64;
-        for r in batch.iter().filter(|r| r.model == model) {
-            if let Ok(line) = serde_json::to_string(r) {
-                text.push_str(&line);
-                text.push('\n');
-                n += 1;
-            }
+        for r in batch.iter().filter(|r| &*r.model == model) {
+            r.write_line(&mut text);
+            n += 1;
         }
         let ts = batch[0].timestamp_ms;
         let safe_model: String = model
@@ -173,10 +206,27 @@ mod tests {
             model: "iris".into(),
             version: "1".into(),
             route: "/predict",
-            inputs: vec![serde_json::json!({"x": i})],
-            outputs: serde_json::json!([i]),
+            rows: 1,
+            inputs: Bytes::from(format!("{{\"x\": {i}}}\n")),
+            inputs_are_json: true,
+            outputs: Bytes::from(format!("[{i}]")),
             latency_us: 5,
         }
+    }
+
+    #[test]
+    fn lines_are_json_with_the_bodies_spliced_in() {
+        let mut out = Vec::new();
+        record(7).write_line(&mut out);
+        let mut csv = record(8);
+        csv.inputs = Bytes::from("x,y\n1,\"a\"\n");
+        csv.inputs_are_json = false;
+        csv.write_line(&mut out);
+        let lines: Vec<serde_json::Value> =
+            out.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect();
+        assert_eq!(lines[0]["inputs"]["x"], 7);
+        assert_eq!(lines[0]["outputs"][0], 7);
+        assert_eq!(lines[1]["inputs"], "x,y\n1,\"a\"\n");
     }
 
     #[tokio::test]
@@ -204,6 +254,7 @@ mod tests {
             for line in text.lines() {
                 let v: serde_json::Value = serde_json::from_str(line).unwrap();
                 assert_eq!(v["model"], "iris");
+                assert_eq!(v["inputs"]["x"], v["outputs"][0]);
                 lines += 1;
             }
         }
