@@ -131,11 +131,9 @@ fn push_table(model: &Model, columns: &[String], data: &[Vec<Value>], rows: &mut
     Ok(())
 }
 
-/// Rows given positionally, in the model's input order (`instances: [[…], …]`, tensors).
-fn push_positional(model: &Model, data: &[Json], rows: &mut Rows, what: &str) -> Result<(), InputError> {
-    let columns = model.inputs().to_vec();
-    let table = data
-        .iter()
+/// `[[v, …], …]` → rows of values; `what` names the rows in messages.
+fn lists_of_values(data: &[Json], what: &str) -> Result<Vec<Vec<Value>>, InputError> {
+    data.iter()
         .enumerate()
         .map(|(i, row)| match row {
             Json::Array(vals) => vals
@@ -143,10 +141,15 @@ fn push_positional(model: &Model, data: &[Json], rows: &mut Rows, what: &str) ->
                 .enumerate()
                 .map(|(j, v)| scalar(v, &format!("{what} row {i} value {j}")))
                 .collect::<Result<Vec<_>, _>>(),
-            other => bad(format!("{what} row {i}: expected a list of {} values, got a {}", columns.len(), kind(other))),
+            other => bad(format!("{what} row {i} must be a list of values, got a {}", kind(other))),
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    push_table(model, &columns, &table, rows)
+        .collect()
+}
+
+/// Rows given positionally, in the model's input order (`instances: [[…], …]`, tensors).
+fn push_positional(model: &Model, data: &[Json], rows: &mut Rows, what: &str) -> Result<(), InputError> {
+    let columns = model.inputs().to_vec();
+    push_table(model, &columns, &lists_of_values(data, what)?, rows)
 }
 
 /// `{col: [v, …], …}`: columns of equal length.
@@ -237,19 +240,7 @@ pub fn invocations_json(model: &Model, body: &Json) -> Result<Rows, InputError> 
                 Some(Json::Array(d)) => d,
                 _ => return bad("dataframe_split needs 'data': a list of rows"),
             };
-            let table = data
-                .iter()
-                .enumerate()
-                .map(|(i, row)| match row {
-                    Json::Array(vals) => vals
-                        .iter()
-                        .enumerate()
-                        .map(|(j, v)| scalar(v, &format!("data row {i} value {j}")))
-                        .collect::<Result<Vec<_>, _>>(),
-                    other => bad(format!("data row {i} must be a list, got a {}", kind(other))),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            push_table(model, &columns, &table, &mut rows)?;
+            push_table(model, &columns, &lists_of_values(data, "data")?, &mut rows)?;
         }
         ("dataframe_records", Json::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
