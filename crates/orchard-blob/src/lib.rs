@@ -142,6 +142,11 @@ impl BlobStore {
         &self.uri
     }
 
+    /// Whether this is a local folder (not a remote object store).
+    pub fn is_local(&self) -> bool {
+        self.local_root.is_some()
+    }
+
     /// For a local folder store: the file that holds an object, so that callers can copy it with the
     /// operating system directly (large buffers, in-kernel copies) instead of through the async stream API.
     /// `None` for remote stores and for unsafe paths.
