@@ -34,18 +34,27 @@ pub fn status(repo: &Repo, cwd: &Path, targets: &[PathBuf]) -> Result<Status> {
 }
 
 fn out_status(repo: &Repo, out: &Out, abs: &Path) -> Result<Option<&'static str>> {
-    if let Some(oid) = &out.oid {
-        if out.cache && !in_cache(repo, oid)? {
-            return Ok(Some("not in cache"));
-        }
+    let meta = fs::metadata(abs).ok();
+    // The cache check and the workspace hash are independent: done side by side on two cores.
+    let (cached, current) = rayon::join(
+        || match &out.oid {
+            Some(oid) if out.cache => in_cache(repo, oid).map(Some),
+            _ => Ok(None),
+        },
+        || match (&meta, &out.oid) {
+            (Some(m), Some(recorded)) => current_oid(repo, abs, m, recorded.kind).map(Some),
+            _ => Ok(None),
+        },
+    );
+    if cached? == Some(false) {
+        return Ok(Some("not in cache"));
     }
-    let Ok(meta) = fs::metadata(abs) else {
+    let Some(meta) = meta else {
         return Ok(Some("deleted"));
     };
-    let Some(recorded) = &out.oid else {
+    let (Some(recorded), Some(current)) = (&out.oid, current?) else {
         return Ok(Some("new"));
     };
-    let current = current_oid(repo, abs, &meta, recorded.kind)?;
     if current.value != recorded.value || (meta.is_file() && out.isexec != crate::fsutil::is_exec(&meta)) {
         return Ok(Some("modified"));
     }
