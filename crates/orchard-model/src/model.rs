@@ -59,6 +59,12 @@ impl Model {
     /// Loads a model directory (an `MLmodel` file and what it names, or a bare LightGBM `model.txt`), or a
     /// LightGBM text file itself.
     pub fn load(path: &Path) -> Result<Model, ModelError> {
+        if !path.exists() {
+            return Err(ModelError::Io {
+                path: path.display().to_string(),
+                reason: "no such file or folder".into(),
+            });
+        }
         if path.is_file() {
             let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
             return Model::assemble(Arc::new(LightGbm::parse(&text)?), None, None, "lightgbm");
@@ -356,6 +362,9 @@ mod tests {
         let e = Model::load(dir.path()).unwrap_err().to_string();
         assert!(e.contains("sklearn") && e.contains("supported: lightgbm"), "{e}");
         let e = Model::load(&dir.path().join("nope")).unwrap_err().to_string();
+        assert!(e.contains("nope") && e.contains("no such file"), "{e}");
+        std::fs::remove_file(dir.path().join("MLmodel")).unwrap();
+        let e = Model::load(dir.path()).unwrap_err().to_string();
         assert!(e.contains("no MLmodel"), "{e}");
     }
 }
