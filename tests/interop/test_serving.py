@@ -326,5 +326,20 @@ def test_gateway_serves_the_champion_and_follows_the_alias(backend_uri, tmp_path
         assert r.status_code == 404
         metrics = requests.get(f"{server.url}/models/metrics", timeout=30).text
         assert 'orchard_model_info{model="iris",version="2"} 1' in metrics
+
+        # `orchard serve` elsewhere, resolving the alias and fetching the files through the server's REST API.
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        client.set_registered_model_alias("iris", "champion", versions[0][0].version)
+        remote = ModelServer(elsewhere, "models:/iris@champion", env={"MLFLOW_TRACKING_URI": server.url})
+        try:
+            r = remote.post("/predict", json=row)
+            got = [r.json()["probabilities"][k] for k in ["setosa", "versicolor", "virginica"]]
+            np.testing.assert_allclose(got, versions[0][1].predict(frame)[0], rtol=0, atol=TOL)
+            meta = requests.get(remote.url + "/v2/models/iris", timeout=10).json()
+            assert meta["versions"] == [versions[0][0].version]
+        finally:
+            remote.stop()
+        assert not (elsewhere / "orchard-data" / "orchard.db").exists()
     finally:
         server.stop()

@@ -2,6 +2,7 @@
 
 mod config;
 mod data;
+mod remote_model;
 mod serve;
 mod server;
 

@@ -34,9 +34,14 @@ pub struct ServeArgs {
     port: u16,
 
     /// Metadata database that resolves models:/ and runs:/ URIs (the one `orchard server` uses).
-    /// [default: sqlite:///orchard-data/orchard.db]
+    /// [default: sqlite:///orchard-data/orchard.db, unless --tracking-uri names a server]
     #[arg(long, env = "ORCHARD_BACKEND_STORE_URI")]
     backend_store_uri: Option<String>,
+
+    /// A tracking server (`http://host:port`, Orchard or MLflow) that resolves models:/ URIs through its REST
+    /// API and delivers the files through its artifact proxy, as `mlflow models serve` does.
+    #[arg(long, env = "MLFLOW_TRACKING_URI")]
+    tracking_uri: Option<String>,
 
     /// Artifact store holding the models' files, and where the prediction log is written.
     /// [default: ./orchard-data/artifacts]
@@ -75,6 +80,29 @@ async fn load(args: &ServeArgs, artifacts: &Artifacts) -> anyhow::Result<ServedM
             .unwrap_or("model")
             .to_string();
         return Ok(ServedModel { name, version: "1".into(), source: uri.to_string(), model });
+    }
+    let remote = args
+        .tracking_uri
+        .as_deref()
+        .filter(|t| args.backend_store_uri.is_none() && (t.starts_with("http://") || t.starts_with("https://")));
+    if let (Some(base), true) = (remote, uri.starts_with("models:")) {
+        let client = reqwest::Client::new();
+        let (artifact_uri, name, version) = crate::remote_model::resolve(&client, base, uri).await?;
+        let cache = args
+            .model_cache_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("orchard-data").join("model-cache"));
+        let dir = cache.join(format!("serve-{}", uuid::Uuid::new_v4().simple()));
+        let fetched = crate::remote_model::download(&client, base, &artifact_uri, &dir).await;
+        let model = fetched.and_then(|_| Model::load(&dir).with_context(|| format!("cannot load {uri}")));
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(ServedModel { name, version, source: uri.to_string(), model: model? });
+    }
+    if remote.is_some() && uri.starts_with("runs:") {
+        anyhow::bail!(
+            "runs:/ URIs are resolved through the store: pass --backend-store-uri, or register the model and \
+             serve models:/NAME/VERSION"
+        );
     }
     let (artifact_uri, name, version) = if uri.starts_with("models:") || uri.starts_with("runs:") {
         let backend = args.backend_store_uri.clone().unwrap_or_else(default_backend);
