@@ -279,16 +279,19 @@ impl Store {
 
     /// Deleting a tag that is not there is not an error (MLflow's behaviour); a missing model is.
     pub async fn delete_registered_model_tag(&self, name: &str, key: &str) -> Result<()> {
+        self.delete_model_row("DELETE FROM registered_model_tags WHERE name = $1 AND key = $2", name, key)
+            .await
+    }
+
+    /// Deletes one row keyed by (model name, `second`) — a tag or an alias. The model must exist; the row need
+    /// not (MLflow answers both deletes with success).
+    async fn delete_model_row(&self, sql: &str, name: &str, second: &str) -> Result<()> {
         let mut conn = self.writer().acquire().await?;
         let mut tx = conn.begin().await?;
         if !model_exists(&mut tx, name).await? {
             return Err(model_not_found(name));
         }
-        sqlx::query("DELETE FROM registered_model_tags WHERE name = $1 AND key = $2")
-            .bind(name)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(sql).bind(name).bind(second).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -692,18 +695,8 @@ impl Store {
 
     /// Removing an alias that is not set is not an error; a missing model is.
     pub async fn delete_registered_model_alias(&self, name: &str, alias: &str) -> Result<()> {
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        if !model_exists(&mut tx, name).await? {
-            return Err(model_not_found(name));
-        }
-        sqlx::query("DELETE FROM registered_model_aliases WHERE name = $1 AND alias = $2")
-            .bind(name)
-            .bind(alias)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        self.delete_model_row("DELETE FROM registered_model_aliases WHERE name = $1 AND alias = $2", name, alias)
+            .await
     }
 
     /// The version number an alias points at.
