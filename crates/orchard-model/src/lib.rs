@@ -1,7 +1,9 @@
 //! Model formats behind one [`Predictor`] interface.
 //!
 //! - [`lightgbm`]: LightGBM's text model, parsed and predicted natively (no Python, no C library);
-//! - [`tree`]: the tree-ensemble evaluator it runs on, meant to be shared by every tree format;
+//! - [`onnx`]: ONNX models through tract, with the ONNX-ML operators skl2onnx emits (scalers, encoders,
+//!   linear and tree models, ZipMap) registered into it;
+//! - [`tree`]: the tree-ensemble evaluator shared by LightGBM and ONNX's tree operators;
 //! - [`mlmodel`]: MLflow model directories (`MLmodel` YAML: flavors, signature, metadata), read and written;
 //! - [`features`]: the feature spec stored with a model — derived columns, column order, class labels — so
 //!   the transform used in training is the one used in serving;
@@ -13,6 +15,7 @@ pub mod features;
 pub mod lightgbm;
 pub mod mlmodel;
 mod model;
+pub mod onnx;
 pub mod tree;
 
 pub use features::{Expr, FeatureSpec};
@@ -74,6 +77,10 @@ pub trait Predictor: Send + Sync + std::fmt::Debug {
     /// For a categorical feature trained from strings: the number a string stands for (NaN when unknown);
     /// `None` when the feature takes no strings.
     fn category_code(&self, _feature: usize, _value: &str) -> Option<f64> {
+        None
+    }
+    /// The class labels the model itself carries (ONNX classifiers do), by class index.
+    fn class_labels(&self) -> Option<Vec<String>> {
         None
     }
     /// Predicts `n_rows` rows given row-major in `rows`.

@@ -9,6 +9,7 @@ use indexmap::IndexMap;
 use crate::features::{self, Compiled, FeatureSpec};
 use crate::lightgbm::LightGbm;
 use crate::mlmodel::{self, MlModel, Signature};
+use crate::onnx::OnnxModel;
 use crate::{ModelError, OutputKind, Predictor};
 
 /// One input value as a request carries it.
@@ -31,6 +32,30 @@ impl Value {
     }
 }
 
+/// What one input field takes, from the model (string-coded categories) and its signature's column type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum InputKind {
+    /// `double` / `float` (or no signature): any finite number.
+    Number,
+    /// `long` / `integer`: a whole number.
+    Integer,
+    /// `boolean`: true or false, given to the model as 1 / 0.
+    Boolean,
+    /// A categorical feature trained from pandas categories: its category's name.
+    Category,
+}
+
+impl InputKind {
+    fn wanted(self) -> &'static str {
+        match self {
+            InputKind::Number => "a number",
+            InputKind::Integer => "an integer",
+            InputKind::Boolean => "a boolean",
+            InputKind::Category => "a string category",
+        }
+    }
+}
+
 /// The prediction for one row.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Prediction {
@@ -48,8 +73,8 @@ pub struct Model {
     signature: Option<Signature>,
     /// The fields a request must carry, in order.
     inputs: Vec<String>,
-    /// For each input: whether it takes strings (a categorical feature trained from pandas categories).
-    string_inputs: Vec<bool>,
+    /// For each input: what a request must give for it.
+    kinds: Vec<InputKind>,
     classes: Vec<String>,
     label: String,
     flavor: String,
@@ -66,6 +91,9 @@ impl Model {
             });
         }
         if path.is_file() {
+            if path.extension().is_some_and(|e| e == "onnx") {
+                return Model::assemble(Arc::new(OnnxModel::load(path)?), None, None, "onnx");
+            }
             let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
             return Model::assemble(Arc::new(LightGbm::parse(&text)?), None, None, "lightgbm");
         }
@@ -77,6 +105,10 @@ impl Model {
             None
         };
         if !path.join(mlmodel::FILE_NAME).is_file() {
+            let onnx = path.join("model.onnx");
+            if onnx.is_file() {
+                return Model::assemble(Arc::new(OnnxModel::load(&onnx)?), spec, None, "onnx");
+            }
             let txt = path.join("model.txt");
             if txt.is_file() {
                 let text = std::fs::read_to_string(&txt).map_err(|e| ModelError::io(&txt, e))?;
@@ -84,7 +116,7 @@ impl Model {
             }
             return Err(ModelError::Io {
                 path: path.display().to_string(),
-                reason: "no MLmodel file (nor model.txt) in this directory".into(),
+                reason: "no MLmodel file (nor model.txt or model.onnx) in this directory".into(),
             });
         }
         let ml = MlModel::load(path)?;
@@ -104,9 +136,14 @@ impl Model {
             let text = std::fs::read_to_string(&file).map_err(|e| ModelError::io(&file, e))?;
             return Model::assemble(Arc::new(LightGbm::parse(&text)?), spec, ml.signature, "lightgbm");
         }
+        if ml.flavors.contains_key("onnx") {
+            let data = ml.flavor_str("onnx", "data").unwrap_or("model.onnx");
+            let file = path.join(data);
+            return Model::assemble(Arc::new(OnnxModel::load(&file)?), spec, ml.signature, "onnx");
+        }
         let flavors: Vec<&str> = ml.flavors.keys().map(String::as_str).collect();
         Err(ModelError::Unsupported(format!(
-            "no flavor Orchard can serve natively (flavors: {}); supported: lightgbm",
+            "no flavor Orchard can serve natively (flavors: {}); supported: lightgbm, onnx",
             flavors.join(", ")
         )))
     }
@@ -139,14 +176,31 @@ impl Model {
             _ => model_columns.clone(),
         };
         // Without a spec, inputs are the model's own columns, so string-coded categories map straight through.
-        let string_inputs = if features.is_none() {
-            (0..inputs.len())
-                .map(|i| predictor.category_code(i, "").is_some())
-                .collect()
-        } else {
-            vec![false; inputs.len()]
-        };
-        let classes = spec.as_ref().map(|s| s.classes.clone()).unwrap_or_default();
+        let column_types: IndexMap<&str, &str> = signature
+            .iter()
+            .flat_map(|sig| sig.inputs.iter())
+            .filter_map(|c| Some((c.name.as_deref()?, c.ty.as_str())))
+            .collect();
+        let kinds = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                if features.is_none() && predictor.category_code(i, "").is_some() {
+                    return InputKind::Category;
+                }
+                match column_types.get(name.as_str()).copied() {
+                    Some("long" | "integer") => InputKind::Integer,
+                    Some("boolean") => InputKind::Boolean,
+                    _ => InputKind::Number,
+                }
+            })
+            .collect();
+        let classes = spec
+            .as_ref()
+            .map(|s| s.classes.clone())
+            .filter(|c| !c.is_empty())
+            .or_else(|| predictor.class_labels())
+            .unwrap_or_default();
         let label = spec
             .as_ref()
             .map(|s| s.label.clone())
@@ -156,7 +210,7 @@ impl Model {
             features: features.map(Arc::new),
             signature,
             inputs,
-            string_inputs,
+            kinds,
             classes,
             label,
             flavor: flavor.to_string(),
@@ -231,19 +285,25 @@ impl Model {
         let mut raw = Vec::with_capacity(values.len());
         for (i, v) in values.iter().enumerate() {
             let name = &self.inputs[i];
-            let x = match v {
-                Value::Num(x) if x.is_finite() => *x,
-                Value::Num(_) => {
+            let kind = self.kinds[i];
+            let x = match (kind, v) {
+                (InputKind::Number | InputKind::Integer | InputKind::Category, Value::Num(x)) if !x.is_finite() => {
                     return Err(ModelError::Input(format!("field '{name}' must be a finite number")))
                 }
+                (InputKind::Integer, Value::Num(x)) if x.fract() != 0.0 => {
+                    return Err(ModelError::Input(format!("field '{name}' must be an integer, got {x}")))
+                }
+                // A category may also be given by its code, as the model stores it.
+                (InputKind::Number | InputKind::Integer | InputKind::Category, Value::Num(x)) => *x,
+                (InputKind::Boolean, Value::Bool(b)) => f64::from(u8::from(*b)),
                 // A missing value (JSON null, an empty CSV cell), as pandas reads it: NaN, which the model's
                 // missing-value rules handle as they did in training.
-                Value::Null => f64::NAN,
-                Value::Str(s) if self.string_inputs[i] => self.predictor.category_code(i, s).unwrap_or(f64::NAN),
-                other => {
-                    let wanted = if self.string_inputs[i] { "a string category" } else { "a number" };
+                (_, Value::Null) => f64::NAN,
+                (InputKind::Category, Value::Str(s)) => self.predictor.category_code(i, s).unwrap_or(f64::NAN),
+                (_, other) => {
                     return Err(ModelError::Input(format!(
-                        "field '{name}' must be {wanted}, got {}",
+                        "field '{name}' must be {}, got {}",
+                        kind.wanted(),
                         other.kind()
                     )));
                 }
@@ -339,6 +399,29 @@ mod tests {
     }
 
     #[test]
+    fn signature_types_are_enforced_field_by_field() {
+        let dir = tempfile::tempdir().unwrap();
+        write_model(dir.path(), true);
+        let col = |name: &str, ty: &str| mlmodel::ColSpec { name: Some(name.into()), ty: ty.into(), required: true };
+        let sig = Signature { inputs: vec![col("colour_code", "long"), col("length", "boolean")], outputs: vec![] };
+        let ml = MlModel::for_lightgbm("model.txt", Some(&sig), IndexMap::new());
+        std::fs::write(dir.path().join(mlmodel::FILE_NAME), ml.to_yaml()).unwrap();
+        let m = Model::load(dir.path()).unwrap();
+        let mut row = Vec::new();
+        m.row_from_fields(&fields(&[("colour_code", Value::Num(2.0)), ("length", Value::Bool(true))]), &mut row)
+            .unwrap();
+        assert_eq!(row, vec![2.0, 2.0], "true is 1, then doubled by the spec");
+        for (bad, needle) in [
+            (fields(&[("colour_code", Value::Num(2.5)), ("length", Value::Bool(true))]), "'colour_code' must be an integer, got 2.5"),
+            (fields(&[("colour_code", Value::Num(2.0)), ("length", Value::Num(1.0))]), "'length' must be a boolean, got number"),
+            (fields(&[("colour_code", Value::Str("2".into())), ("length", Value::Bool(false))]), "'colour_code' must be an integer, got string"),
+        ] {
+            let e = m.row_from_fields(&bad, &mut Vec::new()).unwrap_err().to_string();
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+    }
+
+    #[test]
     fn without_a_spec_pandas_categories_take_strings() {
         let dir = tempfile::tempdir().unwrap();
         write_model(dir.path(), false);
@@ -360,7 +443,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("MLmodel"), "flavors:\n  sklearn:\n    pickled_model: model.pkl\n").unwrap();
         let e = Model::load(dir.path()).unwrap_err().to_string();
-        assert!(e.contains("sklearn") && e.contains("supported: lightgbm"), "{e}");
+        assert!(e.contains("sklearn") && e.contains("supported: lightgbm, onnx"), "{e}");
         let e = Model::load(&dir.path().join("nope")).unwrap_err().to_string();
         assert!(e.contains("nope") && e.contains("no such file"), "{e}");
         std::fs::remove_file(dir.path().join("MLmodel")).unwrap();

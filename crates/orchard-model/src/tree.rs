@@ -214,6 +214,11 @@ impl Ensemble {
         }
     }
 
+    /// The (output, weight) pairs of one leaf.
+    pub fn leaf_weights(&self, tree: usize, leaf: usize) -> &[(u32, f64)] {
+        &self.trees[tree].leaves[leaf]
+    }
+
     /// Adds every tree's contribution for `row` into `out` (length `n_outputs`), in tree order.
     pub fn accumulate(&self, row: &[f64], out: &mut [f64]) {
         debug_assert_eq!(row.len(), self.n_features);

@@ -276,6 +276,9 @@ pub fn invocations_csv(model: &Model, text: &str) -> Result<Rows, InputError> {
                     Ok(x) if x.is_nan() => Value::Null,
                     Ok(x) => Value::Num(x),
                     Err(_) if c.trim().is_empty() => Value::Null,
+                    // pandas writes booleans as True / False.
+                    Err(_) if matches!(c.trim(), "True" | "true") => Value::Bool(true),
+                    Err(_) if matches!(c.trim(), "False" | "false") => Value::Bool(false),
                     Err(_) => Value::Str(c),
                 })
                 .collect(),
