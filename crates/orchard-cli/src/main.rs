@@ -2,6 +2,7 @@
 
 mod config;
 mod data;
+mod pipeline;
 mod remote_model;
 mod serve;
 mod server;
@@ -9,7 +10,7 @@ mod server;
 use clap::{Parser, Subcommand};
 
 /// Orchard: an ML platform in one binary — MLflow-compatible tracking and model registry, model serving,
-/// Hydra-style config, DVC-compatible data.
+/// Hydra-style config, DVC-compatible data and pipelines.
 #[derive(Parser, Debug)]
 #[command(name = "orchard", version, about, long_about = None, propagate_version = true)]
 struct Cli {
@@ -30,6 +31,12 @@ enum Command {
     /// Version data with DVC's formats: init, add, status, commit, checkout, push, pull, fetch, gc, remote,
     /// config, ls.
     Data(data::DataArgs),
+    /// Reproduce the pipeline of dvc.yaml: run the stages whose command, deps, params or outs changed
+    /// (params composed from conf/ with the given overrides), restore from the run cache, update dvc.lock.
+    Repro(pipeline::ReproArgs),
+    /// Inspect the pipeline: status (what changed since dvc.lock) and dag.
+    #[command(subcommand)]
+    Pipeline(pipeline::PipelineCommand),
 }
 
 fn init_logging() {
@@ -66,6 +73,8 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Config(cmd) => config::run(cmd),
             Command::Data(args) => data::run(args).await,
+            Command::Repro(args) => pipeline::repro_cmd(args),
+            Command::Pipeline(cmd) => pipeline::run(cmd),
         }
     });
     match result {

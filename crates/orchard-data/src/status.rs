@@ -81,7 +81,7 @@ pub fn current_oid(repo: &Repo, abs: &Path, meta: &fs::Metadata, kind: HashKind)
 }
 
 /// Whether an object (and, for a directory, every file it lists) is in the cache.
-fn in_cache(repo: &Repo, oid: &Oid) -> Result<bool> {
+pub fn in_cache(repo: &Repo, oid: &Oid) -> Result<bool> {
     if !repo.cache.exists(oid) {
         return Ok(false);
     }

@@ -1,0 +1,306 @@
+//! `repro`: runs the stages whose command, dependencies, tracked params or outputs changed, upstream first,
+//! independent stages side by side (up to `jobs`), restoring outputs from the run cache when a stage was
+//! already run with the same inputs. A failed stage stops the stages that depend on it; the others go on,
+//! and the next `repro` resumes from it (every success is in `dvc.lock` as soon as it is done).
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{mpsc, Mutex};
+use std::time::{Duration, Instant};
+
+use orchard_data::fsutil;
+
+use crate::lock::{HashEntry, Lock};
+use crate::project::{Change, Project};
+use crate::runcache;
+use crate::spec::Stage;
+use crate::{PipelineError, Result};
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub targets: Vec<String>,
+    pub jobs: usize,
+    pub force: bool,
+    pub dry: bool,
+    /// Only the targets, not their upstream stages (`-s`).
+    pub single_item: bool,
+    /// Skip the run cache (`--no-run-cache`).
+    pub no_run_cache: bool,
+    /// Extra environment for every command (tracking links, …).
+    pub env: Vec<(String, String)>,
+    /// Progress to stderr, leaving stdout to a machine-readable report.
+    pub progress_to_stderr: bool,
+}
+
+/// What happened to one stage.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Unchanged,
+    Ran { attempts: u32 },
+    Restored,
+    /// Would run (`--dry`).
+    Due(Vec<Change>),
+    Failed(String),
+    /// Not run because an upstream stage failed.
+    Blocked(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct StageReport {
+    pub name: String,
+    pub outcome: Outcome,
+    pub seconds: f64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub stages: Vec<StageReport>,
+}
+
+impl Report {
+    pub fn failed(&self) -> bool {
+        self.stages.iter().any(|s| matches!(s.outcome, Outcome::Failed(_) | Outcome::Blocked(_)))
+    }
+}
+
+static GITIGNORE: Mutex<()> = Mutex::new(());
+
+static TO_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Prints a line of progress; stages running side by side share the stream, so each line goes out whole.
+fn say(text: &str) {
+    if TO_STDERR.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{text}");
+    } else {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    }
+}
+
+pub fn repro(project: &Project, opts: &Options) -> Result<Report> {
+    TO_STDERR.store(opts.progress_to_stderr, std::sync::atomic::Ordering::Relaxed);
+    let order = project.plan(&opts.targets, opts.single_item)?;
+    let up = project.upstream()?;
+    let lock = Mutex::new(project.lock()?);
+    let jobs = opts.jobs.max(1);
+    let n = project.pipeline.stages.len();
+    // 0 waiting, 1 running, 2 succeeded, 3 failed or blocked.
+    let mut state = vec![0u8; n];
+    let selected: Vec<bool> = (0..n).map(|i| order.contains(&i)).collect();
+    let mut reports: Vec<StageReport> = Vec::new();
+    let (tx, rx) = mpsc::channel::<(usize, StageReport)>();
+    std::thread::scope(|scope| {
+        let mut running = 0usize;
+        loop {
+            // Block the stages whose upstream failed.
+            for &i in &order {
+                if state[i] == 0 {
+                    if let Some(&bad) = up[i].iter().find(|&&j| selected[j] && state[j] == 3) {
+                        state[i] = 3;
+                        let why = format!("upstream stage '{}' failed", project.pipeline.stages[bad].name);
+                        reports.push(StageReport { name: project.pipeline.stages[i].name.clone(), outcome: Outcome::Blocked(why), seconds: 0.0 });
+                    }
+                }
+            }
+            // Start what is ready, in plan order.
+            for &i in &order {
+                if running >= jobs {
+                    break;
+                }
+                if state[i] == 0 && up[i].iter().all(|&j| !selected[j] || state[j] == 2) {
+                    state[i] = 1;
+                    running += 1;
+                    let tx = tx.clone();
+                    let lock = &lock;
+                    scope.spawn(move || {
+                        let stage = &project.pipeline.stages[i];
+                        let started = Instant::now();
+                        let outcome = match run_stage(project, stage, opts, lock) {
+                            Ok(o) => o,
+                            Err(e) => Outcome::Failed(e.to_string()),
+                        };
+                        if let Outcome::Failed(why) = &outcome {
+                            eprintln!("ERROR: failed to reproduce '{}': {why}", stage.name);
+                        }
+                        let _ = tx.send((i, StageReport { name: stage.name.clone(), outcome, seconds: started.elapsed().as_secs_f64() }));
+                    });
+                }
+            }
+            if running == 0 {
+                break;
+            }
+            let Ok((i, report)) = rx.recv() else { break };
+            running -= 1;
+            state[i] = if matches!(report.outcome, Outcome::Failed(_)) { 3 } else { 2 };
+            reports.push(report);
+        }
+    });
+    Ok(Report { stages: reports })
+}
+
+fn run_stage(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Lock>) -> Result<Outcome> {
+    let locked = lock.lock().expect("lock poisoned").stages.get(&stage.name).cloned();
+    if stage.frozen {
+        eprintln!("WARNING: stage: '{}' is frozen. Its dependencies are not going to be reproduced.", stage.name);
+        say(&format!("Verifying outputs in frozen stage: '{}'", stage.name));
+        for o in &stage.outs {
+            if !project.abs(stage, &o.path).exists() {
+                return Err(PipelineError::Invalid(format!("missing data '{}'", o.path)));
+            }
+        }
+        return Ok(Outcome::Unchanged);
+    }
+    let changes = project.changes(stage, locked.as_ref())?;
+    if changes.is_empty() && !opts.force {
+        say(&format!("Stage '{}' didn't change, skipping", stage.name));
+        return Ok(Outcome::Unchanged);
+    }
+    if opts.dry {
+        say(&format!("Running stage '{}':", stage.name));
+        for line in stage.cmd.lines() {
+            say(&format!("> {line}"));
+        }
+        return Ok(Outcome::Due(changes));
+    }
+    for d in &stage.deps {
+        if !project.abs(stage, d).exists() {
+            return Err(PipelineError::Invalid(format!("dependency '{d}' does not exist")));
+        }
+    }
+    // Inputs as they are now: the run cache's key.
+    let inputs = project.entry_now(stage, stage.outs.iter().map(|o| HashEntry { path: o.path.clone(), md5: None, size: None, nfiles: None, isexec: false }).collect())?;
+    let cacheable = !opts.no_run_cache && !opts.force && runcache::cacheable(stage);
+    if cacheable {
+        if let Some(entry) = runcache::lookup(project, &inputs)? {
+            say(&format!("Stage '{}' is cached - skipping run, checking out outputs", stage.name));
+            runcache::restore(project, stage, &entry)?;
+            save_entry(project, lock, stage, entry)?;
+            return Ok(Outcome::Restored);
+        }
+    }
+    // Outputs are removed before the command runs (unless persisted), so a stage cannot pass by leaving
+    // last run's files in place.
+    for o in stage.outs.iter().filter(|o| !o.persist) {
+        let abs = project.abs(stage, &o.path);
+        if abs.exists() {
+            fsutil::remove_path(&abs).map_err(|e| PipelineError::io(&abs, e))?;
+        }
+    }
+    say(&format!("Running stage '{}':", stage.name));
+    let attempts = run_with_retries(project, stage, opts)?;
+    let mut outs = Vec::new();
+    let run_cached = runcache::cacheable(stage) && !opts.no_run_cache;
+    for o in &stage.outs {
+        let abs = project.abs(stage, &o.path);
+        if !abs.exists() {
+            return Err(PipelineError::Invalid(format!("output '{}' does not exist", o.path)));
+        }
+        let rel = project.repo.rel(&abs);
+        if o.cache {
+            // Cached outputs stay out of git, as DVC arranges it (one writer at a time: stages running side by
+            // side may share a folder's .gitignore).
+            let _one = GITIGNORE.lock().expect("gitignore lock poisoned");
+            project.repo.gitignore(&abs)?;
+        }
+        // Uncached metrics and plots still go to the cache when the run is recorded, as DVC does, so that
+        // the run cache can give them back.
+        let (md5, size, nfiles, isexec) = if o.cache || run_cached {
+            let built = orchard_data::add::build(&project.repo, &abs, &rel, false)?;
+            (built.oid.value, built.size, built.nfiles, built.isexec)
+        } else {
+            let (oid, size, nfiles) = crate::project::hash_path(&project.repo, &abs)?
+                .ok_or_else(|| PipelineError::Invalid(format!("output '{}' does not exist", o.path)))?;
+            let exec = std::fs::metadata(&abs).map(|m| m.is_file() && fsutil::is_exec(&m)).unwrap_or(false);
+            (oid.value, size, nfiles, exec)
+        };
+        outs.push(HashEntry { path: o.path.clone(), md5: Some(md5), size: Some(size), nfiles, isexec });
+    }
+    let entry = project.entry_now(stage, outs)?;
+    if run_cached {
+        runcache::save(project, &entry)?;
+    }
+    save_entry(project, lock, stage, entry)?;
+    project.repo.state.save();
+    Ok(Outcome::Ran { attempts })
+}
+
+fn save_entry(project: &Project, lock: &Mutex<Lock>, stage: &Stage, entry: crate::lock::LockEntry) -> Result<()> {
+    let mut lock = lock.lock().expect("lock poisoned");
+    let first = !project.root.join(crate::lock::FILE_NAME).exists();
+    if lock.stages.get(&stage.name) == Some(&entry) {
+        return Ok(());
+    }
+    lock.stages.insert(stage.name.clone(), entry);
+    if first {
+        say(&format!("Generating lock file '{}'", crate::lock::FILE_NAME));
+    }
+    say(&format!("Updating lock file '{}'\n", crate::lock::FILE_NAME));
+    lock.save(&project.root)
+}
+
+fn run_with_retries(project: &Project, stage: &Stage, opts: &Options) -> Result<u32> {
+    let total = stage.policy.retries + 1;
+    let mut attempt = 1;
+    loop {
+        match run_once(project, stage, opts) {
+            Ok(()) => return Ok(attempt),
+            Err(e) if attempt < total => {
+                eprintln!(
+                    "WARNING: stage '{}' failed ({e}); retrying in {:.1}s (attempt {} of {total})",
+                    stage.name,
+                    stage.policy.retry_delay.as_secs_f64(),
+                    attempt + 1
+                );
+                std::thread::sleep(stage.policy.retry_delay);
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn run_once(project: &Project, stage: &Stage, opts: &Options) -> Result<()> {
+    let started = Instant::now();
+    for line in stage.cmd.lines() {
+        say(&format!("> {line}"));
+        let mut cmd = Command::new(shell());
+        cmd.arg("-c")
+            .arg(&line)
+            .current_dir(project.wdir(stage))
+            .env("DVC_ROOT", &project.root)
+            .env("DVC_STAGE", &stage.name)
+            .stdin(Stdio::null());
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().map_err(|e| PipelineError::Invalid(format!("failed to run: {e}")))?;
+        let status = match stage.policy.timeout {
+            None => child.wait().map_err(|e| PipelineError::Invalid(format!("failed to run: {e}")))?,
+            Some(limit) => loop {
+                if let Some(status) = child.try_wait().map_err(|e| PipelineError::Invalid(e.to_string()))? {
+                    break status;
+                }
+                if started.elapsed() >= limit {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(PipelineError::Invalid(format!("timed out after {}s", limit.as_secs_f64())));
+                }
+                // Polling a child is how std waits with a deadline; 10 ms keeps the overhead invisible.
+                std::thread::sleep(Duration::from_millis(10).min(limit));
+            },
+        };
+        if !status.success() {
+            let code = status.code().map(|c| c.to_string()).unwrap_or_else(|| "a signal".into());
+            return Err(PipelineError::Invalid(format!("failed to run: {line}, exited with {code}")));
+        }
+    }
+    Ok(())
+}
+
+fn shell() -> String {
+    // DVC runs commands with $SHELL; sh when unset.
+    std::env::var("SHELL").ok().filter(|s| Path::new(s).is_file()).unwrap_or_else(|| "/bin/sh".into())
+}

@@ -1,0 +1,192 @@
+//! DVC's run cache: `.dvc/cache/runs/<key[:2]>/<key>/<value>`, where the key names a stage's inputs (command,
+//! dependencies, params and the output paths) and the value its full lock entry. A stage seen before with the
+//! same inputs gets its outputs back from the cache instead of running again — and `dvc` reads the same
+//! entries, since both hashes are computed as DVC computes them (sha256 of Python's sorted `json.dumps`).
+
+use std::path::PathBuf;
+
+use orchard_data::hash::{HashKind, Oid};
+use sha2::{Digest, Sha256};
+
+use crate::lock::{self, LockEntry};
+use crate::project::Project;
+use crate::spec::{OutKind, Stage};
+use crate::{PipelineError, Result};
+
+/// Whether DVC would cache the stage: it needs deps and outs, must not always change, and its outputs must
+/// all be cached and not persisted (metrics and plots may opt out of the cache).
+pub fn cacheable(stage: &Stage) -> bool {
+    !stage.deps.is_empty()
+        && !stage.outs.is_empty()
+        && !stage.always_changed
+        && stage.outs.iter().all(|o| !o.persist && (o.cache || o.kind != OutKind::Out))
+}
+
+/// Python's `json.dumps(value, sort_keys=True)`: `", "` and `": "` separators, non-ASCII escaped.
+fn dumps(v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => out.push_str(&i.to_string()),
+            (None, Some(f)) => out.push_str(&lock::python_float(f)),
+            _ => out.push_str(&n.to_string()),
+        },
+        Value::String(s) => orchard_data::hash::push_json_ascii(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                dumps(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                dumps(&serde_json::Value::String(k.clone()), out);
+                out.push_str(": ");
+                dumps(&m[k], out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// The entry as DVC hashes it: sizes and file counts left out; outputs as paths only for the key.
+fn hashed(e: &LockEntry, outs_as_paths: bool) -> String {
+    use serde_json::{json, Map, Value};
+    let mut m = Map::new();
+    m.insert(
+        "cmd".into(),
+        match &e.cmd {
+            crate::spec::Cmd::One(s) => json!(s),
+            crate::spec::Cmd::List(v) => json!(v),
+        },
+    );
+    let files = |items: &[lock::HashEntry]| -> Value {
+        Value::Array(
+            items
+                .iter()
+                .map(|h| {
+                    let mut o = Map::new();
+                    o.insert("path".into(), json!(h.path));
+                    if let Some(md5) = &h.md5 {
+                        o.insert("hash".into(), json!("md5"));
+                        o.insert("md5".into(), json!(md5));
+                    }
+                    if h.isexec {
+                        o.insert("isexec".into(), json!(true));
+                    }
+                    Value::Object(o)
+                })
+                .collect(),
+        )
+    };
+    if !e.deps.is_empty() {
+        m.insert("deps".into(), files(&e.deps));
+    }
+    if !e.params.is_empty() {
+        let p: Map<String, Value> = e
+            .params
+            .iter()
+            .map(|(f, kv)| (f.clone(), Value::Object(kv.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())))
+            .collect();
+        m.insert("params".into(), Value::Object(p));
+    }
+    if !e.outs.is_empty() {
+        let outs = if outs_as_paths { json!(e.outs.iter().map(|o| o.path.clone()).collect::<Vec<_>>()) } else { files(&e.outs) };
+        m.insert("outs".into(), outs);
+    }
+    let mut text = String::new();
+    dumps(&Value::Object(m), &mut text);
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+fn key_dir(project: &Project, e: &LockEntry) -> PathBuf {
+    let key = hashed(e, true);
+    project.repo.config.cache_dir().join("runs").join(&key[..2]).join(key)
+}
+
+/// Records a finished stage.
+pub fn save(project: &Project, e: &LockEntry) -> Result<()> {
+    let dir = key_dir(project, e);
+    let value = hashed(e, false);
+    let path = dir.join(value);
+    if path.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&dir).map_err(|err| PipelineError::io(&dir, err))?;
+    let mut text = String::new();
+    lock::write_entry(e, 0, &mut text);
+    orchard_data::fsutil::write_atomic(&path, text.as_bytes()).map_err(PipelineError::Data)
+}
+
+/// The newest recorded run for these inputs whose outputs are all in the cache.
+pub fn lookup(project: &Project, inputs: &LockEntry) -> Result<Option<LockEntry>> {
+    let dir = key_dir(project, inputs);
+    let Ok(listing) = std::fs::read_dir(&dir) else { return Ok(None) };
+    let mut runs: Vec<(std::time::SystemTime, PathBuf)> = listing
+        .filter_map(|e| e.ok())
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    runs.sort();
+    for (_, path) in runs.into_iter().rev() {
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let Ok(entry) = lock::parse_entry(&text) else { continue };
+        let mut all = true;
+        for o in &entry.outs {
+            let Some(md5) = &o.md5 else { all = false; break };
+            if !orchard_data::status::in_cache(&project.repo, &Oid::new(HashKind::Md5, md5.clone()))? {
+                all = false;
+                break;
+            }
+        }
+        if all {
+            return Ok(Some(entry));
+        }
+    }
+    Ok(None)
+}
+
+/// Puts a recorded run's outputs in the workspace from the cache.
+pub fn restore(project: &Project, stage: &Stage, e: &LockEntry) -> Result<()> {
+    let cache = &project.repo.cache;
+    for o in &e.outs {
+        let Some(md5) = &o.md5 else { continue };
+        let oid = Oid::new(HashKind::Md5, md5.clone());
+        let dest = project.abs(stage, &o.path);
+        if dest.exists() {
+            orchard_data::fsutil::remove_path(&dest).map_err(|err| PipelineError::io(&dest, err))?;
+        }
+        if oid.is_dir() {
+            for f in cache.load_dir(&oid)? {
+                cache.link_out(&Oid::new(HashKind::Md5, f.md5.clone()), &dest.join(&f.relpath), false)?;
+            }
+            std::fs::create_dir_all(&dest).map_err(|err| PipelineError::io(&dest, err))?;
+        } else {
+            cache.link_out(&oid, &dest, o.isexec)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_like_python() {
+        let mut s = String::new();
+        dumps(&serde_json::json!({"b": [1, 2.5, "é"], "a": {"y": null, "x": true}}), &mut s);
+        assert_eq!(s, r#"{"a": {"x": true, "y": null}, "b": [1, 2.5, "\u00e9"]}"#);
+    }
+}

@@ -1,0 +1,237 @@
+"""`orchard repro` against the real `dvc` 3.67.1 on the same pipelines: the same dvc.lock byte for byte, `dvc
+status` / `dvc repro --dry` agreeing that what Orchard reproduced is up to date, one run cache read by both,
+params composed from a Hydra `conf/` with overrides, and Orchard's retries, timeouts, failure handling and
+parallel stages (declared under `meta.orchard`, which `dvc` accepts)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+
+import pytest
+
+from conftest import BIN
+from test_data_dvc import Tools
+
+PIPELINE = """\
+stages:
+  prep:
+    cmd: cp data/in.txt prep.txt
+    deps: [data/in.txt]
+    outs: [prep.txt]
+  train:
+    cmd:
+    - mkdir -p out/dir
+    - cp prep.txt out/model.txt
+    - cp -r data/dir/. out/dir/
+    - "echo '{\\"acc\\": 0.5}' > metrics.json"
+    deps: [prep.txt, data/dir]
+    params: [lr, train.depth, {custom.yaml: [opt]}]
+    outs: [out/model.txt, out/dir]
+    metrics:
+    - metrics.json:
+        cache: false
+    meta:
+      owner: someone
+      orchard: {retries: 1, retry_delay: 0}
+  fe:
+    foreach: [x, y]
+    do:
+      cmd: echo ${item} > fe-${item}.txt
+      deps: [data/in.txt]
+      outs:
+      - fe-${item}.txt
+  mx:
+    matrix:
+      m: [p, q]
+      n: [1, 2]
+    cmd: echo ${item.m}${item.n} > mx-${key}.txt
+    deps: [data/in.txt]
+    outs:
+    - mx-${key}.txt
+"""
+
+
+@pytest.fixture
+def tools(tmp_path):
+    return Tools(tmp_path)
+
+
+def orchard(tools, cwd, *args, check=True):
+    return tools.run([BIN, *args], cwd, check)
+
+
+def make_repo(tools, root: pathlib.Path, pipeline=PIPELINE):
+    root.mkdir(parents=True)
+    tools.git(root, "init", "-q", ".")
+    tools.dvc(root, "init", "-q")
+    (root / "data/dir").mkdir(parents=True)
+    (root / "data/in.txt").write_text("a\nb\n")
+    (root / "data/dir/1").write_text("x\n")
+    (root / "data/dir/2").write_text("y\n")
+    (root / "params.yaml").write_text("lr: 0.01\ntrain:\n  depth: 5\n")
+    (root / "custom.yaml").write_text("opt:\n  name: adam\n  beta: 0.9\n")
+    (root / "dvc.yaml").write_text(pipeline)
+    return root
+
+
+def assert_up_to_date(tools, root):
+    assert tools.dvc(root, "status", "--json").stdout.strip() == "{}"
+    dry = tools.dvc(root, "repro", "--dry").stdout
+    assert "Running stage" not in dry, dry
+    assert orchard(tools, root, "pipeline", "status", "--json").stdout.strip() == "{}"
+
+
+def test_same_lock_file_as_dvc_and_dvc_agrees_it_is_up_to_date(tools, tmp_path):
+    ours = make_repo(tools, tmp_path / "orchard")
+    theirs = make_repo(tools, tmp_path / "dvc")
+    out = orchard(tools, ours, "repro").stdout
+    assert "Running stage 'prep':\n> cp data/in.txt prep.txt" in out
+    tools.dvc(theirs, "repro")
+    assert (ours / "dvc.lock").read_text() == (theirs / "dvc.lock").read_text()
+    assert (ours / "out/model.txt").read_text() == "a\nb\n"
+    assert "/prep.txt" in (ours / ".gitignore").read_text()
+    assert_up_to_date(tools, ours)
+
+    # And the other way round: Orchard finds nothing to do in the repository dvc reproduced.
+    out = orchard(tools, theirs, "repro").stdout
+    assert "Running stage" not in out and "Data and pipelines are up to date." in out
+
+    # Both see the same change the same way.
+    (ours / "params.yaml").write_text("lr: 0.02\ntrain:\n  depth: 5\n")
+    ours_status = json.loads(orchard(tools, ours, "pipeline", "status", "--json").stdout)
+    dvc_status = json.loads(tools.dvc(ours, "status", "--json").stdout)
+    assert ours_status == dvc_status == {"train": [{"changed deps": {"params.yaml": {"lr": "modified"}}}]}
+
+
+def test_run_cache_is_shared_with_dvc(tools, tmp_path):
+    root = make_repo(tools, tmp_path / "r")
+    orchard(tools, root, "repro")
+    (root / "params.yaml").write_text("lr: 0.02\ntrain:\n  depth: 5\n")
+    tools.dvc(root, "repro")  # a second run, recorded by dvc
+    (root / "params.yaml").write_text("lr: 0.01\ntrain:\n  depth: 5\n")
+    out = orchard(tools, root, "repro").stdout
+    assert "Stage 'train' is cached - skipping run, checking out outputs" in out, out
+    (root / "params.yaml").write_text("lr: 0.02\ntrain:\n  depth: 5\n")
+    (root / "metrics.json").unlink()
+    out = orchard(tools, root, "repro").stdout  # dvc's run, restored by Orchard
+    assert "Stage 'train' is cached" in out, out
+    assert json.loads((root / "metrics.json").read_text()) == {"acc": 0.5}
+    assert_up_to_date(tools, root)
+    (root / "params.yaml").write_text("lr: 0.01\ntrain:\n  depth: 5\n")
+    assert "Stage 'train' is cached" in tools.dvc(root, "repro").stdout  # Orchard's run, restored by dvc
+
+
+def test_params_from_composed_config_rerun_only_what_tracks_them(tools, tmp_path):
+    pipeline = """\
+stages:
+  features:
+    cmd: echo "${features.scale}" > features.txt
+    params: [features.scale]
+    deps: [data/in.txt]
+    outs: [features.txt]
+  train:
+    cmd: echo "${train.lr}" > model.txt
+    deps: [features.txt]
+    params: [train.lr]
+    outs: [model.txt]
+"""
+    root = make_repo(tools, tmp_path / "r", pipeline)
+    (root / "params.yaml").unlink()
+    (root / "conf").mkdir()
+    (root / "conf/config.yaml").write_text("features:\n  scale: 2\ntrain:\n  lr: 0.1\n")
+    out = orchard(tools, root, "repro").stdout
+    assert out.count("Running stage") == 2
+    assert "lr: 0.1" in (root / "params.yaml").read_text()
+    out = orchard(tools, root, "repro", "train.lr=0.02").stdout
+    assert "Stage 'features' didn't change, skipping" in out and "Running stage 'train'" in out, out
+    assert (root / "model.txt").read_text().strip() == "0.02"
+    assert_up_to_date(tools, root)
+    out = orchard(tools, root, "repro", "train.lr=0.02").stdout
+    assert "Running stage" not in out
+    bad = orchard(tools, root, "repro", "train.nope=1", check=False)
+    assert bad.returncode != 0 and "nope" in bad.stderr
+
+
+def test_failures_stop_dependants_keep_the_rest_and_resume(tools, tmp_path):
+    pipeline = """\
+stages:
+  flaky:
+    cmd: test -f fixed
+    deps: [data/in.txt]
+    outs: [never.txt]
+  after:
+    cmd: cp never.txt after.txt
+    deps: [never.txt]
+    outs: [after.txt]
+  other:
+    cmd: cp data/in.txt other.txt
+    deps: [data/in.txt]
+    outs: [other.txt]
+  retried:
+    cmd: sh -c 'if [ -f tried ]; then cp data/in.txt retried.txt; else touch tried; exit 3; fi'
+    deps: [data/in.txt]
+    outs: [retried.txt]
+    meta:
+      orchard: {retries: 2, retry_delay: 0}
+  slow:
+    cmd: sleep 30
+    deps: [data/in.txt]
+    outs: [slow.txt]
+    meta:
+      orchard: {timeout: 0.5}
+"""
+    root = make_repo(tools, tmp_path / "r", pipeline)
+    tools.dvc(root, "status")  # dvc accepts the meta.orchard settings
+    r = orchard(tools, root, "repro", "--json", check=False)
+    assert r.returncode != 0 and "run `orchard repro` again to resume" in r.stderr
+    states = {s["stage"]: s for s in json.loads(r.stdout)}
+    assert states["flaky"]["state"] == "failed" and "exited with 1" in states["flaky"]["detail"]
+    assert states["after"]["state"] == "blocked" and "flaky" in states["after"]["detail"]
+    assert states["other"]["state"] == "ran"
+    assert states["retried"] == {**states["retried"], "state": "ran", "detail": {"attempts": 2}}
+    assert states["slow"]["state"] == "failed" and "timed out" in states["slow"]["detail"]
+    assert states["slow"]["seconds"] < 20
+    lock = (root / "dvc.lock").read_text()
+    assert "other:" in lock and "flaky:" not in lock
+
+    (root / "fixed").write_text("")
+    (root / "never.txt").write_text("made\n")
+    pipeline = pipeline.replace("cmd: test -f fixed", "cmd: cp fixed never.txt").replace("sleep 30", "touch slow.txt")
+    (root / "dvc.yaml").write_text(pipeline)
+    r = orchard(tools, root, "repro", "--json")
+    states = {s["stage"]: s["state"] for s in json.loads(r.stdout)}
+    assert states == {"flaky": "ran", "after": "ran", "other": "unchanged", "retried": "unchanged", "slow": "ran"}
+    assert_up_to_date(tools, root)
+
+
+def test_independent_stages_run_side_by_side(tools, tmp_path):
+    # Each stage waits (bounded by its timeout) for the other to have started: only a parallel run passes.
+    pipeline = """\
+stages:
+  a:
+    cmd: sh -c 'touch a.started; while [ ! -f b.started ]; do sleep 0.01; done; echo a > a.txt'
+    deps: [data/in.txt]
+    outs: [a.txt]
+    meta: {orchard: {timeout: 20}}
+  b:
+    cmd: sh -c 'touch b.started; while [ ! -f a.started ]; do sleep 0.01; done; echo b > b.txt'
+    deps: [data/in.txt]
+    outs: [b.txt]
+    meta: {orchard: {timeout: 20}}
+"""
+    root = make_repo(tools, tmp_path / "r", pipeline)
+    r = orchard(tools, root, "repro", "-j", "2", "--json")
+    assert {s["state"] for s in json.loads(r.stdout)} == {"ran"}
+    assert_up_to_date(tools, root)
+    dag = orchard(tools, root, "pipeline", "dag").stdout.split()
+    assert sorted(dag) == ["a", "b"]
+
+
+def test_invalid_pipelines_are_refused_like_dvc(tools, tmp_path):
+    root = make_repo(tools, tmp_path / "r", "stages:\n  a:\n    cmd: echo hi\n    outz: [x]\n")
+    r = orchard(tools, root, "repro", check=False)
+    assert r.returncode != 0 and "extra keys not allowed, in stages -> a -> outz" in r.stderr
+    d = tools.dvc(root, "status", check=False)
+    assert d.returncode != 0 and "extra keys not allowed" in d.stderr
