@@ -58,7 +58,7 @@ def tools(tmp_path):
     return Tools(tmp_path)
 
 
-def orchard(tools, cwd, *args, check=True):
+def run_orchard(tools, cwd, *args, check=True):
     return tools.run([BIN, *args], cwd, check)
 
 
@@ -80,13 +80,13 @@ def assert_up_to_date(tools, root):
     assert tools.dvc(root, "status", "--json").stdout.strip() == "{}"
     dry = tools.dvc(root, "repro", "--dry").stdout
     assert "Running stage" not in dry, dry
-    assert orchard(tools, root, "pipeline", "status", "--json").stdout.strip() == "{}"
+    assert run_orchard(tools, root, "pipeline", "status", "--json").stdout.strip() == "{}"
 
 
 def test_same_lock_file_as_dvc_and_dvc_agrees_it_is_up_to_date(tools, tmp_path):
     ours = make_repo(tools, tmp_path / "orchard")
     theirs = make_repo(tools, tmp_path / "dvc")
-    out = orchard(tools, ours, "repro").stdout
+    out = run_orchard(tools, ours, "repro").stdout
     assert "Running stage 'prep':\n> cp data/in.txt prep.txt" in out
     tools.dvc(theirs, "repro")
     assert (ours / "dvc.lock").read_text() == (theirs / "dvc.lock").read_text()
@@ -95,27 +95,27 @@ def test_same_lock_file_as_dvc_and_dvc_agrees_it_is_up_to_date(tools, tmp_path):
     assert_up_to_date(tools, ours)
 
     # And the other way round: Orchard finds nothing to do in the repository dvc reproduced.
-    out = orchard(tools, theirs, "repro").stdout
+    out = run_orchard(tools, theirs, "repro").stdout
     assert "Running stage" not in out and "Data and pipelines are up to date." in out
 
     # Both see the same change the same way.
     (ours / "params.yaml").write_text("lr: 0.02\ntrain:\n  depth: 5\n")
-    ours_status = json.loads(orchard(tools, ours, "pipeline", "status", "--json").stdout)
+    ours_status = json.loads(run_orchard(tools, ours, "pipeline", "status", "--json").stdout)
     dvc_status = json.loads(tools.dvc(ours, "status", "--json").stdout)
     assert ours_status == dvc_status == {"train": [{"changed deps": {"params.yaml": {"lr": "modified"}}}]}
 
 
 def test_run_cache_is_shared_with_dvc(tools, tmp_path):
     root = make_repo(tools, tmp_path / "r")
-    orchard(tools, root, "repro")
+    run_orchard(tools, root, "repro")
     (root / "params.yaml").write_text("lr: 0.02\ntrain:\n  depth: 5\n")
     tools.dvc(root, "repro")  # a second run, recorded by dvc
     (root / "params.yaml").write_text("lr: 0.01\ntrain:\n  depth: 5\n")
-    out = orchard(tools, root, "repro").stdout
+    out = run_orchard(tools, root, "repro").stdout
     assert "Stage 'train' is cached - skipping run, checking out outputs" in out, out
     (root / "params.yaml").write_text("lr: 0.02\ntrain:\n  depth: 5\n")
     (root / "metrics.json").unlink()
-    out = orchard(tools, root, "repro").stdout  # dvc's run, restored by Orchard
+    out = run_orchard(tools, root, "repro").stdout  # dvc's run, restored by Orchard
     assert "Stage 'train' is cached" in out, out
     assert json.loads((root / "metrics.json").read_text()) == {"acc": 0.5}
     assert_up_to_date(tools, root)
@@ -141,16 +141,16 @@ stages:
     (root / "params.yaml").unlink()
     (root / "conf").mkdir()
     (root / "conf/config.yaml").write_text("features:\n  scale: 2\ntrain:\n  lr: 0.1\n")
-    out = orchard(tools, root, "repro").stdout
+    out = run_orchard(tools, root, "repro").stdout
     assert out.count("Running stage") == 2
     assert "lr: 0.1" in (root / "params.yaml").read_text()
-    out = orchard(tools, root, "repro", "train.lr=0.02").stdout
+    out = run_orchard(tools, root, "repro", "train.lr=0.02").stdout
     assert "Stage 'features' didn't change, skipping" in out and "Running stage 'train'" in out, out
     assert (root / "model.txt").read_text().strip() == "0.02"
     assert_up_to_date(tools, root)
-    out = orchard(tools, root, "repro", "train.lr=0.02").stdout
+    out = run_orchard(tools, root, "repro", "train.lr=0.02").stdout
     assert "Running stage" not in out
-    bad = orchard(tools, root, "repro", "train.nope=1", check=False)
+    bad = run_orchard(tools, root, "repro", "train.nope=1", check=False)
     assert bad.returncode != 0 and "nope" in bad.stderr
 
 
@@ -184,7 +184,7 @@ stages:
 """
     root = make_repo(tools, tmp_path / "r", pipeline)
     tools.dvc(root, "status")  # dvc accepts the meta.orchard settings
-    r = orchard(tools, root, "repro", "--json", check=False)
+    r = run_orchard(tools, root, "repro", "--json", check=False)
     assert r.returncode != 0 and "run `orchard repro` again to resume" in r.stderr
     states = {s["stage"]: s for s in json.loads(r.stdout)}
     assert states["flaky"]["state"] == "failed" and "exited with 1" in states["flaky"]["detail"]
@@ -200,7 +200,7 @@ stages:
     (root / "never.txt").write_text("made\n")
     pipeline = pipeline.replace("cmd: test -f fixed", "cmd: cp fixed never.txt").replace("sleep 30", "touch slow.txt")
     (root / "dvc.yaml").write_text(pipeline)
-    r = orchard(tools, root, "repro", "--json")
+    r = run_orchard(tools, root, "repro", "--json")
     states = {s["stage"]: s["state"] for s in json.loads(r.stdout)}
     assert states == {"flaky": "ran", "after": "ran", "other": "unchanged", "retried": "unchanged", "slow": "ran"}
     assert_up_to_date(tools, root)
@@ -222,16 +222,58 @@ stages:
     meta: {orchard: {timeout: 20}}
 """
     root = make_repo(tools, tmp_path / "r", pipeline)
-    r = orchard(tools, root, "repro", "-j", "2", "--json")
+    r = run_orchard(tools, root, "repro", "-j", "2", "--json")
     assert {s["state"] for s in json.loads(r.stdout)} == {"ran"}
     assert_up_to_date(tools, root)
-    dag = orchard(tools, root, "pipeline", "dag").stdout.split()
+    dag = run_orchard(tools, root, "pipeline", "dag").stdout.split()
     assert sorted(dag) == ["a", "b"]
 
 
 def test_invalid_pipelines_are_refused_like_dvc(tools, tmp_path):
     root = make_repo(tools, tmp_path / "r", "stages:\n  a:\n    cmd: echo hi\n    outz: [x]\n")
-    r = orchard(tools, root, "repro", check=False)
+    r = run_orchard(tools, root, "repro", check=False)
     assert r.returncode != 0 and "extra keys not allowed, in stages -> a -> outz" in r.stderr
     d = tools.dvc(root, "status", check=False)
     assert d.returncode != 0 and "extra keys not allowed" in d.stderr
+
+
+def test_stages_log_into_child_runs_of_the_pipeline_run(tools, tmp_path, orchard):
+    """With a tracking server, each stage that runs gets a child run of the pipeline's run, whose id the
+    stage's command receives — `mlflow` code in it logs there unchanged — and its metrics file is logged."""
+    import sys
+    from mlflow import MlflowClient
+
+    script = tmp_path / "stage.py"
+    script.write_text(
+        "import json, mlflow\n"
+        "mlflow.log_param('from_code', 'yes')\n"
+        "mlflow.log_metric('loss', 0.25)\n"
+        "json.dump({'eval': {'acc': 0.75}}, open('metrics.json', 'w'))\n"
+    )
+    pipeline = f"""\
+stages:
+  train:
+    cmd: {sys.executable} {script}
+    deps: [data/in.txt]
+    metrics:
+    - metrics.json:
+        cache: false
+  broken:
+    cmd: exit 4
+    deps: [data/in.txt]
+    outs: [nothing.txt]
+"""
+    root = make_repo(tools, tmp_path / "r", pipeline)
+    r = run_orchard(tools, root, "repro", "--tracking-uri", orchard.url, "--experiment", "iris-pipeline", check=False)
+    assert r.returncode != 0, r.stdout
+    client = MlflowClient(orchard.url)
+    exp = client.get_experiment_by_name("iris-pipeline")
+    runs = {run.info.run_name: run for run in client.search_runs([exp.experiment_id])}
+    parent = runs[f"repro r"]
+    assert parent.info.status == "FAILED"
+    train, broken = runs["train"], runs["broken"]
+    assert train.data.tags["mlflow.parentRunId"] == broken.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert train.data.params == {"from_code": "yes"}
+    assert train.data.metrics == {"loss": 0.25, "eval.acc": 0.75}
+    assert train.info.status == "FINISHED" and train.data.tags["orchard.stage.attempts"] == "1"
+    assert broken.info.status == "FAILED" and "exited with 4" in broken.data.tags["orchard.stage.error"]

@@ -3,6 +3,7 @@
 mod config;
 mod data;
 mod pipeline;
+mod pipeline_tracking;
 mod remote_model;
 mod serve;
 mod server;
@@ -57,6 +58,11 @@ fn init_logging() {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging();
+    // Pipelines run their stages on threads of their own and talk to a tracking server with blocking calls:
+    // no async runtime around them.
+    if let Command::Repro(args) = cli.command {
+        return exit_code(pipeline::repro_cmd(args));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -73,10 +79,14 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Config(cmd) => config::run(cmd),
             Command::Data(args) => data::run(args).await,
-            Command::Repro(args) => pipeline::repro_cmd(args),
+            Command::Repro(_) => unreachable!("handled before the runtime starts"),
             Command::Pipeline(cmd) => pipeline::run(cmd),
         }
     });
+    exit_code(result)
+}
+
+fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use orchard_config::Config;
-use orchard_pipeline::{repro, Options, Outcome, Project};
+use orchard_pipeline::{repro_observed, Observer, Options, Outcome, Project};
 
 #[derive(Args, Debug)]
 pub struct ReproArgs {
@@ -38,6 +38,13 @@ pub struct ReproArgs {
     /// Print the outcome as JSON.
     #[arg(long)]
     json: bool,
+    /// A tracking server (http://…) to record the pipeline in: a run for the pipeline and a child run per
+    /// stage, whose commands get MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_ID and MLFLOW_RUN_ID.
+    #[arg(long, env = "MLFLOW_TRACKING_URI")]
+    tracking_uri: Option<String>,
+    /// The experiment of those runs.
+    #[arg(long, env = "MLFLOW_EXPERIMENT_NAME", default_value = "pipelines")]
+    experiment: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -96,7 +103,19 @@ pub fn repro_cmd(args: ReproArgs) -> anyhow::Result<()> {
         env: Vec::new(),
         progress_to_stderr: args.json,
     };
-    let report = repro(&project, &opts)?;
+    let tracker = match args.tracking_uri.as_deref().filter(|u| u.starts_with("http://") || u.starts_with("https://")) {
+        Some(uri) if !opts.dry => Some(crate::pipeline_tracking::Tracker::start(uri, &args.experiment, &root).with_context(|| format!("opening a tracking run on {uri}"))?),
+        _ => None,
+    };
+    struct Nobody;
+    impl Observer for Nobody {}
+    let report = match &tracker {
+        Some(t) => repro_observed(&project, &opts, t)?,
+        None => repro_observed(&project, &opts, &Nobody)?,
+    };
+    if let Some(t) = &tracker {
+        t.finish(report.failed());
+    }
     if args.json {
         let stages: Vec<serde_json::Value> = report
             .stages

@@ -9,7 +9,7 @@ pub mod runcache;
 pub mod spec;
 
 pub use project::{Change, Project};
-pub use repro::{repro, Options, Outcome, Report};
+pub use repro::{repro, repro_observed, Observer, Options, Outcome, Report};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {

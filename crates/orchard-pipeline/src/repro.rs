@@ -80,7 +80,25 @@ fn say(text: &str) {
     }
 }
 
+/// Told about each stage that runs: tracking links a run per stage this way (the pipeline crate knows
+/// nothing of tracking servers).
+pub trait Observer: Sync {
+    /// A stage's command is about to run: extra environment for it.
+    fn started(&self, _stage: &Stage) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// It finished (ran, or failed), with the numbers of its metrics files.
+    fn finished(&self, _stage: &Stage, _outcome: &Outcome, _metrics: Vec<(String, f64)>) {}
+}
+
+struct Unobserved;
+impl Observer for Unobserved {}
+
 pub fn repro(project: &Project, opts: &Options) -> Result<Report> {
+    repro_observed(project, opts, &Unobserved)
+}
+
+pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer) -> Result<Report> {
     TO_STDERR.store(opts.progress_to_stderr, std::sync::atomic::Ordering::Relaxed);
     let order = project.plan(&opts.targets, opts.single_item)?;
     let up = project.upstream()?;
@@ -118,7 +136,7 @@ pub fn repro(project: &Project, opts: &Options) -> Result<Report> {
                     scope.spawn(move || {
                         let stage = &project.pipeline.stages[i];
                         let started = Instant::now();
-                        let outcome = match run_stage(project, stage, opts, lock) {
+                        let outcome = match run_stage(project, stage, opts, lock, observer) {
                             Ok(o) => o,
                             Err(e) => Outcome::Failed(e.to_string()),
                         };
@@ -141,7 +159,7 @@ pub fn repro(project: &Project, opts: &Options) -> Result<Report> {
     Ok(Report { stages: reports })
 }
 
-fn run_stage(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Lock>) -> Result<Outcome> {
+fn run_stage(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Lock>, observer: &dyn Observer) -> Result<Outcome> {
     let locked = lock.lock().expect("lock poisoned").stages.get(&stage.name).cloned();
     if stage.frozen {
         eprintln!("WARNING: stage: '{}' is frozen. Its dependencies are not going to be reproduced.", stage.name);
@@ -190,7 +208,23 @@ fn run_stage(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Lock
         }
     }
     say(&format!("Running stage '{}':", stage.name));
-    let attempts = run_with_retries(project, stage, opts)?;
+    let env = observer.started(stage);
+    match execute(project, stage, opts, lock, &env) {
+        Ok(attempts) => {
+            let outcome = Outcome::Ran { attempts };
+            observer.finished(stage, &outcome, metrics_of(project, stage));
+            Ok(outcome)
+        }
+        Err(e) => {
+            observer.finished(stage, &Outcome::Failed(e.to_string()), Vec::new());
+            Err(e)
+        }
+    }
+}
+
+/// Runs the command (with retries), then records the outputs, the run cache and the lock entry.
+fn execute(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Lock>, env: &[(String, String)]) -> Result<u32> {
+    let attempts = run_with_retries(project, stage, opts, env)?;
     let mut outs = Vec::new();
     let run_cached = runcache::cacheable(stage) && !opts.no_run_cache;
     for o in &stage.outs {
@@ -224,7 +258,32 @@ fn run_stage(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Lock
     }
     save_entry(project, lock, stage, entry)?;
     project.repo.state.save();
-    Ok(Outcome::Ran { attempts })
+    Ok(attempts)
+}
+
+/// The numbers in a stage's metrics files (JSON or YAML), flattened to dotted keys (`eval.acc`).
+pub fn metrics_of(project: &Project, stage: &Stage) -> Vec<(String, f64)> {
+    fn walk(prefix: &str, node: &orchard_config::Node, out: &mut Vec<(String, f64)>) {
+        use orchard_config::Node;
+        match node {
+            Node::Int(i) => out.push((prefix.to_string(), *i as f64)),
+            Node::Float(f) => out.push((prefix.to_string(), *f)),
+            Node::Map(m) => {
+                for (k, v) in m {
+                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    walk(&key, v, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for o in stage.outs.iter().filter(|o| o.kind == crate::spec::OutKind::Metric) {
+        if let Ok(tree) = crate::spec::load_params_file(&project.abs(stage, &o.path)) {
+            walk("", &tree, &mut out);
+        }
+    }
+    out
 }
 
 fn save_entry(project: &Project, lock: &Mutex<Lock>, stage: &Stage, entry: crate::lock::LockEntry) -> Result<()> {
@@ -241,11 +300,11 @@ fn save_entry(project: &Project, lock: &Mutex<Lock>, stage: &Stage, entry: crate
     lock.save(&project.root)
 }
 
-fn run_with_retries(project: &Project, stage: &Stage, opts: &Options) -> Result<u32> {
+fn run_with_retries(project: &Project, stage: &Stage, opts: &Options, env: &[(String, String)]) -> Result<u32> {
     let total = stage.policy.retries + 1;
     let mut attempt = 1;
     loop {
-        match run_once(project, stage, opts) {
+        match run_once(project, stage, opts, env) {
             Ok(()) => return Ok(attempt),
             Err(e) if attempt < total => {
                 eprintln!(
@@ -262,7 +321,7 @@ fn run_with_retries(project: &Project, stage: &Stage, opts: &Options) -> Result<
     }
 }
 
-fn run_once(project: &Project, stage: &Stage, opts: &Options) -> Result<()> {
+fn run_once(project: &Project, stage: &Stage, opts: &Options, env: &[(String, String)]) -> Result<()> {
     let started = Instant::now();
     for line in stage.cmd.lines() {
         say(&format!("> {line}"));
@@ -273,7 +332,7 @@ fn run_once(project: &Project, stage: &Stage, opts: &Options) -> Result<()> {
             .env("DVC_ROOT", &project.root)
             .env("DVC_STAGE", &stage.name)
             .stdin(Stdio::null());
-        for (k, v) in &opts.env {
+        for (k, v) in opts.env.iter().chain(env) {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().map_err(|e| PipelineError::Invalid(format!("failed to run: {e}")))?;
