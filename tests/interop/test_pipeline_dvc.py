@@ -277,3 +277,14 @@ stages:
     assert train.data.metrics == {"loss": 0.25, "eval.acc": 0.75}
     assert train.info.status == "FINISHED" and train.data.tags["orchard.stage.attempts"] == "1"
     assert broken.info.status == "FAILED" and "exited with 4" in broken.data.tags["orchard.stage.error"]
+
+
+def test_a_key_removed_from_a_whole_params_file_is_a_change(tools, tmp_path):
+    pipeline = "stages:\n  a:\n    cmd: cp data/in.txt a.txt\n    deps: [data/in.txt]\n    params:\n    - custom.yaml:\n    outs: [a.txt]\n"
+    root = make_repo(tools, tmp_path / "r", pipeline)
+    (root / "custom.yaml").write_text("opt: 1\nold: 2\n")
+    run_orchard(tools, root, "repro")
+    (root / "custom.yaml").write_text("opt: 1\n")
+    ours = json.loads(run_orchard(tools, root, "pipeline", "status", "--json").stdout)
+    theirs = json.loads(tools.dvc(root, "status", "--json").stdout)
+    assert ours == theirs == {"a": [{"changed deps": {"custom.yaml": {"old": "deleted"}}}]}

@@ -300,6 +300,10 @@ impl Model {
                 // missing-value rules handle as they did in training.
                 (_, Value::Null) => f64::NAN,
                 (InputKind::Category, Value::Str(s)) => self.predictor.category_code(i, s).unwrap_or(f64::NAN),
+                // A CSV cell `True` is read as a boolean; for a category it is the category's name.
+                (InputKind::Category, Value::Bool(b)) => {
+                    self.predictor.category_code(i, if *b { "True" } else { "False" }).unwrap_or(f64::NAN)
+                }
                 (_, other) => {
                     return Err(ModelError::Input(format!(
                         "field '{name}' must be {}, got {}",

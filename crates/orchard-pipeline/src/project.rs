@@ -287,7 +287,12 @@ impl Project {
                 };
                 let keys: Vec<String> = match &p.keys {
                     Some(k) => k.clone(),
-                    None => tree.as_map().map(|m| m.keys().cloned().collect()).unwrap_or_default(),
+                    // A whole file: its keys now and the ones locked (a key removed from the file is `deleted`).
+                    None => {
+                        let mut k: Vec<String> = tree.as_map().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+                        k.extend(was.keys().filter(|w| !k.contains(w)).cloned().collect::<Vec<_>>());
+                        k
+                    }
                 };
                 let mut per_key = IndexMap::new();
                 for k in keys {

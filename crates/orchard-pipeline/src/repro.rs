@@ -136,9 +136,12 @@ pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer
                     scope.spawn(move || {
                         let stage = &project.pipeline.stages[i];
                         let started = Instant::now();
-                        let outcome = match run_stage(project, stage, opts, lock, observer) {
-                            Ok(o) => o,
-                            Err(e) => Outcome::Failed(e.to_string()),
+                        // A panic must not leave the scheduler waiting for a report that never comes.
+                        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_stage(project, stage, opts, lock, observer)));
+                        let outcome = match ran {
+                            Ok(Ok(o)) => o,
+                            Ok(Err(e)) => Outcome::Failed(e.to_string()),
+                            Err(_) => Outcome::Failed("internal error while running the stage".into()),
                         };
                         if let Outcome::Failed(why) = &outcome {
                             eprintln!("ERROR: failed to reproduce '{}': {why}", stage.name);
@@ -335,6 +338,11 @@ fn run_once(project: &Project, stage: &Stage, opts: &Options, env: &[(String, St
         for (k, v) in opts.env.iter().chain(env) {
             cmd.env(k, v);
         }
+        // Its own process group, so that a timeout stops everything the command started, not only the shell.
+        {
+            use std::os::unix::process::CommandExt;
+            cmd.process_group(0);
+        }
         let mut child = cmd.spawn().map_err(|e| PipelineError::Invalid(format!("failed to run: {e}")))?;
         let status = match stage.policy.timeout {
             None => child.wait().map_err(|e| PipelineError::Invalid(format!("failed to run: {e}")))?,
@@ -343,6 +351,10 @@ fn run_once(project: &Project, stage: &Stage, opts: &Options, env: &[(String, St
                     break status;
                 }
                 if started.elapsed() >= limit {
+                    // SAFETY: signals the process group this child leads (created above); no memory involved.
+                    unsafe {
+                        libc::killpg(child.id() as libc::pid_t, libc::SIGKILL);
+                    }
                     let _ = child.kill();
                     let _ = child.wait();
                     return Err(PipelineError::Invalid(format!("timed out after {}s", limit.as_secs_f64())));

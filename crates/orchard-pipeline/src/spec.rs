@@ -462,7 +462,9 @@ fn seconds(node: Option<&Node>, what: &str) -> Result<Option<Duration>> {
     match node {
         None | Some(Node::Null) => Ok(None),
         Some(Node::Int(i)) if *i >= 0 => Ok(Some(Duration::from_secs(*i as u64))),
-        Some(Node::Float(f)) if *f >= 0.0 && f.is_finite() => Ok(Some(Duration::from_secs_f64(*f))),
+        Some(Node::Float(f)) if *f >= 0.0 => Duration::try_from_secs_f64(*f)
+            .map(Some)
+            .map_err(|_| invalid(format!("meta.orchard.{what} is too large: {f}"))),
         Some(other) => Err(invalid(format!("meta.orchard.{what} must be a number of seconds, got {other:?}"))),
     }
 }

@@ -179,10 +179,7 @@ struct Pending {
 
 impl Pending {
     fn path(&self, prefix: &str, model: &str) -> String {
-        let safe_model: String = model
-            .chars()
-            .map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' })
-            .collect();
+        let safe_model = safe_name(model);
         let ts = self.first_ts;
         format!("{prefix}/{safe_model}/{}/{ts}-{:06}.jsonl", civil_date(ts), self.seq)
     }
@@ -192,7 +189,8 @@ impl Pending {
             self.first_ts = r.timestamp_ms;
         }
         self.records += 1;
-        let at = match self.parts.iter().position(|p| p.model == r.model) {
+        // Models whose names map to one file name share that file.
+        let at = match self.parts.iter().position(|p| p.model == r.model || safe_name(&p.model) == safe_name(&r.model)) {
             Some(i) => i,
             None => {
                 self.parts.push(Part { model: r.model.clone(), buf: Vec::new(), records: 0, local: None, failed: None });
@@ -208,6 +206,10 @@ impl Pending {
     }
 }
 
+fn safe_name(model: &str) -> String {
+    model.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
+}
+
 /// Appends a part's gathered lines to its hidden local file (opened on first use). Remote stores keep
 /// everything for one put at rotation.
 fn spill(part: &mut Part, store: &BlobStore, path: &str) {
@@ -221,7 +223,9 @@ fn spill(part: &mut Part, store: &BlobStore, path: &str) {
             let dir = file.parent().ok_or_else(|| std::io::Error::other("no parent folder"))?;
             std::fs::create_dir_all(dir)?;
             let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let tmp = dir.join(format!(".{name}.partial"));
+            // `<name>#<digits>` is object_store's own in-progress naming: its listings skip such files, so
+            // a file is seen whole or not at all.
+            let tmp = dir.join(format!("{name}#{}", std::process::id()));
             let f = std::fs::File::create(&tmp)?;
             Ok((file.clone(), tmp, f))
         })();
@@ -259,7 +263,7 @@ fn write_loop(
             Ok(r) => pending.add(&r, store, &s.prefix),
             Err(_) => return,
         }
-        let started = std::time::Instant::now();
+        let mut started = std::time::Instant::now();
         loop {
             std::thread::sleep(POLL.min(s.max_age));
             let mut closed = false;
@@ -269,6 +273,7 @@ fn write_loop(
                         pending.add(&r, store, &s.prefix);
                         if pending.records >= s.max_records {
                             flush(&mut pending);
+                            started = std::time::Instant::now();
                         }
                     }
                     Err(mpsc::TryRecvError::Empty) => break,
@@ -441,7 +446,7 @@ mod tests {
         assert_eq!(files.len(), 2, "{files:?}");
         let mut seen = Vec::new();
         for f in files {
-            assert!(!f.contains(".partial"), "{f}");
+            assert!(!f.contains('#'), "{f}");
             let text = String::from_utf8(store.get_bytes(&f).await.unwrap().to_vec()).unwrap();
             for line in text.lines() {
                 let v: serde_json::Value = serde_json::from_str(line).unwrap();

@@ -28,6 +28,9 @@ fn bad(reason: impl std::fmt::Display) -> ModelError {
     }
 }
 
+/// The widest row or answer a model may declare: a bound on what a crafted file can make Orchard allocate.
+pub(crate) const MAX_WIDTH: usize = 1 << 20;
+
 /// One graph input: its element type and how many of the row's columns it takes.
 #[derive(Clone, Debug)]
 struct Input {
@@ -148,7 +151,10 @@ impl OnnxModel {
             })?;
             let (width, matrix) = match dims(t).as_slice() {
                 [_] => (1, false),
-                [_, Some(w)] => (*w, true),
+                [_, Some(w)] if *w <= MAX_WIDTH => (*w, true),
+                [_, Some(w)] => {
+                    return Err(bad(format!("input '{}' declares {w} columns (at most {MAX_WIDTH})", v.name)))
+                }
                 [_, None] => {
                     return Err(ModelError::Unsupported(format!(
                         "input '{}' has no fixed number of columns",
@@ -163,6 +169,9 @@ impl OnnxModel {
                     )))
                 }
             };
+            if inputs.iter().map(|i: &Input| i.width).sum::<usize>() + width > MAX_WIDTH {
+                return Err(bad(format!("the inputs declare more than {MAX_WIDTH} columns")));
+            }
             inputs.push(Input { name: v.name.clone(), dt, width, matrix });
         }
         if inputs.is_empty() {
@@ -196,7 +205,7 @@ impl OnnxModel {
         let width = if fact.rank() == 1 {
             1
         } else {
-            fact.shape.get(1).and_then(|d| d.to_usize().ok()).ok_or_else(|| {
+            fact.shape.get(1).and_then(|d| d.to_usize().ok()).filter(|&w| w <= MAX_WIDTH).ok_or_else(|| {
                 ModelError::Unsupported(format!("output '{}' has no fixed width ({:?})", answer.output, fact.shape))
             })?
         };

@@ -128,7 +128,10 @@ impl TreeOp {
             (info.labels.len(), Some(info))
         } else {
             let targets = required(a.int("n_targets")?, "n_targets")?;
-            let targets = usize::try_from(targets).ok().filter(|&t| t >= 1).ok_or_else(|| format_err!("bad n_targets {targets}"))?;
+            let targets = usize::try_from(targets)
+                .ok()
+                .filter(|&t| (1..=super::MAX_WIDTH).contains(&t))
+                .ok_or_else(|| format_err!("bad n_targets {targets}"))?;
             (targets, None)
         };
         let base = reals(ctx, &a, "base_values")?.unwrap_or_default();
@@ -284,7 +287,8 @@ impl TreeOp {
         match self.base.len() {
             2 => {
                 if has[1] {
-                    scores[1] += self.base[1];
+                    // onnxruntime's formula (base_values[0] unused, class 0's sum carried over).
+                    scores[1] = self.base[1] + scores[0];
                     scores[0] = -scores[1];
                 } else {
                     scores[1] += self.base[1];
