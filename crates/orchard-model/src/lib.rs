@@ -37,6 +37,17 @@ pub enum ModelError {
     Shape(String),
 }
 
+/// Softmax in place, shifted by the maximum so that no `exp` overflows (LightGBM's and onnxruntime's way).
+pub(crate) fn softmax(scores: &mut [f64]) {
+    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut sum = 0.0;
+    for s in scores.iter_mut() {
+        *s = (*s - max).exp();
+        sum += *s;
+    }
+    scores.iter_mut().for_each(|s| *s /= sum);
+}
+
 impl ModelError {
     pub(crate) fn io(path: &std::path::Path, e: impl std::fmt::Display) -> ModelError {
         ModelError::Io {

@@ -90,15 +90,7 @@ impl Objective {
             Objective::CrossEntropyLambda => scores.iter_mut().for_each(|r| *r = r.exp().ln_1p()),
             Objective::SquaredBack => scores.iter_mut().for_each(|r| *r = r.signum() * *r * *r),
             Objective::Exp => scores.iter_mut().for_each(|r| *r = r.exp()),
-            Objective::Softmax => {
-                let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                let mut sum = 0.0;
-                for r in scores.iter_mut() {
-                    *r = (*r - max).exp();
-                    sum += *r;
-                }
-                scores.iter_mut().for_each(|r| *r /= sum);
-            }
+            Objective::Softmax => crate::softmax(scores),
         }
     }
 }
