@@ -150,6 +150,12 @@ stages:
     assert_up_to_date(tools, root)
     out = run_orchard(tools, root, "repro", "train.lr=0.02").stdout
     assert "Running stage" not in out
+    # --dry shows what an override would rerun and changes nothing, params.yaml included.
+    before = (root / "params.yaml").read_text()
+    out = run_orchard(tools, root, "repro", "--dry", "train.lr=0.5").stdout
+    assert "Stage 'features' didn't change, skipping" in out and "Running stage 'train'" in out, out
+    assert (root / "params.yaml").read_text() == before
+    assert_up_to_date(tools, root)
     bad = run_orchard(tools, root, "repro", "train.nope=1", check=False)
     assert bad.returncode != 0 and "nope" in bad.stderr
 
@@ -277,6 +283,11 @@ stages:
     assert train.data.metrics == {"loss": 0.25, "eval.acc": 0.75}
     assert train.info.status == "FINISHED" and train.data.tags["orchard.stage.attempts"] == "1"
     assert broken.info.status == "FAILED" and "exited with 4" in broken.data.tags["orchard.stage.error"]
+    # Orchard's own record of the pipeline run links the same tracking runs.
+    [record] = json.loads(run_orchard(tools, root, "pipeline", "runs", "--json").stdout)
+    assert record["tracking_run_id"] == parent.info.run_id
+    links = {st["stage"]: st["tracking_run_id"] for st in record["stages"]}
+    assert links == {"train": train.info.run_id, "broken": broken.info.run_id}
 
 
 def test_a_key_removed_from_a_whole_params_file_is_a_change(tools, tmp_path):

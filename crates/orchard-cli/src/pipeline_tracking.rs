@@ -72,6 +72,18 @@ impl Tracker {
         Ok(t)
     }
 
+    /// A pipeline run's tracking run opened elsewhere (by `orchard repro --queue`): a worker's stages become its
+    /// children.
+    pub fn attach(uri: &str, experiment_id: &str, parent: &str) -> Tracker {
+        Tracker {
+            base: uri.trim_end_matches('/').to_string(),
+            client: reqwest::blocking::Client::new(),
+            experiment_id: experiment_id.to_string(),
+            parent: parent.to_string(),
+            runs: Mutex::new(HashMap::new()),
+        }
+    }
+
     fn end(&self, run_id: &str, failed: bool) -> anyhow::Result<()> {
         self.call(
             reqwest::Method::POST,
@@ -153,6 +165,24 @@ impl Observer for Tracker {
             if let Err(e) = self.record(&id, outcome, metrics) {
                 eprintln!("WARNING: could not record stage '{}' in its tracking run: {e:#}", stage.name);
             }
+        }
+    }
+}
+
+/// Tracking links for a worker's stage runs: a child run per stage under the pipeline run's tracking run.
+pub struct WorkerLinks;
+
+impl orchard_orchestrator::queue::Links for WorkerLinks {
+    fn observer(&self, run: &orchard_store::pipelines::PipelineRun, options: &orchard_orchestrator::RunOptions) -> Option<Box<dyn Observer>> {
+        match (&options.tracking_uri, &options.experiment_id, &run.tracking_run_id) {
+            (Some(uri), Some(exp), Some(parent)) => Some(Box::new(Tracker::attach(uri, exp, parent))),
+            _ => None,
+        }
+    }
+
+    fn ended(&self, run: &orchard_store::pipelines::PipelineRun, options: &orchard_orchestrator::RunOptions, status: &str) {
+        if let (Some(uri), Some(exp), Some(parent)) = (&options.tracking_uri, &options.experiment_id, &run.tracking_run_id) {
+            Tracker::attach(uri, exp, parent).finish(status == orchard_store::pipelines::FAILED);
         }
     }
 }

@@ -53,6 +53,11 @@ pub struct ServeArgs {
     #[arg(long, env = "ORCHARD_LABEL_FIELD")]
     label_field: Option<String>,
 
+    /// Threads answering requests [default: one per core]. With the clients on the same cores (a load
+    /// generator, a co-located app), fewer threads than cores keeps the latency tail short: see BENCHMARKS.md.
+    #[arg(long, env = "ORCHARD_SERVE_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+
     /// Largest request body accepted, in bytes; larger requests get HTTP 413.
     #[arg(long, env = "ORCHARD_MAX_REQUEST_BYTES", default_value_t = 16 * 1024 * 1024)]
     max_request_bytes: usize,
@@ -79,7 +84,7 @@ async fn load(args: &ServeArgs, artifacts: &Artifacts) -> anyhow::Result<ServedM
             .filter(|n| !n.is_empty())
             .unwrap_or("model")
             .to_string();
-        return Ok(ServedModel { name, version: "1".into(), source: uri.to_string(), model });
+        return Ok(ServedModel { name: name.into(), version: "1".into(), source: uri.to_string(), model });
     }
     let remote = args
         .tracking_uri
@@ -96,7 +101,7 @@ async fn load(args: &ServeArgs, artifacts: &Artifacts) -> anyhow::Result<ServedM
         let fetched = crate::remote_model::download(&client, base, &artifact_uri, &dir).await;
         let model = fetched.and_then(|_| Model::load(&dir).with_context(|| format!("cannot load {uri}")));
         let _ = std::fs::remove_dir_all(&dir);
-        return Ok(ServedModel { name, version, source: uri.to_string(), model: model? });
+        return Ok(ServedModel { name: name.into(), version: version.into(), source: uri.to_string(), model: model? });
     }
     if remote.is_some() && uri.starts_with("runs:") {
         anyhow::bail!(
@@ -136,7 +141,7 @@ async fn load(args: &ServeArgs, artifacts: &Artifacts) -> anyhow::Result<ServedM
     let model = Model::load(&dir).with_context(|| format!("cannot load {uri}"));
     // The files are in memory now; the download is not needed any more.
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(ServedModel { name, version, source: uri.to_string(), model: model? })
+    Ok(ServedModel { name: name.into(), version: version.into(), source: uri.to_string(), model: model? })
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {

@@ -60,6 +60,11 @@ pub struct ServerArgs {
     #[arg(long)]
     no_prediction_log: bool,
 
+    /// Do not run the pipeline schedules (`orchard pipeline schedule`); another server on the same database
+    /// may. Scheduled runs are queued for `orchard worker`s.
+    #[arg(long)]
+    no_scheduler: bool,
+
     /// Where the gateway keeps downloaded model versions. [default: ./orchard-data/model-cache]
     #[arg(long, env = "ORCHARD_MODEL_CACHE_DIR")]
     model_cache_dir: Option<PathBuf>,
@@ -104,6 +109,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let tracking = Tracking::new(store.clone(), &default_root)
         .await
         .context("cannot prepare the tracking store")?;
+    let scheduler = (!args.no_scheduler).then(|| tokio::spawn(orchard_orchestrator::schedule::run(store.clone())));
     let mut log_writer = None;
     let gateway = if args.no_gateway {
         None
@@ -151,6 +157,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(w) = log_writer {
         w.finish().await;
     }
+    if let Some(s) = scheduler {
+        s.abort();
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -173,7 +182,7 @@ pub async fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<tokio::ne
 }
 
 /// Hides a password in a database URI before it is printed.
-fn redact(uri: &str) -> String {
+pub(crate) fn redact(uri: &str) -> String {
     match url::Url::parse(uri) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("***"));

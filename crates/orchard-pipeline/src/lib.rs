@@ -9,7 +9,7 @@ pub mod runcache;
 pub mod spec;
 
 pub use project::{Change, Project};
-pub use repro::{repro, repro_observed, Observer, Options, Outcome, Report};
+pub use repro::{repro, repro_observed, run_one, Observer, Options, Outcome, Report, StageReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {

@@ -207,7 +207,7 @@ impl Project {
         let mut out = IndexMap::new();
         for p in &stage.params {
             let abs = self.abs(stage, &p.file);
-            let data = if abs.is_file() { Some(spec::load_params_file(&abs)?) } else { None };
+            let data = if spec::params_file_exists(&abs) { Some(spec::load_params_file(&abs)?) } else { None };
             out.insert(p.file.clone(), data);
         }
         Ok(out)

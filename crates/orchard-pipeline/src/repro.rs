@@ -3,7 +3,7 @@
 //! already run with the same inputs. A failed stage stops the stages that depend on it; the others go on,
 //! and the next `repro` resumes from it (every success is in `dvc.lock` as soon as it is done).
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{mpsc, Mutex};
@@ -29,7 +29,7 @@ pub struct Options {
     pub no_run_cache: bool,
     /// Extra environment for every command (tracking links, …).
     pub env: Vec<(String, String)>,
-    /// Progress to stderr, leaving stdout to a machine-readable report.
+    /// Progress (and the commands' output) to stderr, leaving stdout to a machine-readable report.
     pub progress_to_stderr: bool,
 }
 
@@ -51,6 +51,58 @@ pub struct StageReport {
     pub name: String,
     pub outcome: Outcome,
     pub seconds: f64,
+    /// The exit code of the command that ended the stage's run, when one ran and exited (not when it was
+    /// killed by a signal or a timeout).
+    pub exit_code: Option<i32>,
+    /// What the commands printed (every attempt), as passed through to the terminal.
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl StageReport {
+    fn new(name: &str, outcome: Outcome) -> StageReport {
+        StageReport { name: name.to_string(), outcome, seconds: 0.0, exit_code: None, stdout: String::new(), stderr: String::new() }
+    }
+}
+
+/// How much of each output stream a stage run keeps for its record; beyond it, the count of bytes left out
+/// is written in its place (the terminal still gets everything).
+const KEEP: usize = 4 << 20;
+
+#[derive(Default)]
+struct Kept {
+    bytes: Vec<u8>,
+    omitted: u64,
+}
+
+impl Kept {
+    fn push(&mut self, b: &[u8]) {
+        let n = KEEP.saturating_sub(self.bytes.len()).min(b.len());
+        self.bytes.extend_from_slice(&b[..n]);
+        self.omitted += (b.len() - n) as u64;
+    }
+
+    fn text(&self) -> String {
+        let mut s = String::from_utf8_lossy(&self.bytes).into_owned();
+        if self.omitted > 0 {
+            s.push_str(&format!("\n[orchard: {} more bytes of output were not kept]\n", self.omitted));
+        }
+        s
+    }
+}
+
+/// What a stage's commands print, kept while it is passed through.
+#[derive(Default)]
+struct Capture {
+    stdout: Mutex<Kept>,
+    stderr: Mutex<Kept>,
+    exit_code: Mutex<Option<i32>>,
+}
+
+impl Capture {
+    fn note(&self, line: &str) {
+        self.stderr.lock().expect("capture poisoned").push(format!("{line}\n").as_bytes());
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -89,6 +141,9 @@ pub trait Observer: Sync {
     }
     /// It finished (ran, or failed), with the numbers of its metrics files.
     fn finished(&self, _stage: &Stage, _outcome: &Outcome, _metrics: Vec<(String, f64)>) {}
+    /// Whatever became of a stage (run, restored, unchanged, failed, blocked), with its output: the record
+    /// of the stage run. Called for every stage of the plan.
+    fn settled(&self, _report: &StageReport) {}
 }
 
 struct Unobserved;
@@ -102,7 +157,7 @@ pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer
     TO_STDERR.store(opts.progress_to_stderr, std::sync::atomic::Ordering::Relaxed);
     let order = project.plan(&opts.targets, opts.single_item)?;
     let up = project.upstream()?;
-    let lock = Mutex::new(project.lock()?);
+    let lock = Mutex::new(Shared { lock: project.lock()?, stamp: lock_stamp(project) });
     let jobs = opts.jobs.max(1);
     let n = project.pipeline.stages.len();
     // 0 waiting, 1 running, 2 succeeded, 3 failed or blocked.
@@ -119,7 +174,9 @@ pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer
                     if let Some(&bad) = up[i].iter().find(|&&j| selected[j] && state[j] == 3) {
                         state[i] = 3;
                         let why = format!("upstream stage '{}' failed", project.pipeline.stages[bad].name);
-                        reports.push(StageReport { name: project.pipeline.stages[i].name.clone(), outcome: Outcome::Blocked(why), seconds: 0.0 });
+                        let report = StageReport::new(&project.pipeline.stages[i].name, Outcome::Blocked(why));
+                        observer.settled(&report);
+                        reports.push(report);
                     }
                 }
             }
@@ -134,19 +191,7 @@ pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer
                     let tx = tx.clone();
                     let lock = &lock;
                     scope.spawn(move || {
-                        let stage = &project.pipeline.stages[i];
-                        let started = Instant::now();
-                        // A panic must not leave the scheduler waiting for a report that never comes.
-                        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_stage(project, stage, opts, lock, observer)));
-                        let outcome = match ran {
-                            Ok(Ok(o)) => o,
-                            Ok(Err(e)) => Outcome::Failed(e.to_string()),
-                            Err(_) => Outcome::Failed("internal error while running the stage".into()),
-                        };
-                        if let Outcome::Failed(why) = &outcome {
-                            eprintln!("ERROR: failed to reproduce '{}': {why}", stage.name);
-                        }
-                        let _ = tx.send((i, StageReport { name: stage.name.clone(), outcome, seconds: started.elapsed().as_secs_f64() }));
+                        let _ = tx.send((i, run_reported(project, i, opts, lock, observer)));
                     });
                 }
             }
@@ -162,8 +207,62 @@ pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer
     Ok(Report { stages: reports })
 }
 
-fn run_stage(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Lock>, observer: &dyn Observer) -> Result<Outcome> {
-    let locked = lock.lock().expect("lock poisoned").stages.get(&stage.name).cloned();
+/// Runs one stage of the project and nothing upstream of it: a worker is handed stages whose upstream stages
+/// are done. `dvc.lock` is read now and updated under a file lock, so workers side by side keep each other's
+/// entries.
+pub fn run_one(project: &Project, name: &str, opts: &Options, observer: &dyn Observer) -> Result<StageReport> {
+    TO_STDERR.store(opts.progress_to_stderr, std::sync::atomic::Ordering::Relaxed);
+    let i = project
+        .pipeline
+        .stages
+        .iter()
+        .position(|s| s.name == name)
+        .ok_or_else(|| PipelineError::Invalid(format!("'{name}' does not exist in dvc.yaml")))?;
+    let lock = Mutex::new(Shared { lock: project.lock()?, stamp: lock_stamp(project) });
+    Ok(run_reported(project, i, opts, &lock, observer))
+}
+
+/// `dvc.lock` as this process last read or wrote it, and the file's size and mtime then: when they differ,
+/// another process (a worker) wrote it since, and its entries are read back before ours is added.
+struct Shared {
+    lock: Lock,
+    stamp: Option<(u64, std::time::SystemTime)>,
+}
+
+fn lock_stamp(project: &Project) -> Option<(u64, std::time::SystemTime)> {
+    let m = std::fs::metadata(project.root.join(crate::lock::FILE_NAME)).ok()?;
+    Some((m.len(), m.modified().ok()?))
+}
+
+/// One stage, start to end, as a report (a panic becomes a failure: it must not leave a scheduler waiting
+/// for a report that never comes).
+fn run_reported(project: &Project, i: usize, opts: &Options, lock: &Mutex<Shared>, observer: &dyn Observer) -> StageReport {
+    let stage = &project.pipeline.stages[i];
+    let started = Instant::now();
+    let capture = Capture::default();
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_stage(project, stage, opts, lock, observer, &capture)));
+    let outcome = match ran {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => Outcome::Failed(e.to_string()),
+        Err(_) => Outcome::Failed("internal error while running the stage".into()),
+    };
+    if let Outcome::Failed(why) = &outcome {
+        eprintln!("ERROR: failed to reproduce '{}': {why}", stage.name);
+    }
+    let report = StageReport {
+        name: stage.name.clone(),
+        outcome,
+        seconds: started.elapsed().as_secs_f64(),
+        exit_code: *capture.exit_code.lock().expect("capture poisoned"),
+        stdout: capture.stdout.lock().expect("capture poisoned").text(),
+        stderr: capture.stderr.lock().expect("capture poisoned").text(),
+    };
+    observer.settled(&report);
+    report
+}
+
+fn run_stage(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Shared>, observer: &dyn Observer, capture: &Capture) -> Result<Outcome> {
+    let locked = lock.lock().expect("lock poisoned").lock.stages.get(&stage.name).cloned();
     if stage.frozen {
         eprintln!("WARNING: stage: '{}' is frozen. Its dependencies are not going to be reproduced.", stage.name);
         say(&format!("Verifying outputs in frozen stage: '{}'", stage.name));
@@ -212,7 +311,7 @@ fn run_stage(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Lock
     }
     say(&format!("Running stage '{}':", stage.name));
     let env = observer.started(stage);
-    match execute(project, stage, opts, lock, &env) {
+    match execute(project, stage, opts, lock, &env, capture) {
         Ok(attempts) => {
             let outcome = Outcome::Ran { attempts };
             observer.finished(stage, &outcome, metrics_of(project, stage));
@@ -226,8 +325,8 @@ fn run_stage(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Lock
 }
 
 /// Runs the command (with retries), then records the outputs, the run cache and the lock entry.
-fn execute(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Lock>, env: &[(String, String)]) -> Result<u32> {
-    let attempts = run_with_retries(project, stage, opts, env)?;
+fn execute(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Shared>, env: &[(String, String)], capture: &Capture) -> Result<u32> {
+    let attempts = run_with_retries(project, stage, opts, env, capture)?;
     let mut outs = Vec::new();
     let run_cached = runcache::cacheable(stage) && !opts.no_run_cache;
     for o in &stage.outs {
@@ -289,33 +388,63 @@ pub fn metrics_of(project: &Project, stage: &Stage) -> Vec<(String, f64)> {
     out
 }
 
-fn save_entry(project: &Project, lock: &Mutex<Lock>, stage: &Stage, entry: crate::lock::LockEntry) -> Result<()> {
-    let mut lock = lock.lock().expect("lock poisoned");
+fn save_entry(project: &Project, shared: &Mutex<Shared>, stage: &Stage, entry: crate::lock::LockEntry) -> Result<()> {
+    let mut shared = shared.lock().expect("lock poisoned");
+    // Other processes (workers) update dvc.lock too: one at a time, each adding its entry to what is there.
+    let _exclusive = FileLock::acquire(&project.root.join(".dvc").join("tmp").join("orchard-dvc-lock"))?;
+    if lock_stamp(project) != shared.stamp {
+        shared.lock = project.lock()?;
+    }
     let first = !project.root.join(crate::lock::FILE_NAME).exists();
-    if lock.stages.get(&stage.name) == Some(&entry) {
+    if shared.lock.stages.get(&stage.name) == Some(&entry) {
         return Ok(());
     }
-    lock.stages.insert(stage.name.clone(), entry);
+    shared.lock.stages.insert(stage.name.clone(), entry);
     if first {
         say(&format!("Generating lock file '{}'", crate::lock::FILE_NAME));
     }
     say(&format!("Updating lock file '{}'\n", crate::lock::FILE_NAME));
-    lock.save(&project.root)
+    shared.lock.save(&project.root)?;
+    shared.stamp = lock_stamp(project);
+    Ok(())
 }
 
-fn run_with_retries(project: &Project, stage: &Stage, opts: &Options, env: &[(String, String)]) -> Result<u32> {
+/// An exclusive `flock` on a file, released when dropped (or when the process dies, so a killed worker
+/// never leaves it held).
+struct FileLock {
+    _held: std::fs::File,
+}
+
+impl FileLock {
+    fn acquire(path: &Path) -> Result<FileLock> {
+        use std::os::fd::AsRawFd;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| PipelineError::io(dir, e))?;
+        }
+        let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(|e| PipelineError::io(path, e))?;
+        // SAFETY: flock on a descriptor this function owns; no memory is shared with the call.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(PipelineError::io(path, std::io::Error::last_os_error()));
+        }
+        Ok(FileLock { _held: f })
+    }
+}
+
+fn run_with_retries(project: &Project, stage: &Stage, opts: &Options, env: &[(String, String)], capture: &Capture) -> Result<u32> {
     let total = stage.policy.retries + 1;
     let mut attempt = 1;
     loop {
-        match run_once(project, stage, opts, env) {
+        match run_once(project, stage, opts, env, capture) {
             Ok(()) => return Ok(attempt),
             Err(e) if attempt < total => {
-                eprintln!(
+                let warning = format!(
                     "WARNING: stage '{}' failed ({e}); retrying in {:.1}s (attempt {} of {total})",
                     stage.name,
                     stage.policy.retry_delay.as_secs_f64(),
                     attempt + 1
                 );
+                eprintln!("{warning}");
+                capture.note(&warning);
                 std::thread::sleep(stage.policy.retry_delay);
                 attempt += 1;
             }
@@ -324,17 +453,20 @@ fn run_with_retries(project: &Project, stage: &Stage, opts: &Options, env: &[(St
     }
 }
 
-fn run_once(project: &Project, stage: &Stage, opts: &Options, env: &[(String, String)]) -> Result<()> {
+fn run_once(project: &Project, stage: &Stage, opts: &Options, env: &[(String, String)], capture: &Capture) -> Result<()> {
     let started = Instant::now();
     for line in stage.cmd.lines() {
         say(&format!("> {line}"));
+        *capture.exit_code.lock().expect("capture poisoned") = None;
         let mut cmd = Command::new(shell());
         cmd.arg("-c")
             .arg(&line)
             .current_dir(project.wdir(stage))
             .env("DVC_ROOT", &project.root)
             .env("DVC_STAGE", &stage.name)
-            .stdin(Stdio::null());
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         for (k, v) in opts.env.iter().chain(env) {
             cmd.env(k, v);
         }
@@ -342,8 +474,61 @@ fn run_once(project: &Project, stage: &Stage, opts: &Options, env: &[(String, St
         {
             use std::os::unix::process::CommandExt;
             cmd.process_group(0);
+            // And it dies with Orchard: a killed worker must not leave its stage running beside the worker
+            // that takes the stage over. SAFETY: prctl is async-signal-safe; nothing is allocated here.
+            unsafe {
+                cmd.pre_exec(|| {
+                    #[cfg(target_os = "linux")]
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
         }
         let mut child = cmd.spawn().map_err(|e| PipelineError::Invalid(format!("failed to run: {e}")))?;
+        // The output goes to the terminal as it comes and into the stage run's record.
+        let to_stderr = opts.progress_to_stderr;
+        let (out, err) = (child.stdout.take(), child.stderr.take());
+        let status = std::thread::scope(|scope| {
+            if let Some(p) = out {
+                scope.spawn(|| pump(p, &capture.stdout, !to_stderr));
+            }
+            if let Some(p) = err {
+                scope.spawn(|| pump(p, &capture.stderr, false));
+            }
+            // The scope waits for the pumps: all the output is kept before the status is looked at.
+            wait_with_timeout(&mut child, stage, started)
+        })?;
+        *capture.exit_code.lock().expect("capture poisoned") = status.code();
+        if !status.success() {
+            let code = status.code().map(|c| c.to_string()).unwrap_or_else(|| "a signal".into());
+            return Err(PipelineError::Invalid(format!("failed to run: {line}, exited with {code}")));
+        }
+    }
+    Ok(())
+}
+
+/// Copies a child's output stream to ours (stdout or stderr) while keeping it.
+fn pump(mut from: impl Read, keep: &Mutex<Kept>, to_stdout: bool) {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if to_stdout {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(&buf[..n]);
+                    let _ = out.flush();
+                } else {
+                    let _ = std::io::stderr().lock().write_all(&buf[..n]);
+                }
+                keep.lock().expect("capture poisoned").push(&buf[..n]);
+            }
+        }
+    }
+}
+
+fn wait_with_timeout(child: &mut std::process::Child, stage: &Stage, started: Instant) -> Result<std::process::ExitStatus> {
+    {
         let status = match stage.policy.timeout {
             None => child.wait().map_err(|e| PipelineError::Invalid(format!("failed to run: {e}")))?,
             Some(limit) => loop {
@@ -363,12 +548,8 @@ fn run_once(project: &Project, stage: &Stage, opts: &Options, env: &[(String, St
                 std::thread::sleep(Duration::from_millis(10).min(limit));
             },
         };
-        if !status.success() {
-            let code = status.code().map(|c| c.to_string()).unwrap_or_else(|| "a signal".into());
-            return Err(PipelineError::Invalid(format!("failed to run: {line}, exited with {code}")));
-        }
+        Ok(status)
     }
-    Ok(())
 }
 
 fn shell() -> String {

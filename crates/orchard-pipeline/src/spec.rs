@@ -123,7 +123,7 @@ pub fn parse(text: &str, dir: &Path) -> Result<Pipeline> {
     }
     let mut context = Node::empty_map();
     let default_params = dir.join("params.yaml");
-    if default_params.is_file() {
+    if params_file_exists(&default_params) {
         merge_vars(&mut context, load_params_file(&default_params)?, "params.yaml")?;
     }
     if let Some(vars) = doc.get("vars") {
@@ -144,9 +144,34 @@ pub fn parse(text: &str, dir: &Path) -> Result<Pipeline> {
 
 /// A params / vars file: YAML (JSON is YAML too).
 pub fn load_params_file(path: &Path) -> Result<Node> {
-    let text = std::fs::read_to_string(path).map_err(|e| PipelineError::io(path, e))?;
+    let text = match overlay_text(path) {
+        Some(t) => t,
+        None => std::fs::read_to_string(path).map_err(|e| PipelineError::io(path, e))?,
+    };
     orchard_config::yaml::parse(&text)
         .map_err(|e| PipelineError::Invalid(format!("unable to read parameters from '{}': {e}", path.display())))
+}
+
+/// Params files as they would be, read instead of the files on disk: `orchard repro --dry` composes the
+/// config with its overrides into the params.yaml it would write, and checks the stages against that without
+/// writing anything. Process-wide because every reader of params (vars, the stages' params, the lock) must see
+/// the same text; set once, before the pipeline is loaded.
+static OVERLAY: std::sync::RwLock<Vec<(std::path::PathBuf, String)>> = std::sync::RwLock::new(Vec::new());
+
+pub fn set_params_overlay(path: &Path, text: String) {
+    let mut o = OVERLAY.write().unwrap_or_else(|p| p.into_inner());
+    o.retain(|(p, _)| p != path);
+    o.push((path.to_path_buf(), text));
+}
+
+fn overlay_text(path: &Path) -> Option<String> {
+    let o = OVERLAY.read().unwrap_or_else(|p| p.into_inner());
+    o.iter().find(|(p, _)| p == path).map(|(_, t)| t.clone())
+}
+
+/// Whether a params file exists, as [`load_params_file`] sees it.
+pub fn params_file_exists(path: &Path) -> bool {
+    path.is_file() || overlay_text(path).is_some()
 }
 
 fn merge_vars(context: &mut Node, incoming: Node, source: &str) -> Result<()> {

@@ -34,8 +34,9 @@ use crate::metrics::Metrics;
 /// A model as served: its registry name and version (or a local name), and the loaded model.
 #[derive(Debug)]
 pub struct ServedModel {
-    pub name: String,
-    pub version: String,
+    /// Shared (not copied) into every prediction-log record.
+    pub name: Arc<str>,
+    pub version: Arc<str>,
     /// Where it came from (`models:/iris@champion`, a path), for messages and metadata.
     pub source: String,
     pub model: Model,
@@ -68,7 +69,7 @@ pub struct Fixed(pub Arc<ServedModel>);
 #[async_trait::async_trait]
 impl Catalog for Fixed {
     async fn get(&self, name: &str) -> Result<Arc<ServedModel>, ServeError> {
-        if name == self.0.name {
+        if name == &*self.0.name {
             Ok(self.0.clone())
         } else {
             Err(ServeError::NotFound(format!(
@@ -83,7 +84,7 @@ impl Catalog for Fixed {
     }
 
     fn loaded(&self) -> Vec<(String, String)> {
-        vec![(self.0.name.clone(), self.0.version.clone())]
+        vec![(self.0.name.to_string(), self.0.version.to_string())]
     }
 }
 
@@ -227,8 +228,8 @@ fn log(serving: &Serving, served: &ServedModel, x: Exchange<'_>, started: Instan
         log.send(Record {
             request_id: x.id.to_string(),
             timestamp_ms: now_ms(),
-            model: Arc::from(served.name.as_str()),
-            version: Arc::from(served.version.as_str()),
+            model: served.name.clone(),
+            version: served.version.clone(),
             route: x.route,
             rows: x.rows,
             inputs,
@@ -462,7 +463,7 @@ async fn v2_lookup(s: &Serving, name: &str, version: Option<&str>) -> Result<Arc
         .await
         .map_err(|e| v2_error(StatusCode::NOT_FOUND, e.to_string()))?;
     if let Some(v) = version {
-        if v != served.version {
+        if v != &*served.version {
             return Err(v2_error(
                 StatusCode::NOT_FOUND,
                 format!("model '{name}' version '{v}' is not served (serving version '{}')", served.version),

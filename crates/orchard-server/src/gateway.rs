@@ -97,8 +97,8 @@ impl Catalog for RegistryCatalog {
             .map_err(|e| ServeError::Unavailable(e.to_string()))?
             .map_err(|e| ServeError::Unavailable(format!("cannot load {uri}: {e}")))?;
         let served = Arc::new(ServedModel {
-            name: name.to_string(),
-            version: version.version.to_string(),
+            name: name.into(),
+            version: version.version.to_string().into(),
             source: uri,
             model,
         });
@@ -122,7 +122,7 @@ impl Catalog for RegistryCatalog {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values()
-            .map(|m| (m.name.clone(), m.version.clone()))
+            .map(|m| (m.name.to_string(), m.version.to_string()))
             .collect();
         out.sort();
         out

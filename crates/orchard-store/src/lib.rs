@@ -13,6 +13,7 @@ mod logged_models;
 mod metrics;
 pub mod migrate;
 mod model;
+pub mod pipelines;
 pub mod query;
 mod registry;
 mod runs;

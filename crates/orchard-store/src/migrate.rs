@@ -25,6 +25,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0002_registry.sql"),
         include_str!("../migrations/postgres/0002_registry.sql"),
     ),
+    (
+        3,
+        "pipelines",
+        include_str!("../migrations/sqlite/0003_pipelines.sql"),
+        include_str!("../migrations/postgres/0003_pipelines.sql"),
+    ),
 ];
 
 /// The schema version this binary expects.
