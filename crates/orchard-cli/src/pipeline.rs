@@ -323,6 +323,7 @@ fn repro_job(
         no_run_cache: args.no_run_cache,
         env: Vec::new(),
         progress_to_stderr: args.json,
+        die_with_parent: false,
     };
     let tracker = match args.tracking_uri.as_deref().filter(|u| u.starts_with("http://") || u.starts_with("https://")) {
         Some(uri) if !opts.dry => Some(crate::pipeline_tracking::Tracker::start(uri, &args.experiment, root).with_context(|| format!("opening a tracking run on {uri}"))?),

@@ -238,6 +238,7 @@ impl Worker {
             no_run_cache: options.no_run_cache,
             env: vec![("ORCHARD_WORKER".into(), self.opts.id.clone()), ("ORCHARD_PIPELINE_RUN_ID".into(), run.run_id.clone())],
             progress_to_stderr: self.opts.quiet_stdout,
+            die_with_parent: true,
         };
         Ok(orchard_pipeline::run_one(&project, &stage.stage, &opts, observer)?)
     }

@@ -105,6 +105,24 @@ impl Lock {
         out
     }
 
+    /// Like [`Lock::to_yaml`], reusing the text of entries that have not changed since `cache` saw them: a
+    /// long pipeline saves dvc.lock after every stage, and rendering every entry each time made that quadratic.
+    pub fn to_yaml_reusing(&self, cache: &mut std::collections::HashMap<String, (LockEntry, String)>) -> String {
+        let mut out = String::from("schema: '2.0'\nstages:\n");
+        for (name, e) in &self.stages {
+            match cache.get(name) {
+                Some((seen, text)) if seen == e => out.push_str(text),
+                _ => {
+                    let mut text = format!("  {}:\n", key(name));
+                    write_entry(e, 4, &mut text);
+                    out.push_str(&text);
+                    cache.insert(name.clone(), (e.clone(), text));
+                }
+            }
+        }
+        out
+    }
+
     /// Writes the file atomically (aside, then renamed).
     pub fn save(&self, dir: &Path) -> Result<()> {
         let path = dir.join(FILE_NAME);
@@ -350,6 +368,17 @@ fn fold(s: &str, indent: usize, column: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reused_entries_render_the_same_text() {
+        let text = "schema: '2.0'\nstages:\n  a:\n    cmd: echo a > a\n    outs:\n    - path: a\n      hash: md5\n      md5: 60b725f10c9c85c70d97880dfe8191b3\n      size: 2\n  b:\n    cmd: echo b\n";
+        let mut lock = Lock::parse(text).unwrap();
+        let mut cache = std::collections::HashMap::new();
+        assert_eq!(lock.to_yaml_reusing(&mut cache), lock.to_yaml());
+        lock.stages.get_mut("b").unwrap().cmd = Cmd::One("echo changed".into());
+        assert_eq!(lock.to_yaml_reusing(&mut cache), lock.to_yaml());
+        assert!(lock.to_yaml().contains("echo changed"));
+    }
+
     use super::*;
 
     fn entry(path: &str, md5: &str, size: u64, nfiles: Option<u64>) -> HashEntry {

@@ -126,16 +126,32 @@ impl Project {
                 producers.push((abs, i));
             }
         }
+        // Looked up by path rather than compared pairwise (a 1,000-stage pipeline made that a million
+        // comparisons): the producers of each path, and of each folder holding produced paths.
+        let mut exact: HashMap<&Path, Vec<usize>> = HashMap::new();
+        let mut holding: HashMap<&Path, Vec<usize>> = HashMap::new();
+        for (p, j) in &producers {
+            exact.entry(p.as_path()).or_default().push(*j);
+            for a in p.ancestors().skip(1) {
+                holding.entry(a).or_default().push(*j);
+            }
+        }
         let mut up = vec![Vec::new(); self.pipeline.stages.len()];
         for (i, s) in self.pipeline.stages.iter().enumerate() {
             for d in &s.deps {
                 let abs = self.abs(s, d);
-                for (p, j) in &producers {
-                    if *j != i && (abs.starts_with(p) || p.starts_with(&abs)) && !up[i].contains(j) {
-                        up[i].push(*j);
+                // The dep itself or a folder it sits in is produced; or the dep is a folder holding outputs.
+                let found = abs.ancestors().filter_map(|a| exact.get(a)).flatten().chain(holding.get(abs.as_path()).into_iter().flatten());
+                for &j in found {
+                    if j != i && !up[i].contains(&j) {
+                        up[i].push(j);
                     }
                 }
             }
+        }
+        for u in &mut up {
+            // The order a pairwise scan gave: by stage position.
+            u.sort_unstable();
         }
         // A cycle would make repro wait forever: refuse it by name.
         let mut state = vec![0u8; up.len()];

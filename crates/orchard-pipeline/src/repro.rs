@@ -31,6 +31,10 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// Progress (and the commands' output) to stderr, leaving stdout to a machine-readable report.
     pub progress_to_stderr: bool,
+    /// Commands die with this process (the parent-death signal): a worker killed mid-stage must not leave its
+    /// command running beside the worker that takes the stage over. Costs a fork per command instead of
+    /// posix_spawn, so it is for workers only.
+    pub die_with_parent: bool,
 }
 
 /// What happened to one stage.
@@ -157,7 +161,7 @@ pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer
     TO_STDERR.store(opts.progress_to_stderr, std::sync::atomic::Ordering::Relaxed);
     let order = project.plan(&opts.targets, opts.single_item)?;
     let up = project.upstream()?;
-    let lock = Mutex::new(Shared { lock: project.lock()?, stamp: lock_stamp(project) });
+    let lock = Mutex::new(Shared::read(project, Some(LOCK_WRITE_EVERY))?);
     let jobs = opts.jobs.max(1);
     let n = project.pipeline.stages.len();
     // 0 waiting, 1 running, 2 succeeded, 3 failed or blocked.
@@ -198,12 +202,32 @@ pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer
             if running == 0 {
                 break;
             }
-            let Ok((i, report)) = rx.recv() else { break };
+            // Wait for a stage; entries held back by the write throttle go out when it expires.
+            let received = loop {
+                let due = {
+                    let s = lock.lock().expect("lock poisoned");
+                    if s.unwritten.is_empty() { None } else { s.next_write }
+                };
+                let Some(due) = due else { break rx.recv().ok() };
+                match rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                    Ok(x) => break Some(x),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if let Err(e) = write_lock(project, &mut lock.lock().expect("lock poisoned")) {
+                            eprintln!("WARNING: could not update {}: {e}", crate::lock::FILE_NAME);
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break None,
+                }
+            };
+            let Some((i, report)) = received else { break };
             running -= 1;
             state[i] = if matches!(report.outcome, Outcome::Failed(_)) { 3 } else { 2 };
             reports.push(report);
         }
     });
+    // Saved once per run: rewriting the whole index after every stage made long pipelines quadratic.
+    project.repo.state.save();
+    write_lock(project, &mut lock.lock().expect("lock poisoned"))?;
     Ok(Report { stages: reports })
 }
 
@@ -218,8 +242,11 @@ pub fn run_one(project: &Project, name: &str, opts: &Options, observer: &dyn Obs
         .iter()
         .position(|s| s.name == name)
         .ok_or_else(|| PipelineError::Invalid(format!("'{name}' does not exist in dvc.yaml")))?;
-    let lock = Mutex::new(Shared { lock: project.lock()?, stamp: lock_stamp(project) });
-    Ok(run_reported(project, i, opts, &lock, observer))
+    let lock = Mutex::new(Shared::read(project, None)?);
+    let report = run_reported(project, i, opts, &lock, observer);
+    // What was hashed is kept for next time (the state index; losing it only costs speed).
+    project.repo.state.save();
+    Ok(report)
 }
 
 /// `dvc.lock` as this process last read or wrote it, and the file's size and mtime then: when they differ,
@@ -227,6 +254,31 @@ pub fn run_one(project: &Project, name: &str, opts: &Options, observer: &dyn Obs
 struct Shared {
     lock: Lock,
     stamp: Option<(u64, std::time::SystemTime)>,
+    /// Entries' text as last written (see [`Lock::to_yaml_reusing`]).
+    rendered: std::collections::HashMap<String, (crate::lock::LockEntry, String)>,
+    /// Stages whose entries are not in the file yet.
+    unwritten: Vec<String>,
+    /// At most one write per this long (the rest at the end of the run); None: every entry at once.
+    throttle: Option<Duration>,
+    next_write: Option<Instant>,
+}
+
+/// How often a long `repro` rewrites dvc.lock: rewriting the whole file after each of 1,000 quick stages
+/// was a measurable part of the per-stage cost. Should the process die in between, the stages not yet in
+/// the file are found changed next time and their outputs come back from the run cache.
+const LOCK_WRITE_EVERY: Duration = Duration::from_millis(100);
+
+impl Shared {
+    fn read(project: &Project, throttle: Option<Duration>) -> Result<Shared> {
+        Ok(Shared {
+            lock: project.lock()?,
+            stamp: lock_stamp(project),
+            rendered: Default::default(),
+            unwritten: Vec::new(),
+            throttle,
+            next_write: None,
+        })
+    }
 }
 
 fn lock_stamp(project: &Project) -> Option<(u64, std::time::SystemTime)> {
@@ -359,7 +411,6 @@ fn execute(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Shared
         runcache::save(project, &entry)?;
     }
     save_entry(project, lock, stage, entry)?;
-    project.repo.state.save();
     Ok(attempts)
 }
 
@@ -389,23 +440,45 @@ pub fn metrics_of(project: &Project, stage: &Stage) -> Vec<(String, f64)> {
 }
 
 fn save_entry(project: &Project, shared: &Mutex<Shared>, stage: &Stage, entry: crate::lock::LockEntry) -> Result<()> {
-    let mut shared = shared.lock().expect("lock poisoned");
-    // Other processes (workers) update dvc.lock too: one at a time, each adding its entry to what is there.
-    let _exclusive = FileLock::acquire(&project.root.join(".dvc").join("tmp").join("orchard-dvc-lock"))?;
-    if lock_stamp(project) != shared.stamp {
-        shared.lock = project.lock()?;
-    }
-    let first = !project.root.join(crate::lock::FILE_NAME).exists();
-    if shared.lock.stages.get(&stage.name) == Some(&entry) {
+    let mut guard = shared.lock().expect("lock poisoned");
+    let s = &mut *guard;
+    if s.lock.stages.get(&stage.name) == Some(&entry) {
         return Ok(());
     }
-    shared.lock.stages.insert(stage.name.clone(), entry);
-    if first {
+    if !project.root.join(crate::lock::FILE_NAME).exists() && s.unwritten.is_empty() {
         say(&format!("Generating lock file '{}'", crate::lock::FILE_NAME));
     }
+    s.lock.stages.insert(stage.name.clone(), entry);
+    if !s.unwritten.contains(&stage.name) {
+        s.unwritten.push(stage.name.clone());
+    }
     say(&format!("Updating lock file '{}'\n", crate::lock::FILE_NAME));
-    shared.lock.save(&project.root)?;
-    shared.stamp = lock_stamp(project);
+    if s.next_write.is_some_and(|t| Instant::now() < t) {
+        return Ok(());
+    }
+    write_lock(project, s)
+}
+
+/// Writes dvc.lock with the entries not yet written. Other processes (workers) update it too: one at a time,
+/// under a file lock, each adding its entries to what is there.
+fn write_lock(project: &Project, s: &mut Shared) -> Result<()> {
+    if s.unwritten.is_empty() {
+        return Ok(());
+    }
+    let _exclusive = FileLock::acquire(&project.root.join(".dvc").join("tmp").join("orchard-dvc-lock"))?;
+    if lock_stamp(project) != s.stamp {
+        let mine = std::mem::replace(&mut s.lock, project.lock()?);
+        for name in &s.unwritten {
+            if let Some(e) = mine.stages.get(name) {
+                s.lock.stages.insert(name.clone(), e.clone());
+            }
+        }
+    }
+    let text = s.lock.to_yaml_reusing(&mut s.rendered);
+    fsutil::write_atomic(&project.root.join(crate::lock::FILE_NAME), text.as_bytes())?;
+    s.stamp = lock_stamp(project);
+    s.unwritten.clear();
+    s.next_write = s.throttle.map(|d| Instant::now() + d);
     Ok(())
 }
 
@@ -474,14 +547,15 @@ fn run_once(project: &Project, stage: &Stage, opts: &Options, env: &[(String, St
         {
             use std::os::unix::process::CommandExt;
             cmd.process_group(0);
-            // And it dies with Orchard: a killed worker must not leave its stage running beside the worker
-            // that takes the stage over. SAFETY: prctl is async-signal-safe; nothing is allocated here.
-            unsafe {
-                cmd.pre_exec(|| {
-                    #[cfg(target_os = "linux")]
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
+            if opts.die_with_parent {
+                // SAFETY: prctl is async-signal-safe; nothing is allocated between fork and exec.
+                unsafe {
+                    cmd.pre_exec(|| {
+                        #[cfg(target_os = "linux")]
+                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                        Ok(())
+                    });
+                }
             }
         }
         let mut child = cmd.spawn().map_err(|e| PipelineError::Invalid(format!("failed to run: {e}")))?;

@@ -301,8 +301,10 @@ impl Store {
         if updated == 0 {
             return Ok(None);
         }
-        // Blocking is transitive: repeat until no waiting stage has a failed or blocked upstream.
-        loop {
+        // Blocking is transitive: repeat until no waiting stage has a failed or blocked upstream. Only a
+        // failure can block anything (the scan is per waiting stage: not worth paying after every success).
+        let failed = r.status == FAILED || r.status == BLOCKED;
+        while failed {
             let blocked = sqlx::query(
                 "UPDATE stage_runs SET status = 'BLOCKED', end_ms = $1, error = 'an upstream stage failed' \
                  WHERE run_id = $2 AND status = 'PENDING' AND EXISTS (SELECT 1 FROM stage_run_deps d \

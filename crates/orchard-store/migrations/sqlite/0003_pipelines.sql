@@ -33,7 +33,8 @@ CREATE TABLE stage_runs (
     lease_until_ms  INTEGER,
     PRIMARY KEY (run_id, stage)
 );
-CREATE INDEX stage_runs_status ON stage_runs (status);
+CREATE INDEX stage_runs_status ON stage_runs (run_id, status);
+CREATE INDEX stage_runs_waiting ON stage_runs (status);
 -- Which stages of the same run must succeed first.
 CREATE TABLE stage_run_deps (
     run_id          TEXT NOT NULL,
