@@ -258,3 +258,18 @@ stages:
     assert train.data.metrics == {"loss": 0.5, "acc": 0.9}
     assert run["stages"][0]["tracking_run_id"] == train.info.run_id
     assert client.get_run(parent.info.run_id).info.status == "FINISHED"
+
+
+def test_a_stage_that_leaves_a_process_behind_does_not_hang(tools, tmp_path):
+    # The background sleep keeps the stage's stdout open long after the stage's shell has exited.
+    root = make_repo(tools, tmp_path / "r", """\
+stages:
+  spawn:
+    cmd: sh -c 'sleep 60 & echo started'
+    deps: [data/in.txt]
+""")
+    t = time.monotonic()
+    r = run_orchard(tools, root, "repro")
+    assert time.monotonic() - t < 30 and "started" in r.stdout
+    [run] = runs(tools, root, f"sqlite:///{root}/.dvc/tmp/orchard.db")
+    assert run["status"] == "SUCCEEDED"

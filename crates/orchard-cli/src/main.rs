@@ -16,7 +16,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Orchard: an ML platform in one binary — MLflow-compatible tracking and model registry, model serving,
 /// Hydra-style config, DVC-compatible data and pipelines.
 #[derive(Parser, Debug)]
-#[command(name = "orchard", version, about, long_about = None, propagate_version = true)]
+#[command(name = "orchard", version, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -63,14 +63,10 @@ fn init_logging() {
 }
 
 fn main() -> std::process::ExitCode {
-    // No transparent huge pages: mimalloc asks for them on its arenas, and with THP in `madvise` mode every
-    // touched 4 KiB then costs a 2 MiB page — ~10 MB more resident memory for an idle `orchard serve`.
-    // SAFETY: a plain prctl on this process; no memory is involved.
-    #[cfg(target_os = "linux")]
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
-    }
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Serve(_) | Command::Server(_)) {
+        no_huge_pages();
+    }
     init_logging();
     // Pipelines run their stages on threads of their own and talk to a tracking server with blocking calls:
     // no async runtime around them.
@@ -103,6 +99,17 @@ fn main() -> std::process::ExitCode {
         }
     });
     exit_code(result)
+}
+
+/// No transparent huge pages for the servers: mimalloc asks for them on its arenas, and with THP in `madvise`
+/// mode every touched 4 KiB then costs a 2 MiB page — ~10 MB more resident memory for an idle `orchard serve`.
+/// Not for the pipeline commands: the setting is inherited by the stages' commands.
+fn no_huge_pages() {
+    // SAFETY: a plain prctl on this process; no memory is involved.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
 }
 
 fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {

@@ -214,7 +214,22 @@ pub fn repro_cmd(args: ReproArgs) -> anyhow::Result<()> {
     let (overrides, targets): (Vec<String>, Vec<String>) = args.args.iter().cloned().partition(|a| is_override(a));
     let root = repo_root()?;
     let rt = runtime()?;
-    let store = open_store(&rt, &store_uri(args.backend_store_uri.clone(), Some(&root))?)?;
+    let uri = store_uri(args.backend_store_uri.clone(), Some(&root))?;
+    // The queue needs the store; a run here only records itself there (a dry run not even that), so a store
+    // that cannot be opened is a warning for it, not a reason to stop.
+    let store = if args.queue {
+        Some(open_store(&rt, &uri)?)
+    } else if args.dry {
+        None
+    } else {
+        match open_store(&rt, &uri) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("WARNING: the pipeline run will not be recorded: {e:#}");
+                None
+            }
+        }
+    };
     let mut options = RunOptions {
         force: args.force,
         no_run_cache: args.no_run_cache,
@@ -241,7 +256,8 @@ pub fn repro_cmd(args: ReproArgs) -> anyhow::Result<()> {
             options.tracking_uri = tracker.as_ref().and(args.tracking_uri.clone());
             options.experiment_id = tracker.as_ref().map(|t| t.experiment_id.clone());
             let parent = tracker.as_ref().map(|t| t.parent.clone());
-            let (run, n) = orchard_orchestrator::queue::enqueue(rt.handle(), &store, &root, &targets, job, &options, None, parent)?;
+            let store = store.as_ref().expect("opened for --queue");
+            let (run, n) = orchard_orchestrator::queue::enqueue(rt.handle(), store, &root, &targets, job, &options, None, parent)?;
             if !args.json {
                 println!("Queued pipeline run {} ({n} stages){}", run.run_id, overrides_note(job));
             }
@@ -258,7 +274,7 @@ pub fn repro_cmd(args: ReproArgs) -> anyhow::Result<()> {
         if args.multirun {
             eprintln!("[multirun] #{n} : {}", job.join(" "));
         }
-        match repro_job(&args, &rt, &store, &root, &targets, job, &options) {
+        match repro_job(&args, &rt, store.as_ref(), &root, &targets, job, &options) {
             Ok((run_id, json, failed)) => {
                 outputs.push(serde_json::json!({ "run_id": run_id, "overrides": job, "stages": json }));
                 if let Some(why) = failed {
@@ -299,7 +315,7 @@ fn overrides_note(job: &[String]) -> String {
 fn repro_job(
     args: &ReproArgs,
     rt: &tokio::runtime::Runtime,
-    store: &Store,
+    store: Option<&Store>,
     root: &Path,
     targets: &[String],
     overrides: &[String],
@@ -336,9 +352,9 @@ fn repro_job(
         None => &Nobody,
     };
     // A dry run changes nothing, so it is not recorded either.
-    let recorder = if opts.dry {
-        None
-    } else {
+    let recorder = match store.filter(|_| !opts.dry) {
+        None => None,
+        Some(store) => {
         let run = NewRun {
             project: root,
             targets,
@@ -347,7 +363,14 @@ fn repro_job(
             tracking_run_id: tracker.as_ref().map(|t| t.parent.clone()),
             stages: orchard_orchestrator::plan_stages(&project, targets, args.single_item)?,
         };
-        Some(Recorder::begin(rt.handle().clone(), store.clone(), run, inner).context("recording the pipeline run")?)
+        match Recorder::begin(rt.handle().clone(), store.clone(), run, inner) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("WARNING: the pipeline run will not be recorded: {e}");
+                None
+            }
+        }
+        }
     };
     let report = match &recorder {
         Some(r) => repro_observed(&project, &opts, r)?,

@@ -135,8 +135,14 @@ impl Worker {
             let leased = self.rt.block_on(self.store.lease_stage_run(&self.opts.id, now, now + self.opts.lease.as_millis() as i64));
             match leased {
                 Ok(Some((run, stage))) => {
-                    let done = self.run_leased(&run, &stage)?;
-                    each(&done);
+                    match self.run_leased(&run, &stage) {
+                        Ok(done) => each(&done),
+                        // The result could not be recorded: the lease expires and the stage is run again.
+                        Err(OrchestratorError::Store(e)) if e.is_transient() => {
+                            tracing::warn!(error = %e, stage = %stage.stage, "could not record the stage run; it will be leased again");
+                        }
+                        Err(e) => return Err(e),
+                    }
                     idle_since = std::time::Instant::now();
                 }
                 Ok(None) => {

@@ -98,8 +98,8 @@ impl Kept {
 /// What a stage's commands print, kept while it is passed through.
 #[derive(Default)]
 struct Capture {
-    stdout: Mutex<Kept>,
-    stderr: Mutex<Kept>,
+    stdout: std::sync::Arc<Mutex<Kept>>,
+    stderr: std::sync::Arc<Mutex<Kept>>,
     exit_code: Mutex<Option<i32>>,
 }
 
@@ -466,7 +466,9 @@ fn write_lock(project: &Project, s: &mut Shared) -> Result<()> {
         return Ok(());
     }
     let _exclusive = FileLock::acquire(&project.root.join(".dvc").join("tmp").join("orchard-dvc-lock"))?;
-    if lock_stamp(project) != s.stamp {
+    // Workers (no throttle) always read it back: size and mtime can miss a same-size rewrite on a
+    // filesystem with coarse timestamps.
+    if s.throttle.is_none() || lock_stamp(project) != s.stamp {
         let mine = std::mem::replace(&mut s.lock, project.lock()?);
         for name in &s.unwritten {
             if let Some(e) = mine.stages.get(name) {
@@ -561,17 +563,34 @@ fn run_once(project: &Project, stage: &Stage, opts: &Options, env: &[(String, St
         let mut child = cmd.spawn().map_err(|e| PipelineError::Invalid(format!("failed to run: {e}")))?;
         // The output goes to the terminal as it comes and into the stage run's record.
         let to_stderr = opts.progress_to_stderr;
-        let (out, err) = (child.stdout.take(), child.stderr.take());
-        let status = std::thread::scope(|scope| {
-            if let Some(p) = out {
-                scope.spawn(|| pump(p, &capture.stdout, !to_stderr));
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let mut pumps = 0;
+        if let Some(p) = child.stdout.take() {
+            let (keep, done) = (capture.stdout.clone(), done_tx.clone());
+            std::thread::spawn(move || {
+                pump(p, &keep, !to_stderr);
+                let _ = done.send(());
+            });
+            pumps += 1;
+        }
+        if let Some(p) = child.stderr.take() {
+            let (keep, done) = (capture.stderr.clone(), done_tx.clone());
+            std::thread::spawn(move || {
+                pump(p, &keep, false);
+                let _ = done.send(());
+            });
+            pumps += 1;
+        }
+        let status = wait_with_timeout(&mut child, stage, started);
+        // The output ends with the command — unless it left a process behind that holds the pipe (`daemon &`):
+        // the pumps get a moment to drain, then the stage goes on without them.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        for _ in 0..pumps {
+            if done_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
+                break;
             }
-            if let Some(p) = err {
-                scope.spawn(|| pump(p, &capture.stderr, false));
-            }
-            // The scope waits for the pumps: all the output is kept before the status is looked at.
-            wait_with_timeout(&mut child, stage, started)
-        })?;
+        }
+        let status = status?;
         *capture.exit_code.lock().expect("capture poisoned") = status.code();
         if !status.success() {
             let code = status.code().map(|c| c.to_string()).unwrap_or_else(|| "a signal".into());

@@ -159,8 +159,11 @@ impl Store {
     /// Records a new pipeline run and its stage runs (all `PENDING`) in one transaction.
     pub async fn create_pipeline_run(&self, run: &PipelineRun, stages: &[NewStageRun]) -> Result<()> {
         let mut tx = self.writer().begin().await?;
+        // Runs created QUEUED are for workers; the others run in the process that records them, and no
+        // worker may lease their stages.
+        let mode = if run.status == QUEUED { "queued" } else { "local" };
         let inserted = sqlx::query(&format!(
-            "INSERT INTO pipeline_runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            "INSERT INTO pipeline_runs ({RUN_COLUMNS}, mode) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ))
         .bind(&run.run_id)
         .bind(&run.project)
@@ -173,6 +176,7 @@ impl Store {
         .bind(run.created_ms)
         .bind(run.start_ms)
         .bind(run.end_ms)
+        .bind(mode)
         .execute(&mut *tx)
         .await;
         if let Err(e) = inserted {
@@ -330,8 +334,9 @@ impl Store {
         Ok(Some(status))
     }
 
-    /// Leases the next stage run that is ready (every upstream stage of its run done), oldest pipeline run
-    /// first: one that is `PENDING`, or `RUNNING` under a lease that has expired (its worker died). Returns
+    /// Leases the next stage run that is ready (every upstream stage of its run done) of a queued pipeline run,
+    /// oldest first, and only once every older queued run of the same project has finished (they share its
+    /// workspace: params.yaml, outputs): one that is `PENDING`, or `RUNNING` under a lease that has expired (its worker died). Returns
     /// the pipeline run and the leased stage run, now `RUNNING` under `worker` until `lease_until_ms`.
     pub async fn lease_stage_run(&self, worker: &str, now_ms: i64, lease_until_ms: i64) -> Result<Option<(PipelineRun, StageRun)>> {
         let lock = match self.backend() {
@@ -344,7 +349,11 @@ impl Store {
              attempts = 0, error = NULL, exit_code = NULL \
              WHERE (run_id, stage) IN (SELECT s.run_id, s.stage FROM stage_runs s \
                JOIN pipeline_runs p ON p.run_id = s.run_id \
-               WHERE (s.status = 'PENDING' OR (s.status = 'RUNNING' AND s.lease_until_ms < $3)) \
+               WHERE p.mode = 'queued' \
+               AND (s.status = 'PENDING' OR (s.status = 'RUNNING' AND s.lease_until_ms < $3)) \
+               AND NOT EXISTS (SELECT 1 FROM pipeline_runs q WHERE q.project = p.project AND q.mode = 'queued' \
+                 AND q.status IN ('QUEUED', 'RUNNING') \
+                 AND (q.created_ms < p.created_ms OR (q.created_ms = p.created_ms AND q.run_id < p.run_id))) \
                AND NOT EXISTS (SELECT 1 FROM stage_run_deps d JOIN stage_runs u \
                  ON u.run_id = d.run_id AND u.stage = d.upstream \
                  WHERE d.run_id = s.run_id AND d.stage = s.stage AND u.status NOT IN {DONE_OK}) \

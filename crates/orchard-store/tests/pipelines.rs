@@ -104,3 +104,20 @@ on_both!(schedules_fire_once_per_due_time, |db| {
     s.delete_schedule("nightly").await.unwrap();
     assert!(matches!(s.delete_schedule("nightly").await, Err(StoreError::NotFound(_))));
 });
+
+on_both!(local_runs_are_not_leased_and_one_project_runs_one_queued_run_at_a_time, |db| {
+    let s = &db.store;
+    let one = [NewStageRun { stage: "a".into(), upstream: vec![] }];
+    // A run executing in its own process (recorded RUNNING): never handed to a worker.
+    s.create_pipeline_run(&PipelineRun { status: RUNNING.into(), ..run("local", 1) }, &one).await.unwrap();
+    assert!(s.lease_stage_run("w", 5, 100).await.unwrap().is_none());
+    // Two queued runs of one project: the second waits for the first to finish.
+    s.create_pipeline_run(&run("q1", 2), &one).await.unwrap();
+    s.create_pipeline_run(&run("q2", 3), &one).await.unwrap();
+    let (p, _) = s.lease_stage_run("w1", 5, 100).await.unwrap().unwrap();
+    assert_eq!(p.run_id, "q1");
+    assert!(s.lease_stage_run("w2", 5, 100).await.unwrap().is_none(), "q2 shares q1's workspace");
+    s.finish_stage_run("q1", "a", Some("w1"), &ok(SUCCEEDED, 6)).await.unwrap();
+    let (p, _) = s.lease_stage_run("w2", 7, 100).await.unwrap().unwrap();
+    assert_eq!(p.run_id, "q2");
+});

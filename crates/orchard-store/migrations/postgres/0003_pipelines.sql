@@ -7,6 +7,7 @@ CREATE TABLE pipeline_runs (
     overrides       TEXT NOT NULL,
     options         TEXT NOT NULL,
     status          TEXT NOT NULL,
+    mode            TEXT NOT NULL,
     tracking_run_id TEXT,
     schedule        TEXT,
     created_ms      BIGINT NOT NULL,
