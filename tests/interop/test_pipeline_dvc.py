@@ -299,3 +299,18 @@ def test_a_key_removed_from_a_whole_params_file_is_a_change(tools, tmp_path):
     ours = json.loads(run_orchard(tools, root, "pipeline", "status", "--json").stdout)
     theirs = json.loads(tools.dvc(root, "status", "--json").stdout)
     assert ours == theirs == {"a": [{"changed deps": {"custom.yaml": {"old": "deleted"}}}]}
+
+
+def test_one_job_runs_one_command_at_a_time(tools, tmp_path):
+    # While a finished stage's outputs are recorded the next command may start, but with -j 1 (the default)
+    # no two commands ever run side by side: each one's start and end lines come in pairs.
+    stage = """\
+  {n}:
+    cmd: sh -c 'echo start >> order.log; sleep 0.05; echo end >> order.log; echo {n} > {n}.txt'
+    deps: [data/in.txt]
+    outs: [{n}.txt]
+"""
+    root = make_repo(tools, tmp_path / "r", "stages:\n" + "".join(stage.format(n=f"s{i}") for i in range(8)))
+    run_orchard(tools, root, "repro")
+    assert (root / "order.log").read_text() == "start\nend\n" * 8
+    assert_up_to_date(tools, root)

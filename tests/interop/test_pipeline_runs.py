@@ -273,3 +273,61 @@ stages:
     assert time.monotonic() - t < 30 and "started" in r.stdout
     [run] = runs(tools, root, f"sqlite:///{root}/.dvc/tmp/orchard.db")
     assert run["status"] == "SUCCEEDED"
+
+
+def test_ctrl_c_stops_the_running_command_and_the_run_is_recorded(tools, tmp_path):
+    # The slow stage's command runs in a process group of its own (as the terminal's Ctrl-C would not reach
+    # it), so orchard must pass the interrupt on; the stages not started yet are recorded as not run.
+    root = make_repo(tools, tmp_path / "r", """\
+stages:
+  first:
+    cmd: cp data/in.txt first.txt
+    deps: [data/in.txt]
+    outs: [first.txt]
+  slow:
+    cmd: sh -c 'echo $$ > slow.pid; exec sleep 60'
+    deps: [first.txt]
+    outs: [slow.txt]
+  later:
+    cmd: cp first.txt later.txt
+    deps: [first.txt]
+    outs: [later.txt]
+""")
+    proc = subprocess.Popen([BIN, "repro"], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pid = int(wait_for("the slow stage to start", lambda: (root / "slow.pid").is_file() and (root / "slow.pid").read_text().strip()))
+    t = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - t < 20 and proc.returncode != 0
+    assert "Interrupted" in err and "not reproduced: slow, later" in err
+    # The command itself was stopped, not left running.
+    wait_for("the stage's command to be gone", lambda: not os.path.exists(f"/proc/{pid}") or
+             open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] == "Z", timeout=10)
+    [run] = runs(tools, root, f"sqlite:///{root}/.dvc/tmp/orchard.db")
+    assert run["status"] == "FAILED"
+    stages = {s["stage"]: s for s in run["stages"]}
+    assert stages["first"]["status"] == "SUCCEEDED"
+    assert stages["slow"]["status"] == "FAILED" and "interrupted" in stages["slow"]["error"]
+    assert stages["later"]["status"] == "BLOCKED" and "interrupted" in stages["later"]["error"]
+    # What finished is kept: the next repro resumes with the interrupted stage.
+    (root / "dvc.yaml").write_text((root / "dvc.yaml").read_text().replace("exec sleep 60", "touch slow.txt"))
+    r = run_orchard(tools, root, "repro", "--json")
+    assert {s["stage"]: s["state"] for s in json.loads(r.stdout)} == {"first": "unchanged", "slow": "ran", "later": "ran"}
+
+
+def test_a_failed_stage_records_every_attempt(tools, tmp_path, backend_uri):
+    root = make_repo(tools, tmp_path / "r", """\
+stages:
+  never:
+    cmd: sh -c 'echo try >> tries.log; exit 5'
+    deps: [data/in.txt]
+    outs: [never.txt]
+    meta:
+      orchard: {retries: 2, retry_delay: 0}
+""")
+    r = run_orchard(tools, root, "repro", "--backend-store-uri", backend_uri, check=False)
+    assert r.returncode != 0
+    assert (root / "tries.log").read_text() == "try\n" * 3
+    [run] = runs(tools, root, backend_uri)
+    [stage] = run["stages"]
+    assert stage["status"] == "FAILED" and stage["attempts"] == 3 and stage["exit_code"] == 5

@@ -268,9 +268,14 @@ pub fn repro_cmd(args: ReproArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    watch_interrupts(&rt);
     let mut failures = Vec::new();
     let mut outputs = Vec::new();
     for (n, job) in jobs.iter().enumerate() {
+        if n > 0 && orchard_pipeline::repro::interrupted() {
+            failures.push(format!("#{n} and the jobs after it: not run (interrupted)"));
+            break;
+        }
         if args.multirun {
             eprintln!("[multirun] #{n} : {}", job.join(" "));
         }
@@ -300,6 +305,19 @@ pub fn repro_cmd(args: ReproArgs) -> anyhow::Result<()> {
         bail!("{}", failures.join("; "));
     }
     Ok(())
+}
+
+/// Ctrl-C (or SIGTERM) stops the stages' commands and lets the run be recorded as failed; a second one
+/// kills the commands and exits at once.
+fn watch_interrupts(rt: &tokio::runtime::Runtime) {
+    rt.spawn(async {
+        crate::server::signalled().await;
+        eprintln!("Interrupted: stopping the running stages (interrupt again to kill them at once)");
+        orchard_pipeline::repro::interrupt();
+        crate::server::signalled().await;
+        orchard_pipeline::repro::kill_commands();
+        std::process::exit(130);
+    });
 }
 
 fn overrides_note(job: &[String]) -> String {
@@ -663,19 +681,7 @@ pub fn worker_cmd(args: WorkerArgs) -> anyhow::Result<()> {
         // Ctrl-C / SIGTERM: finish the stage at hand, then stop.
         let stop = stop.clone();
         rt.spawn(async move {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            let term = async {
-                match term.as_mut() {
-                    Some(t) => {
-                        t.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term => {}
-            }
+            crate::server::signalled().await;
             eprintln!("stopping after the current stage");
             stop.store(true, Ordering::Relaxed);
         });

@@ -193,6 +193,12 @@ pub(crate) fn redact(uri: &str) -> String {
 }
 
 pub async fn shutdown_signal() {
+    signalled().await;
+    tracing::info!("shutting down");
+}
+
+/// Resolves at Ctrl-C or SIGTERM (each call waits for the next one).
+pub async fn signalled() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -211,5 +217,4 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = terminate => {},
     }
-    tracing::info!("shutting down");
 }

@@ -249,30 +249,52 @@ impl Repo {
     /// Adds `/name` to the `.gitignore` beside `data`, as DVC does, unless already there. Returns the
     /// `.gitignore` touched.
     pub fn gitignore(&self, data: &Path) -> Result<Option<PathBuf>> {
+        Ok(self.gitignore_all(std::slice::from_ref(&data.to_path_buf()))?.pop())
+    }
+
+    /// [`Repo::gitignore`] for many paths: each `.gitignore` is read and written once for all the paths in
+    /// its folder (a pipeline of many stages writing into one folder adds its entries in batches). Returns
+    /// the files changed.
+    pub fn gitignore_all(&self, data: &[PathBuf]) -> Result<Vec<PathBuf>> {
         if !self.uses_scm() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
-        let (Some(dir), Some(name)) = (data.parent(), data.file_name()) else {
-            return Ok(None);
-        };
-        let entry = format!("/{}", escape_wildmatch(&name.to_string_lossy()));
-        let file = dir.join(".gitignore");
-        let existing = match fs::read_to_string(&file) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(e).at(&file),
-        };
-        if existing.lines().any(|l| l.trim_end() == entry) {
-            return Ok(None);
+        let mut by_dir: Vec<(&Path, Vec<String>)> = Vec::new();
+        for d in data {
+            let (Some(dir), Some(name)) = (d.parent(), d.file_name()) else { continue };
+            let entry = format!("/{}", escape_wildmatch(&name.to_string_lossy()));
+            match by_dir.iter_mut().find(|(p, _)| *p == dir) {
+                Some((_, entries)) => entries.push(entry),
+                None => by_dir.push((dir, vec![entry])),
+            }
         }
-        let mut text = existing;
-        if !text.is_empty() && !text.ends_with('\n') {
-            text.push('\n');
+        let mut changed = Vec::new();
+        for (dir, entries) in by_dir {
+            let file = dir.join(".gitignore");
+            let mut text = match fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                Err(e) => return Err(e).at(&file),
+            };
+            let mut present: std::collections::HashSet<String> = text.lines().map(|l| l.trim_end().to_string()).collect();
+            let before = text.len();
+            for entry in entries {
+                if present.contains(&entry) {
+                    continue;
+                }
+                if !text.is_empty() && !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                text.push_str(&entry);
+                text.push('\n');
+                present.insert(entry);
+            }
+            if text.len() != before {
+                fsutil::write_atomic(&file, text.as_bytes())?;
+                changed.push(file);
+            }
         }
-        text.push_str(&entry);
-        text.push('\n');
-        fsutil::write_atomic(&file, text.as_bytes())?;
-        Ok(Some(file))
+        Ok(changed)
     }
 
     /// Saves what this run learned (the state index).

@@ -4,8 +4,9 @@
 //! and the next `repro` resumes from it (every success is in `dvc.lock` as soon as it is done).
 
 use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -58,6 +59,8 @@ pub struct StageReport {
     /// The exit code of the command that ended the stage's run, when one ran and exited (not when it was
     /// killed by a signal or a timeout).
     pub exit_code: Option<i32>,
+    /// How many times the command was started (retries included); 0 when it never ran.
+    pub attempts: u32,
     /// What the commands printed (every attempt), as passed through to the terminal.
     pub stdout: String,
     pub stderr: String,
@@ -65,7 +68,7 @@ pub struct StageReport {
 
 impl StageReport {
     fn new(name: &str, outcome: Outcome) -> StageReport {
-        StageReport { name: name.to_string(), outcome, seconds: 0.0, exit_code: None, stdout: String::new(), stderr: String::new() }
+        StageReport { name: name.to_string(), outcome, seconds: 0.0, exit_code: None, attempts: 0, stdout: String::new(), stderr: String::new() }
     }
 }
 
@@ -101,6 +104,7 @@ struct Capture {
     stdout: std::sync::Arc<Mutex<Kept>>,
     stderr: std::sync::Arc<Mutex<Kept>>,
     exit_code: Mutex<Option<i32>>,
+    attempts: std::sync::atomic::AtomicU32,
 }
 
 impl Capture {
@@ -120,7 +124,40 @@ impl Report {
     }
 }
 
-static GITIGNORE: Mutex<()> = Mutex::new(());
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The process groups of the commands running now (each command leads its own group).
+static GROUPS: Mutex<Vec<libc::pid_t>> = Mutex::new(Vec::new());
+
+/// Whether [`interrupt`] was called in this process.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+fn signal_group(group: libc::pid_t, signal: libc::c_int) {
+    // SAFETY: sends a signal to a process group this process started; no memory is involved.
+    unsafe {
+        libc::killpg(group, signal);
+    }
+}
+
+/// Stops the `repro` in progress as Ctrl-C stops `dvc repro`: every running command's process group gets
+/// SIGINT (they run in groups of their own, so the terminal's Ctrl-C does not reach them), no stage starts
+/// after it, no retry is made, and the stages left are reported as not run. For a signal watcher to call
+/// (not from inside a signal handler: it takes a lock).
+pub fn interrupt() {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+    for &g in GROUPS.lock().expect("groups poisoned").iter() {
+        signal_group(g, libc::SIGINT);
+    }
+}
+
+/// Kills every running command's process group at once (a second Ctrl-C).
+pub fn kill_commands() {
+    for &g in GROUPS.lock().expect("groups poisoned").iter() {
+        signal_group(g, libc::SIGKILL);
+    }
+}
 
 static TO_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -161,16 +198,52 @@ pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer
     TO_STDERR.store(opts.progress_to_stderr, std::sync::atomic::Ordering::Relaxed);
     let order = project.plan(&opts.targets, opts.single_item)?;
     let up = project.upstream()?;
-    let lock = Mutex::new(Shared::read(project, Some(LOCK_WRITE_EVERY))?);
+    let mut shared = Shared::read(project, Some(LOCK_WRITE_EVERY))?;
+    shared.rank = order.iter().enumerate().map(|(k, &i)| (project.pipeline.stages[i].name.clone(), k)).collect();
+    let lock = Mutex::new(shared);
     let jobs = opts.jobs.max(1);
     let n = project.pipeline.stages.len();
     // 0 waiting, 1 running, 2 succeeded, 3 failed or blocked.
     let mut state = vec![0u8; n];
     let selected: Vec<bool> = (0..n).map(|i| order.contains(&i)).collect();
     let mut reports: Vec<StageReport> = Vec::new();
-    let (tx, rx) = mpsc::channel::<(usize, StageReport)>();
+    let (tx, rx) = mpsc::channel::<Done>();
+    // A fixed pool of threads takes the stages as they become ready (a thread per stage cost more than the
+    // bookkeeping of a trivial stage). `jobs` bounds the commands running at once, not the stages: once a
+    // stage's command has ended, the next one may start while the stage's outputs are hashed, cached and
+    // locked — so twice as many threads.
+    let (work_tx, work_rx) = mpsc::channel::<usize>();
+    let work_rx = Mutex::new(work_rx);
     std::thread::scope(|scope| {
+        let (entries, to_write) = mpsc::channel::<(std::path::PathBuf, String)>();
+        lock.lock().expect("lock poisoned").run_cache = Some(entries);
+        // The writer ends when its channel closes: at the end of this scope, even one left by a panic.
+        let _close = CloseRunCache(&lock);
+        scope.spawn(move || {
+            // A run-cache entry that cannot be written costs a future run its shortcut, not this run.
+            for (path, text) in to_write {
+                if let Err(e) = runcache::write(&path, &text) {
+                    eprintln!("WARNING: could not save the run cache entry {}: {e}", path.display());
+                }
+            }
+        });
+        for _ in 0..(2 * jobs).min(order.len()) {
+            let (tx, work_rx, lock) = (tx.clone(), &work_rx, &lock);
+            scope.spawn(move || loop {
+                let next = work_rx.lock().expect("work queue poisoned").recv();
+                let Ok(i) = next else { break };
+                let ended = || {
+                    let _ = tx.send(Done::CommandEnded(i));
+                };
+                if tx.send(Done::Settled(i, run_reported(project, i, opts, lock, observer, &ended))).is_err() {
+                    break;
+                }
+            });
+        }
+        // Stages holding a command slot, and stages started but not settled.
         let mut running = 0usize;
+        let mut in_flight = 0usize;
+        let mut holds_slot = vec![false; n];
         loop {
             // Block the stages whose upstream failed.
             for &i in &order {
@@ -184,22 +257,20 @@ pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer
                     }
                 }
             }
-            // Start what is ready, in plan order.
+            // Start what is ready, in plan order (nothing more once interrupted).
             for &i in &order {
-                if running >= jobs {
+                if running >= jobs || interrupted() {
                     break;
                 }
                 if state[i] == 0 && up[i].iter().all(|&j| !selected[j] || state[j] == 2) {
                     state[i] = 1;
                     running += 1;
-                    let tx = tx.clone();
-                    let lock = &lock;
-                    scope.spawn(move || {
-                        let _ = tx.send((i, run_reported(project, i, opts, lock, observer)));
-                    });
+                    in_flight += 1;
+                    holds_slot[i] = true;
+                    let _ = work_tx.send(i);
                 }
             }
-            if running == 0 {
+            if in_flight == 0 {
                 break;
             }
             // Wait for a stage; entries held back by the write throttle go out when it expires.
@@ -219,16 +290,49 @@ pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer
                     Err(mpsc::RecvTimeoutError::Disconnected) => break None,
                 }
             };
-            let Some((i, report)) = received else { break };
-            running -= 1;
-            state[i] = if matches!(report.outcome, Outcome::Failed(_)) { 3 } else { 2 };
+            let Some(done) = received else { break };
+            let i = match &done {
+                Done::CommandEnded(i) | Done::Settled(i, _) => *i,
+            };
+            if std::mem::take(&mut holds_slot[i]) {
+                running -= 1;
+            }
+            if let Done::Settled(_, report) = done {
+                in_flight -= 1;
+                state[i] = if matches!(report.outcome, Outcome::Failed(_)) { 3 } else { 2 };
+                reports.push(report);
+            }
+        }
+        // The pool's threads end when the queue closes.
+        drop(work_tx);
+    });
+    // Interrupted: what never started is reported (and recorded) as not run.
+    for &i in &order {
+        if state[i] == 0 {
+            let report = StageReport::new(&project.pipeline.stages[i].name, Outcome::Blocked("not run: repro was interrupted".into()));
+            observer.settled(&report);
             reports.push(report);
         }
-    });
+    }
     // Saved once per run: rewriting the whole index after every stage made long pipelines quadratic.
     project.repo.state.save();
     write_lock(project, &mut lock.lock().expect("lock poisoned"))?;
     Ok(Report { stages: reports })
+}
+
+/// What the pool tells the scheduler about a stage.
+enum Done {
+    /// Its command ended: another stage's command may start while this one's outputs are recorded.
+    CommandEnded(usize),
+    Settled(usize, StageReport),
+}
+
+struct CloseRunCache<'a>(&'a Mutex<Shared>);
+
+impl Drop for CloseRunCache<'_> {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).run_cache = None;
+    }
 }
 
 /// Runs one stage of the project and nothing upstream of it: a worker is handed stages whose upstream stages
@@ -243,7 +347,7 @@ pub fn run_one(project: &Project, name: &str, opts: &Options, observer: &dyn Obs
         .position(|s| s.name == name)
         .ok_or_else(|| PipelineError::Invalid(format!("'{name}' does not exist in dvc.yaml")))?;
     let lock = Mutex::new(Shared::read(project, None)?);
-    let report = run_reported(project, i, opts, &lock, observer);
+    let report = run_reported(project, i, opts, &lock, observer, &|| {});
     // What was hashed is kept for next time (the state index; losing it only costs speed).
     project.repo.state.save();
     Ok(report)
@@ -258,6 +362,17 @@ struct Shared {
     rendered: std::collections::HashMap<String, (crate::lock::LockEntry, String)>,
     /// Stages whose entries are not in the file yet.
     unwritten: Vec<String>,
+    /// Each planned stage's place in the plan, and the stages whose entries this run added to the lock (with
+    /// their places): new entries are kept in plan order.
+    rank: std::collections::HashMap<String, usize>,
+    added: std::collections::HashMap<String, usize>,
+    /// Run-cache entries to write (path, text) on a thread of their own, off the stages' path: each one is a
+    /// new folder and file, which cost a quick stage as much as all its other bookkeeping on ext4. None:
+    /// written at once.
+    run_cache: Option<mpsc::Sender<(std::path::PathBuf, String)>>,
+    /// Outputs to add to their folder's .gitignore, written just before the entries that name them (each
+    /// .gitignore rewritten once per batch rather than once per stage).
+    ignore: Vec<std::path::PathBuf>,
     /// At most one write per this long (the rest at the end of the run); None: every entry at once.
     throttle: Option<Duration>,
     next_write: Option<Instant>,
@@ -275,6 +390,10 @@ impl Shared {
             stamp: lock_stamp(project),
             rendered: Default::default(),
             unwritten: Vec::new(),
+            ignore: Vec::new(),
+            rank: Default::default(),
+            added: Default::default(),
+            run_cache: None,
             throttle,
             next_write: None,
         })
@@ -288,11 +407,11 @@ fn lock_stamp(project: &Project) -> Option<(u64, std::time::SystemTime)> {
 
 /// One stage, start to end, as a report (a panic becomes a failure: it must not leave a scheduler waiting
 /// for a report that never comes).
-fn run_reported(project: &Project, i: usize, opts: &Options, lock: &Mutex<Shared>, observer: &dyn Observer) -> StageReport {
+fn run_reported(project: &Project, i: usize, opts: &Options, lock: &Mutex<Shared>, observer: &dyn Observer, ended: &dyn Fn()) -> StageReport {
     let stage = &project.pipeline.stages[i];
     let started = Instant::now();
     let capture = Capture::default();
-    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_stage(project, stage, opts, lock, observer, &capture)));
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_stage(project, stage, opts, lock, observer, &capture, ended)));
     let outcome = match ran {
         Ok(Ok(o)) => o,
         Ok(Err(e)) => Outcome::Failed(e.to_string()),
@@ -306,6 +425,7 @@ fn run_reported(project: &Project, i: usize, opts: &Options, lock: &Mutex<Shared
         outcome,
         seconds: started.elapsed().as_secs_f64(),
         exit_code: *capture.exit_code.lock().expect("capture poisoned"),
+        attempts: capture.attempts.load(std::sync::atomic::Ordering::Relaxed),
         stdout: capture.stdout.lock().expect("capture poisoned").text(),
         stderr: capture.stderr.lock().expect("capture poisoned").text(),
     };
@@ -313,7 +433,7 @@ fn run_reported(project: &Project, i: usize, opts: &Options, lock: &Mutex<Shared
     report
 }
 
-fn run_stage(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Shared>, observer: &dyn Observer, capture: &Capture) -> Result<Outcome> {
+fn run_stage(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Shared>, observer: &dyn Observer, capture: &Capture, ended: &dyn Fn()) -> Result<Outcome> {
     let locked = lock.lock().expect("lock poisoned").lock.stages.get(&stage.name).cloned();
     if stage.frozen {
         eprintln!("WARNING: stage: '{}' is frozen. Its dependencies are not going to be reproduced.", stage.name);
@@ -324,6 +444,9 @@ fn run_stage(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Shar
             }
         }
         return Ok(Outcome::Unchanged);
+    }
+    if interrupted() {
+        return Err(PipelineError::Invalid("repro was interrupted".into()));
     }
     let changes = project.changes(stage, locked.as_ref())?;
     if changes.is_empty() && !opts.force {
@@ -363,7 +486,7 @@ fn run_stage(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Shar
     }
     say(&format!("Running stage '{}':", stage.name));
     let env = observer.started(stage);
-    match execute(project, stage, opts, lock, &env, capture) {
+    match execute(project, stage, opts, lock, &env, capture, ended) {
         Ok(attempts) => {
             let outcome = Outcome::Ran { attempts };
             observer.finished(stage, &outcome, metrics_of(project, stage));
@@ -377,9 +500,11 @@ fn run_stage(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Shar
 }
 
 /// Runs the command (with retries), then records the outputs, the run cache and the lock entry.
-fn execute(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Shared>, env: &[(String, String)], capture: &Capture) -> Result<u32> {
+fn execute(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Shared>, env: &[(String, String)], capture: &Capture, ended: &dyn Fn()) -> Result<u32> {
     let attempts = run_with_retries(project, stage, opts, env, capture)?;
+    ended();
     let mut outs = Vec::new();
+    let mut ignore = Vec::new();
     let run_cached = runcache::cacheable(stage) && !opts.no_run_cache;
     for o in &stage.outs {
         let abs = project.abs(stage, &o.path);
@@ -388,10 +513,8 @@ fn execute(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Shared
         }
         let rel = project.repo.rel(&abs);
         if o.cache {
-            // Cached outputs stay out of git, as DVC arranges it (one writer at a time: stages running side by
-            // side may share a folder's .gitignore).
-            let _one = GITIGNORE.lock().expect("gitignore lock poisoned");
-            project.repo.gitignore(&abs)?;
+            // Cached outputs stay out of git, as DVC arranges it: added to .gitignore with the lock entry.
+            ignore.push(abs.clone());
         }
         // Uncached metrics and plots still go to the cache when the run is recorded, as DVC does, so that
         // the run cache can give them back.
@@ -408,8 +531,16 @@ fn execute(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Shared
     }
     let entry = project.entry_now(stage, outs)?;
     if run_cached {
-        runcache::save(project, &entry)?;
+        if let Some((path, text)) = runcache::entry_file(project, &entry) {
+            match &lock.lock().expect("lock poisoned").run_cache {
+                Some(writer) => {
+                    let _ = writer.send((path, text));
+                }
+                None => runcache::write(&path, &text)?,
+            }
+        }
     }
+    lock.lock().expect("lock poisoned").ignore.extend(ignore);
     save_entry(project, lock, stage, entry)?;
     Ok(attempts)
 }
@@ -448,7 +579,24 @@ fn save_entry(project: &Project, shared: &Mutex<Shared>, stage: &Stage, entry: c
     if !project.root.join(crate::lock::FILE_NAME).exists() && s.unwritten.is_empty() {
         say(&format!("Generating lock file '{}'", crate::lock::FILE_NAME));
     }
-    s.lock.stages.insert(stage.name.clone(), entry);
+    if s.lock.stages.contains_key(&stage.name) {
+        s.lock.stages.insert(stage.name.clone(), entry);
+    } else {
+        // A new entry goes after the others, in plan order among the ones this run adds (the order `dvc`,
+        // which runs one stage at a time, writes them in), though stages may settle in another order.
+        let mut at = s.lock.stages.len();
+        let mine = s.rank.get(&stage.name).copied();
+        while let (Some(mine), Some((prev, _))) = (mine, at.checked_sub(1).and_then(|k| s.lock.stages.get_index(k))) {
+            match s.added.get(prev) {
+                Some(&theirs) if theirs > mine => at -= 1,
+                _ => break,
+            }
+        }
+        s.lock.stages.shift_insert(at, stage.name.clone(), entry);
+        if let Some(mine) = mine {
+            s.added.insert(stage.name.clone(), mine);
+        }
+    }
     if !s.unwritten.contains(&stage.name) {
         s.unwritten.push(stage.name.clone());
     }
@@ -462,10 +610,18 @@ fn save_entry(project: &Project, shared: &Mutex<Shared>, stage: &Stage, entry: c
 /// Writes dvc.lock with the entries not yet written. Other processes (workers) update it too: one at a time,
 /// under a file lock, each adding its entries to what is there.
 fn write_lock(project: &Project, s: &mut Shared) -> Result<()> {
+    if s.unwritten.is_empty() && s.ignore.is_empty() {
+        return Ok(());
+    }
+    // The same lock covers the .gitignore files, which workers side by side may share.
+    let _exclusive = FileLock::acquire(&project.root.join(".dvc").join("tmp").join("orchard-dvc-lock"))?;
+    if !s.ignore.is_empty() {
+        project.repo.gitignore_all(&s.ignore)?;
+        s.ignore.clear();
+    }
     if s.unwritten.is_empty() {
         return Ok(());
     }
-    let _exclusive = FileLock::acquire(&project.root.join(".dvc").join("tmp").join("orchard-dvc-lock"))?;
     // Workers (no throttle) always read it back: size and mtime can miss a same-size rewrite on a
     // filesystem with coarse timestamps.
     if s.throttle.is_none() || lock_stamp(project) != s.stamp {
@@ -509,9 +665,10 @@ fn run_with_retries(project: &Project, stage: &Stage, opts: &Options, env: &[(St
     let total = stage.policy.retries + 1;
     let mut attempt = 1;
     loop {
+        capture.attempts.store(attempt, std::sync::atomic::Ordering::Relaxed);
         match run_once(project, stage, opts, env, capture) {
             Ok(()) => return Ok(attempt),
-            Err(e) if attempt < total => {
+            Err(e) if attempt < total && !interrupted() => {
                 let warning = format!(
                     "WARNING: stage '{}' failed ({e}); retrying in {:.1}s (attempt {} of {total})",
                     stage.name,
@@ -561,36 +718,18 @@ fn run_once(project: &Project, stage: &Stage, opts: &Options, env: &[(String, St
             }
         }
         let mut child = cmd.spawn().map_err(|e| PipelineError::Invalid(format!("failed to run: {e}")))?;
-        // The output goes to the terminal as it comes and into the stage run's record.
-        let to_stderr = opts.progress_to_stderr;
-        let (done_tx, done_rx) = mpsc::channel::<()>();
-        let mut pumps = 0;
-        if let Some(p) = child.stdout.take() {
-            let (keep, done) = (capture.stdout.clone(), done_tx.clone());
-            std::thread::spawn(move || {
-                pump(p, &keep, !to_stderr);
-                let _ = done.send(());
-            });
-            pumps += 1;
+        let group = child.id() as libc::pid_t;
+        GROUPS.lock().expect("groups poisoned").push(group);
+        if interrupted() {
+            // Interrupted between the look before the stage and now: this command stops too.
+            signal_group(group, libc::SIGINT);
         }
-        if let Some(p) = child.stderr.take() {
-            let (keep, done) = (capture.stderr.clone(), done_tx.clone());
-            std::thread::spawn(move || {
-                pump(p, &keep, false);
-                let _ = done.send(());
-            });
-            pumps += 1;
-        }
-        let status = wait_with_timeout(&mut child, stage, started);
-        // The output ends with the command — unless it left a process behind that holds the pipe (`daemon &`):
-        // the pumps get a moment to drain, then the stage goes on without them.
-        let deadline = Instant::now() + Duration::from_secs(2);
-        for _ in 0..pumps {
-            if done_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
-                break;
-            }
-        }
+        let status = supervise(&mut child, stage.policy.timeout, started, capture, opts.progress_to_stderr);
+        GROUPS.lock().expect("groups poisoned").retain(|&g| g != group);
         let status = status?;
+        if interrupted() && !status.success() {
+            return Err(PipelineError::Invalid(format!("interrupted: {line}")));
+        }
         *capture.exit_code.lock().expect("capture poisoned") = status.code();
         if !status.success() {
             let code = status.code().map(|c| c.to_string()).unwrap_or_else(|| "a signal".into());
@@ -600,52 +739,122 @@ fn run_once(project: &Project, stage: &Stage, opts: &Options, env: &[(String, St
     Ok(())
 }
 
-/// Copies a child's output stream to ours (stdout or stderr) while keeping it.
-fn pump(mut from: impl Read, keep: &Mutex<Kept>, to_stdout: bool) {
+/// How long a command's output is still read after it exits: a process it left behind (`daemon &`) may
+/// hold the pipes open for ever.
+const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
+
+/// Waits for a command while its output goes to the terminal as it comes and into the stage run's record,
+/// all on the stage's own thread: one `poll` on the two pipes and a pidfd (readable when the child exits)
+/// instead of a thread per stream, which cost more than a trivial command's own bookkeeping. Kills the
+/// command's process group when `limit` passes.
+fn supervise(child: &mut Child, limit: Option<Duration>, started: Instant, capture: &Capture, to_stderr: bool) -> Result<ExitStatus> {
+    let failed = |e: std::io::Error| PipelineError::Invalid(format!("failed to run: {e}"));
+    let mut streams: Vec<(Box<dyn Read>, RawFd, &Mutex<Kept>, bool)> = Vec::with_capacity(2);
+    if let Some(p) = child.stdout.take() {
+        let fd = p.as_raw_fd();
+        streams.push((Box::new(p), fd, &capture.stdout, !to_stderr));
+    }
+    if let Some(p) = child.stderr.take() {
+        let fd = p.as_raw_fd();
+        streams.push((Box::new(p), fd, &capture.stderr, false));
+    }
+    let pidfd = pidfd_open(child.id());
+    let mut status: Option<ExitStatus> = None;
+    let mut exited_at: Option<Instant> = None;
     let mut buf = [0u8; 16 * 1024];
     loop {
-        match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if to_stdout {
-                    let mut out = std::io::stdout().lock();
-                    let _ = out.write_all(&buf[..n]);
-                    let _ = out.flush();
-                } else {
-                    let _ = std::io::stderr().lock().write_all(&buf[..n]);
+        if status.is_none() {
+            if let Some(s) = child.try_wait().map_err(failed)? {
+                status = Some(s);
+                exited_at = Some(Instant::now());
+            }
+        }
+        if let Some(s) = status {
+            if streams.is_empty() || exited_at.is_some_and(|t| t.elapsed() >= DRAIN_AFTER_EXIT) {
+                return Ok(s);
+            }
+        }
+        // How long to sleep in poll: until the time limit, the end of the drain, or (without a pidfd, on an
+        // old kernel) a short look at the child again; without any of those, until something happens.
+        let mut wait: Option<Duration> = None;
+        let mut at_most = |d: Duration| wait = Some(wait.map_or(d, |w| w.min(d)));
+        match (status, limit) {
+            (Some(_), _) => at_most(DRAIN_AFTER_EXIT.saturating_sub(exited_at.map_or(Duration::ZERO, |t| t.elapsed()))),
+            (None, Some(limit)) => {
+                let left = limit.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    signal_group(child.id() as libc::pid_t, libc::SIGKILL);
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(PipelineError::Invalid(format!("timed out after {}s", limit.as_secs_f64())));
                 }
-                keep.lock().expect("capture poisoned").push(&buf[..n]);
+                at_most(left);
+            }
+            (None, None) => {}
+        }
+        if status.is_none() && pidfd.is_none() {
+            at_most(Duration::from_millis(10));
+        }
+        let mut fds: Vec<libc::pollfd> = streams.iter().map(|s| libc::pollfd { fd: s.1, events: libc::POLLIN, revents: 0 }).collect();
+        if let (None, Some(p)) = (status, &pidfd) {
+            fds.push(libc::pollfd { fd: p.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        }
+        let timeout = wait.map_or(-1, |d| d.as_millis().clamp(1, i32::MAX as u128) as libc::c_int);
+        // SAFETY: `fds` is a live, correctly sized array of pollfd for the duration of the call.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(failed(e));
+        }
+        // Read what is ready; a stream at its end is closed. Back to front, so removing keeps the indices.
+        for k in (0..streams.len()).rev() {
+            if fds[k].revents == 0 {
+                continue;
+            }
+            let ended = match streams[k].0.read(&mut buf) {
+                Ok(0) => true,
+                Ok(n) => {
+                    let (_, _, keep, to_stdout) = &streams[k];
+                    if *to_stdout {
+                        let mut out = std::io::stdout().lock();
+                        let _ = out.write_all(&buf[..n]);
+                        let _ = out.flush();
+                    } else {
+                        let _ = std::io::stderr().lock().write_all(&buf[..n]);
+                    }
+                    keep.lock().expect("capture poisoned").push(&buf[..n]);
+                    false
+                }
+                Err(e) => e.kind() != std::io::ErrorKind::Interrupted,
+            };
+            if ended {
+                streams.remove(k);
             }
         }
     }
 }
 
-fn wait_with_timeout(child: &mut std::process::Child, stage: &Stage, started: Instant) -> Result<std::process::ExitStatus> {
+/// A descriptor that becomes readable when the process exits (Linux 5.3 and later; None elsewhere, and
+/// then the child is looked at every few milliseconds instead).
+fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+    #[cfg(target_os = "linux")]
     {
-        let status = match stage.policy.timeout {
-            None => child.wait().map_err(|e| PipelineError::Invalid(format!("failed to run: {e}")))?,
-            Some(limit) => loop {
-                if let Some(status) = child.try_wait().map_err(|e| PipelineError::Invalid(e.to_string()))? {
-                    break status;
-                }
-                if started.elapsed() >= limit {
-                    // SAFETY: signals the process group this child leads (created above); no memory involved.
-                    unsafe {
-                        libc::killpg(child.id() as libc::pid_t, libc::SIGKILL);
-                    }
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(PipelineError::Invalid(format!("timed out after {}s", limit.as_secs_f64())));
-                }
-                // Polling a child is how std waits with a deadline; 10 ms keeps the overhead invisible.
-                std::thread::sleep(Duration::from_millis(10).min(limit));
-            },
-        };
-        Ok(status)
+        // SAFETY: a plain system call taking two integers; a non-negative result is a new descriptor we own.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        if fd >= 0 {
+            // SAFETY: `fd` was just returned by the kernel and is owned by nothing else.
+            return Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+        }
     }
+    let _ = pid;
+    None
 }
 
-fn shell() -> String {
-    // DVC runs commands with $SHELL; sh when unset.
-    std::env::var("SHELL").ok().filter(|s| Path::new(s).is_file()).unwrap_or_else(|| "/bin/sh".into())
+fn shell() -> &'static str {
+    // DVC runs commands with $SHELL; sh when unset. Looked up once per process.
+    static SHELL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SHELL.get_or_init(|| std::env::var("SHELL").ok().filter(|s| Path::new(s).is_file()).unwrap_or_else(|| "/bin/sh".into()))
 }

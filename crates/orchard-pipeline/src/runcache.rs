@@ -116,18 +116,20 @@ fn key_dir(project: &Project, e: &LockEntry) -> PathBuf {
     project.repo.config.cache_dir().join("runs").join(&key[..2]).join(key)
 }
 
-/// Records a finished stage.
-pub fn save(project: &Project, e: &LockEntry) -> Result<()> {
-    let dir = key_dir(project, e);
-    let value = hashed(e, false);
-    let path = dir.join(value);
+/// Where a finished stage's entry goes and its text, or None when the same run is recorded already.
+pub fn entry_file(project: &Project, e: &LockEntry) -> Option<(PathBuf, String)> {
+    let path = key_dir(project, e).join(hashed(e, false));
     if path.exists() {
-        return Ok(());
+        return None;
     }
-    std::fs::create_dir_all(&dir).map_err(|err| PipelineError::io(&dir, err))?;
     let mut text = String::new();
     lock::write_entry(e, 0, &mut text);
-    orchard_data::fsutil::write_atomic(&path, text.as_bytes()).map_err(PipelineError::Data)
+    Some((path, text))
+}
+
+/// Writes an entry (whole or not at all; write_atomic makes the key's folder).
+pub fn write(path: &std::path::Path, text: &str) -> Result<()> {
+    orchard_data::fsutil::write_atomic(path, text.as_bytes()).map_err(PipelineError::Data)
 }
 
 /// The newest recorded run for these inputs whose outputs are all in the cache.

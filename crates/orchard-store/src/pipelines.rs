@@ -80,6 +80,13 @@ pub struct StageResult {
     pub tracking_run_id: Option<String>,
 }
 
+/// Something that happened to a stage run of a pipeline run executed in this process.
+#[derive(Clone, Debug)]
+pub enum StageEvent {
+    Started { stage: String, at_ms: i64 },
+    Settled { stage: String, result: StageResult },
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Schedule {
     pub name: String,
@@ -262,18 +269,6 @@ impl Store {
         Ok(())
     }
 
-    /// A stage run of a pipeline run executed in this process started (no lease: nobody else runs it).
-    pub async fn stage_run_started(&self, run_id: &str, stage: &str, at_ms: i64) -> Result<()> {
-        sqlx::query("UPDATE stage_runs SET status = $1, start_ms = $2 WHERE run_id = $3 AND stage = $4")
-            .bind(RUNNING)
-            .bind(at_ms)
-            .bind(run_id)
-            .bind(stage)
-            .execute(self.writer())
-            .await?;
-        Ok(())
-    }
-
     /// Records what became of a stage run. With `worker`, only if that worker still holds the lease (a worker
     /// that lost its lease must not overwrite the result of the one that took over). Stages waiting on a
     /// failed one are marked `BLOCKED`, and when nothing is left to run the pipeline run is settled. Returns
@@ -281,48 +276,8 @@ impl Store {
     /// sees the run turn `SUCCEEDED` or `FAILED` (the one whose stage was the last).
     pub async fn finish_stage_run(&self, run_id: &str, stage: &str, worker: Option<&str>, r: &StageResult) -> Result<Option<String>> {
         let mut tx = self.writer().begin().await?;
-        let updated = sqlx::query(
-            "UPDATE stage_runs SET status = $1, attempts = $2, exit_code = $3, error = $4, \
-             start_ms = COALESCE($5, start_ms), end_ms = $6, stdout = $7, stderr = $8, \
-             tracking_run_id = COALESCE($9, tracking_run_id), lease_until_ms = NULL \
-             WHERE run_id = $10 AND stage = $11 AND ($12 = '' OR (worker = $12 AND status = 'RUNNING'))",
-        )
-        .bind(&r.status)
-        .bind(r.attempts)
-        .bind(r.exit_code)
-        .bind(&r.error)
-        .bind(r.start_ms)
-        .bind(r.end_ms)
-        .bind(&r.stdout)
-        .bind(&r.stderr)
-        .bind(&r.tracking_run_id)
-        .bind(run_id)
-        .bind(stage)
-        .bind(worker.unwrap_or(""))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated == 0 {
+        if !apply_result(&mut tx, run_id, stage, worker, r).await? {
             return Ok(None);
-        }
-        // Blocking is transitive: repeat until no waiting stage has a failed or blocked upstream. Only a
-        // failure can block anything (the scan is per waiting stage: not worth paying after every success).
-        let failed = r.status == FAILED || r.status == BLOCKED;
-        while failed {
-            let blocked = sqlx::query(
-                "UPDATE stage_runs SET status = 'BLOCKED', end_ms = $1, error = 'an upstream stage failed' \
-                 WHERE run_id = $2 AND status = 'PENDING' AND EXISTS (SELECT 1 FROM stage_run_deps d \
-                 JOIN stage_runs u ON u.run_id = d.run_id AND u.stage = d.upstream \
-                 WHERE d.run_id = stage_runs.run_id AND d.stage = stage_runs.stage AND u.status IN ('FAILED', 'BLOCKED'))",
-            )
-            .bind(r.end_ms)
-            .bind(run_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if blocked == 0 {
-                break;
-            }
         }
         settle(&mut tx, run_id, r.end_ms).await?;
         let status: String = sqlx::query("SELECT status FROM pipeline_runs WHERE run_id = $1")
@@ -332,6 +287,37 @@ impl Store {
             .and_then(|row| sqlx::Row::try_get(&row, "status"))?;
         tx.commit().await?;
         Ok(Some(status))
+    }
+
+    /// Records what happened to the stage runs of a pipeline run executed in this process, in order and in
+    /// one transaction: a recorder that falls behind catches up with one commit, however many stages
+    /// settled meanwhile. The run is settled when nothing is left to run.
+    pub async fn record_stage_events(&self, run_id: &str, events: &[StageEvent]) -> Result<()> {
+        let mut tx = self.writer().begin().await?;
+        let mut last_end = None;
+        for e in events {
+            match e {
+                // No lease: nobody else runs the stages of a run executed here.
+                StageEvent::Started { stage, at_ms } => {
+                    sqlx::query("UPDATE stage_runs SET status = $1, start_ms = $2 WHERE run_id = $3 AND stage = $4")
+                        .bind(RUNNING)
+                        .bind(at_ms)
+                        .bind(run_id)
+                        .bind(stage)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                StageEvent::Settled { stage, result } => {
+                    apply_result(&mut tx, run_id, stage, None, result).await?;
+                    last_end = Some(result.end_ms);
+                }
+            }
+        }
+        if let Some(at) = last_end {
+            settle(&mut tx, run_id, at).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Leases the next stage run that is ready (every upstream stage of its run done) of a queued pipeline run,
@@ -460,6 +446,55 @@ impl Store {
 }
 
 /// Marks the pipeline run finished once none of its stage runs is waiting or running.
+/// Writes a stage run's result (with `worker`: only while that worker holds it) and blocks, transitively,
+/// the waiting stages downstream of a failure. Returns whether the result was written.
+async fn apply_result(tx: &mut sqlx::Transaction<'_, sqlx::Any>, run_id: &str, stage: &str, worker: Option<&str>, r: &StageResult) -> Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE stage_runs SET status = $1, attempts = $2, exit_code = $3, error = $4, \
+         start_ms = COALESCE($5, start_ms), end_ms = $6, stdout = $7, stderr = $8, \
+         tracking_run_id = COALESCE($9, tracking_run_id), lease_until_ms = NULL \
+         WHERE run_id = $10 AND stage = $11 AND ($12 = '' OR (worker = $12 AND status = 'RUNNING'))",
+    )
+    .bind(&r.status)
+    .bind(r.attempts)
+    .bind(r.exit_code)
+    .bind(&r.error)
+    .bind(r.start_ms)
+    .bind(r.end_ms)
+    .bind(&r.stdout)
+    .bind(&r.stderr)
+    .bind(&r.tracking_run_id)
+    .bind(run_id)
+    .bind(stage)
+    .bind(worker.unwrap_or(""))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Ok(false);
+    }
+    // Blocking is transitive: repeat until no waiting stage has a failed or blocked upstream. Only a
+    // failure can block anything (the scan is per waiting stage: not worth paying after every success).
+    let failed = r.status == FAILED || r.status == BLOCKED;
+    while failed {
+        let blocked = sqlx::query(
+            "UPDATE stage_runs SET status = 'BLOCKED', end_ms = $1, error = 'an upstream stage failed' \
+             WHERE run_id = $2 AND status = 'PENDING' AND EXISTS (SELECT 1 FROM stage_run_deps d \
+             JOIN stage_runs u ON u.run_id = d.run_id AND u.stage = d.upstream \
+             WHERE d.run_id = stage_runs.run_id AND d.stage = stage_runs.stage AND u.status IN ('FAILED', 'BLOCKED'))",
+        )
+        .bind(r.end_ms)
+        .bind(run_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if blocked == 0 {
+            break;
+        }
+    }
+    Ok(true)
+}
+
 async fn settle(tx: &mut sqlx::Transaction<'_, sqlx::Any>, run_id: &str, at_ms: i64) -> Result<()> {
     sqlx::query(
         "UPDATE pipeline_runs SET end_ms = $1, status = CASE WHEN EXISTS (SELECT 1 FROM stage_runs x \
