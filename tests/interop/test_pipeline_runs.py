@@ -190,6 +190,38 @@ def test_two_workers_and_one_killed_mid_stage(tools, tmp_path, backend_uri):
     assert "slow:" in (root / "dvc.lock").read_text() and "after:" in (root / "dvc.lock").read_text()
 
 
+def test_a_worker_that_lost_its_lease_stops_its_command(tools, tmp_path, backend_uri):
+    # A worker frozen past its lease (SIGSTOP: a long pause, a partitioned machine) comes back to find the
+    # stage taken over: its own command must stop rather than run beside the other worker's.
+    pipeline = SLOW.replace('echo "$ORCHARD_WORKER" >> attempts.txt;', 'echo "$ORCHARD_WORKER" >> attempts.txt; echo $$ > "pid-$ORCHARD_WORKER";')
+    root = make_repo(tools, tmp_path / "r", pipeline)
+    run_orchard(tools, root, "repro", "--queue", "--backend-store-uri", backend_uri)
+    workers = {name: Worker(tools, root, backend_uri, name) for name in ("w-one", "w-two")}
+    try:
+        attempts = root / "attempts.txt"
+        first = wait_for("a worker to start the stage", lambda: attempts.is_file() and attempts.read_text().split())[0]
+        other = "w-two" if first == "w-one" else "w-one"
+        pid = int(wait_for("its command's pid", lambda: (root / f"pid-{first}").is_file() and (root / f"pid-{first}").read_text().strip()))
+        workers[first].proc.send_signal(signal.SIGSTOP)
+        wait_for("the other worker to take over", lambda: attempts.read_text().split() == [first, other])
+        assert os.path.exists(f"/proc/{pid}")  # frozen, its command still runs
+        workers[first].proc.send_signal(signal.SIGCONT)
+        wait_for("the frozen worker's command to stop", lambda: not os.path.exists(f"/proc/{pid}") or
+                 open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] == "Z", timeout=20)
+        (root / "release").write_text("")
+        final = wait_for("the run to finish", lambda: [r for r in runs(tools, root, backend_uri) if r["status"] in ("SUCCEEDED", "FAILED")])
+        [run] = final
+        assert run["status"] == "SUCCEEDED", run
+        stages = {s["stage"]: s for s in run["stages"]}
+        assert stages["slow"]["worker"] == other and stages["slow"]["status"] == "SUCCEEDED"
+    finally:
+        for w in workers.values():
+            if w.proc.poll() is None:
+                w.proc.send_signal(signal.SIGCONT)
+            w.stop()
+    assert_up_to_date(tools, root)
+
+
 def test_server_queues_scheduled_runs_for_workers(tools, tmp_path, backend_uri):
     root = make_repo(tools, tmp_path / "r", """\
 stages:

@@ -185,8 +185,11 @@ impl Worker {
                     match rt.block_on(store.renew_lease(&run_id, &name, &id, now_ms() + lease.as_millis() as i64)) {
                         Ok(true) => {}
                         Ok(false) => {
-                            tracing::warn!(run = %run_id, stage = %name, "lease lost: another worker has taken the stage over");
+                            tracing::warn!(run = %run_id, stage = %name, "lease lost: another worker has taken the stage over; stopping its command");
                             lost.store(true, Ordering::Relaxed);
+                            // The worker that took over runs the stage now: this one's command must not go on
+                            // beside it (a worker runs one stage at a time, so every command is this stage's).
+                            orchard_pipeline::repro::kill_commands();
                             return;
                         }
                         Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
