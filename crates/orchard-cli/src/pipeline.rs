@@ -308,14 +308,16 @@ pub fn repro_cmd(args: ReproArgs) -> anyhow::Result<()> {
 }
 
 /// Ctrl-C (or SIGTERM) stops the stages' commands and lets the run be recorded as failed; a second one
-/// kills the commands and exits at once.
+/// kills the commands (the run is still recorded); a third exits at once.
 fn watch_interrupts(rt: &tokio::runtime::Runtime) {
     rt.spawn(async {
         crate::server::signalled().await;
-        eprintln!("Interrupted: stopping the running stages (interrupt again to kill them at once)");
+        eprintln!("Interrupted: stopping the running stages (interrupt again to kill them)");
         orchard_pipeline::repro::interrupt();
         crate::server::signalled().await;
+        eprintln!("Killing the running stages (interrupt again to exit without recording the run)");
         orchard_pipeline::repro::kill_commands();
+        crate::server::signalled().await;
         std::process::exit(130);
     });
 }

@@ -130,9 +130,12 @@ fn write_events(rt: &Handle, store: &Store, run_id: &str, received: &mpsc::Recei
                 Message::Flush(done) => waiting.push(done),
             }
         }
-        if !batch.is_empty() {
-            if let Err(e) = rt.block_on(store.record_stage_events(run_id, &batch)) {
-                tracing::warn!(error = %e, "could not record {} stage run event(s) of pipeline run {run_id}", batch.len());
+        if !batch.is_empty() && rt.block_on(store.record_stage_events(run_id, &batch)).is_err() {
+            // One event the store refuses must not take the others with it: each on its own.
+            for event in &batch {
+                if let Err(e) = rt.block_on(store.record_stage_events(run_id, std::slice::from_ref(event))) {
+                    tracing::warn!(error = %e, "could not record a stage run event of pipeline run {run_id}");
+                }
             }
         }
         for done in waiting {

@@ -129,6 +129,9 @@ static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBoo
 /// The process groups of the commands running now (each command leads its own group).
 static GROUPS: Mutex<Vec<libc::pid_t>> = Mutex::new(Vec::new());
 
+/// Why a stage that never started did not run.
+const NOT_RUN: &str = "not run: repro was interrupted";
+
 /// Whether [`interrupt`] was called in this process.
 pub fn interrupted() -> bool {
     INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
@@ -235,7 +238,11 @@ pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer
                 let ended = || {
                     let _ = tx.send(Done::CommandEnded(i));
                 };
-                if tx.send(Done::Settled(i, run_reported(project, i, opts, lock, observer, &ended))).is_err() {
+                // A panic outside the stage itself (an observer's) must still settle it, or the scheduler would
+                // wait for it for ever.
+                let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_reported(project, i, opts, lock, observer, &ended)))
+                    .unwrap_or_else(|_| StageReport::new(&project.pipeline.stages[i].name, Outcome::Failed("internal error while recording the stage".into())));
+                if tx.send(Done::Settled(i, report)).is_err() {
                     break;
                 }
             });
@@ -299,7 +306,7 @@ pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer
             }
             if let Done::Settled(_, report) = done {
                 in_flight -= 1;
-                state[i] = if matches!(report.outcome, Outcome::Failed(_)) { 3 } else { 2 };
+                state[i] = if matches!(report.outcome, Outcome::Failed(_) | Outcome::Blocked(_)) { 3 } else { 2 };
                 reports.push(report);
             }
         }
@@ -309,7 +316,7 @@ pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer
     // Interrupted: what never started is reported (and recorded) as not run.
     for &i in &order {
         if state[i] == 0 {
-            let report = StageReport::new(&project.pipeline.stages[i].name, Outcome::Blocked("not run: repro was interrupted".into()));
+            let report = StageReport::new(&project.pipeline.stages[i].name, Outcome::Blocked(NOT_RUN.into()));
             observer.settled(&report);
             reports.push(report);
         }
@@ -350,6 +357,8 @@ pub fn run_one(project: &Project, name: &str, opts: &Options, observer: &dyn Obs
     let report = run_reported(project, i, opts, &lock, observer, &|| {});
     // What was hashed is kept for next time (the state index; losing it only costs speed).
     project.repo.state.save();
+    // .gitignore entries of outputs whose lock entry did not change.
+    write_lock(project, &mut lock.lock().expect("lock poisoned"))?;
     Ok(report)
 }
 
@@ -380,7 +389,8 @@ struct Shared {
 
 /// How often a long `repro` rewrites dvc.lock: rewriting the whole file after each of 1,000 quick stages
 /// was a measurable part of the per-stage cost. Should the process die in between, the stages not yet in
-/// the file are found changed next time and their outputs come back from the run cache.
+/// the file are found changed next time and run again (or come back from the run cache, for those whose
+/// entries the run-cache writer had saved).
 const LOCK_WRITE_EVERY: Duration = Duration::from_millis(100);
 
 impl Shared {
@@ -397,6 +407,30 @@ impl Shared {
             throttle,
             next_write: None,
         })
+    }
+}
+
+impl Shared {
+    /// Puts a stage's entry in the lock: in its place when it has one; otherwise after the others, in plan
+    /// order among the ones this run adds (the order `dvc`, which runs one stage at a time, writes them in),
+    /// though stages may settle in another order.
+    fn insert(&mut self, name: &str, entry: crate::lock::LockEntry) {
+        if let Some(e) = self.lock.stages.get_mut(name) {
+            *e = entry;
+            return;
+        }
+        let mut at = self.lock.stages.len();
+        let mine = self.rank.get(name).copied();
+        while let (Some(mine), Some((prev, _))) = (mine, at.checked_sub(1).and_then(|k| self.lock.stages.get_index(k))) {
+            match self.added.get(prev) {
+                Some(&theirs) if theirs > mine => at -= 1,
+                _ => break,
+            }
+        }
+        self.lock.stages.shift_insert(at, name.to_string(), entry);
+        if let Some(mine) = mine {
+            self.added.insert(name.to_string(), mine);
+        }
     }
 }
 
@@ -446,7 +480,7 @@ fn run_stage(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Shar
         return Ok(Outcome::Unchanged);
     }
     if interrupted() {
-        return Err(PipelineError::Invalid("repro was interrupted".into()));
+        return Ok(Outcome::Blocked(NOT_RUN.into()));
     }
     let changes = project.changes(stage, locked.as_ref())?;
     if changes.is_empty() && !opts.force {
@@ -579,24 +613,7 @@ fn save_entry(project: &Project, shared: &Mutex<Shared>, stage: &Stage, entry: c
     if !project.root.join(crate::lock::FILE_NAME).exists() && s.unwritten.is_empty() {
         say(&format!("Generating lock file '{}'", crate::lock::FILE_NAME));
     }
-    if s.lock.stages.contains_key(&stage.name) {
-        s.lock.stages.insert(stage.name.clone(), entry);
-    } else {
-        // A new entry goes after the others, in plan order among the ones this run adds (the order `dvc`,
-        // which runs one stage at a time, writes them in), though stages may settle in another order.
-        let mut at = s.lock.stages.len();
-        let mine = s.rank.get(&stage.name).copied();
-        while let (Some(mine), Some((prev, _))) = (mine, at.checked_sub(1).and_then(|k| s.lock.stages.get_index(k))) {
-            match s.added.get(prev) {
-                Some(&theirs) if theirs > mine => at -= 1,
-                _ => break,
-            }
-        }
-        s.lock.stages.shift_insert(at, stage.name.clone(), entry);
-        if let Some(mine) = mine {
-            s.added.insert(stage.name.clone(), mine);
-        }
-    }
+    s.insert(&stage.name, entry);
     if !s.unwritten.contains(&stage.name) {
         s.unwritten.push(stage.name.clone());
     }
@@ -616,7 +633,10 @@ fn write_lock(project: &Project, s: &mut Shared) -> Result<()> {
     // The same lock covers the .gitignore files, which workers side by side may share.
     let _exclusive = FileLock::acquire(&project.root.join(".dvc").join("tmp").join("orchard-dvc-lock"))?;
     if !s.ignore.is_empty() {
-        project.repo.gitignore_all(&s.ignore)?;
+        // An unreadable .gitignore leaves outputs visible to git; it must not keep dvc.lock from being written.
+        if let Err(e) = project.repo.gitignore_all(&s.ignore) {
+            eprintln!("WARNING: could not add outputs to .gitignore: {e}");
+        }
         s.ignore.clear();
     }
     if s.unwritten.is_empty() {
@@ -625,11 +645,12 @@ fn write_lock(project: &Project, s: &mut Shared) -> Result<()> {
     // Workers (no throttle) always read it back: size and mtime can miss a same-size rewrite on a
     // filesystem with coarse timestamps.
     if s.throttle.is_none() || lock_stamp(project) != s.stamp {
-        let mine = std::mem::replace(&mut s.lock, project.lock()?);
-        for name in &s.unwritten {
-            if let Some(e) = mine.stages.get(name) {
-                s.lock.stages.insert(name.clone(), e.clone());
+        let mut mine = std::mem::replace(&mut s.lock, project.lock()?);
+        for name in std::mem::take(&mut s.unwritten) {
+            if let Some(e) = mine.stages.shift_remove(&name) {
+                s.insert(&name, e);
             }
+            s.unwritten.push(name);
         }
     }
     let text = s.lock.to_yaml_reusing(&mut s.rendered);
@@ -677,7 +698,14 @@ fn run_with_retries(project: &Project, stage: &Stage, opts: &Options, env: &[(St
                 );
                 eprintln!("{warning}");
                 capture.note(&warning);
-                std::thread::sleep(stage.policy.retry_delay);
+                // In short naps, so that Ctrl-C during a long delay stops the stage at once.
+                let until = Instant::now() + stage.policy.retry_delay;
+                while !interrupted() && Instant::now() < until {
+                    std::thread::sleep(until.saturating_duration_since(Instant::now()).min(Duration::from_millis(50)));
+                }
+                if interrupted() {
+                    return Err(PipelineError::Invalid("repro was interrupted".into()));
+                }
                 attempt += 1;
             }
             Err(e) => return Err(e),
@@ -688,6 +716,9 @@ fn run_with_retries(project: &Project, stage: &Stage, opts: &Options, env: &[(St
 fn run_once(project: &Project, stage: &Stage, opts: &Options, env: &[(String, String)], capture: &Capture) -> Result<()> {
     let started = Instant::now();
     for line in stage.cmd.lines() {
+        if interrupted() {
+            return Err(PipelineError::Invalid(format!("interrupted before: {line}")));
+        }
         say(&format!("> {line}"));
         *capture.exit_code.lock().expect("capture poisoned") = None;
         let mut cmd = Command::new(shell());

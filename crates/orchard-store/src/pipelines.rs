@@ -445,7 +445,6 @@ impl Store {
     }
 }
 
-/// Marks the pipeline run finished once none of its stage runs is waiting or running.
 /// Writes a stage run's result (with `worker`: only while that worker holds it) and blocks, transitively,
 /// the waiting stages downstream of a failure. Returns whether the result was written.
 async fn apply_result(tx: &mut sqlx::Transaction<'_, sqlx::Any>, run_id: &str, stage: &str, worker: Option<&str>, r: &StageResult) -> Result<bool> {
@@ -495,6 +494,7 @@ async fn apply_result(tx: &mut sqlx::Transaction<'_, sqlx::Any>, run_id: &str, s
     Ok(true)
 }
 
+/// Marks the pipeline run finished once none of its stage runs is waiting or running.
 async fn settle(tx: &mut sqlx::Transaction<'_, sqlx::Any>, run_id: &str, at_ms: i64) -> Result<()> {
     sqlx::query(
         "UPDATE pipeline_runs SET end_ms = $1, status = CASE WHEN EXISTS (SELECT 1 FROM stage_runs x \
