@@ -55,6 +55,8 @@ SHELL_ENV = dict(os.environ, SHELL="/bin/sh")
 
 
 def timed(args, cwd, env=SHELL_ENV) -> float:
+    # Each timed step starts from a settled disk, not with the last step's writes still going out.
+    os.sync()
     t = time.perf_counter()
     subprocess.run(args, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - t
@@ -66,6 +68,7 @@ def median(xs):
 
 def baseline(path: pathlib.Path, n: int) -> float:
     (path / "out").mkdir(parents=True)
+    os.sync()
     t = time.perf_counter()
     for i in range(n):
         subprocess.run(["sh", "-c", cmd_of(i)], cwd=path, check=True)
@@ -148,7 +151,8 @@ def main():
     args = ap.parse_args()
     n = args.stages
     results = {}
-    with tempfile.TemporaryDirectory(prefix="orchard-bench-pipeline-") as tmp:
+    # BENCH_DIR=/dev/shm measures on tmpfs: the tools' own overhead without the disk's.
+    with tempfile.TemporaryDirectory(prefix="orchard-bench-pipeline-", dir=os.environ.get("BENCH_DIR")) as tmp:
         tmp = pathlib.Path(tmp)
         # This shared machine's speed drifts from minute to minute: the quick measurements are repeated (each
         # on a fresh folder) and their medians used.

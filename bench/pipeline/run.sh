@@ -2,7 +2,8 @@
 # Orchard's per-stage overhead vs dvc repro and Prefect 3 on the same DAG (see bench.py). Builds Orchard
 # (release); dvc from the project's pinned venv (scripts/venv.sh); Prefect from its own venv (requirements.txt
 # here, ~/.cache/orchard/bench-prefect-<hash>), created on first use.
-# Options: --stages N (default 1000).
+# Options: --stages N (default 1000), --repeat N (runs of the baseline and of orchard, default 3; medians used).
+# BENCH_DIR=/dev/shm runs it on tmpfs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build --release --locked --bin orchard
