@@ -207,14 +207,16 @@ pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer
     let jobs = opts.jobs.max(1);
     let n = project.pipeline.stages.len();
     // 0 waiting, 1 running, 2 succeeded, 3 failed or blocked.
-    let mut state = vec![0u8; n];
     let selected: Vec<bool> = (0..n).map(|i| order.contains(&i)).collect();
     let mut reports: Vec<StageReport> = Vec::new();
-    let (tx, rx) = mpsc::channel::<Done>();
+    let (tx, rx) = mpsc::channel::<(usize, StageReport)>();
     // A fixed pool of threads takes the stages as they become ready (a thread per stage cost more than the
     // bookkeeping of a trivial stage). `jobs` bounds the commands running at once, not the stages: once a
-    // stage's command has ended, the next one may start while the stage's outputs are hashed, cached and
-    // locked — so twice as many threads.
+    // stage's command has ended, its own thread hands the next ready stage to an idle one (no round trip
+    // through this thread) and goes on to hash, cache and lock the outputs — so twice as many threads.
+    let plan = Plan { order: &order, up: &up, selected: &selected, jobs };
+    let sched = Mutex::new(Sched::new(n));
+    let pool = (2 * jobs).min(order.len());
     let (work_tx, work_rx) = mpsc::channel::<usize>();
     let work_rx = Mutex::new(work_rx);
     std::thread::scope(|scope| {
@@ -230,55 +232,50 @@ pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer
                 }
             }
         });
-        for _ in 0..(2 * jobs).min(order.len()) {
-            let (tx, work_rx, lock) = (tx.clone(), &work_rx, &lock);
+        for _ in 0..pool {
+            let (tx, work_tx, work_rx, lock, sched, plan) = (tx.clone(), work_tx.clone(), &work_rx, &lock, &sched, &plan);
             scope.spawn(move || loop {
                 let next = work_rx.lock().expect("work queue poisoned").recv();
                 let Ok(i) = next else { break };
+                if i == STOP {
+                    break;
+                }
                 let ended = || {
-                    let _ = tx.send(Done::CommandEnded(i));
+                    let start = sched.lock().expect("scheduler poisoned").command_ended(i, plan);
+                    for j in start {
+                        let _ = work_tx.send(j);
+                    }
                 };
                 // A panic outside the stage itself (an observer's) must still settle it, or the scheduler would
                 // wait for it for ever.
                 let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_reported(project, i, opts, lock, observer, &ended)))
                     .unwrap_or_else(|_| StageReport::new(&project.pipeline.stages[i].name, Outcome::Failed("internal error while recording the stage".into())));
-                if tx.send(Done::Settled(i, report)).is_err() {
+                if tx.send((i, report)).is_err() {
                     break;
                 }
             });
         }
-        // Stages holding a command slot, and stages started but not settled.
-        let mut running = 0usize;
-        let mut in_flight = 0usize;
-        let mut holds_slot = vec![false; n];
         loop {
-            // Block the stages whose upstream failed.
-            for &i in &order {
-                if state[i] == 0 {
-                    if let Some(&bad) = up[i].iter().find(|&&j| selected[j] && state[j] == 3) {
-                        state[i] = 3;
-                        let why = format!("upstream stage '{}' failed", project.pipeline.stages[bad].name);
-                        let report = StageReport::new(&project.pipeline.stages[i].name, Outcome::Blocked(why));
-                        observer.settled(&report);
-                        reports.push(report);
+            {
+                let mut s = sched.lock().expect("scheduler poisoned");
+                // Block the stages whose upstream failed.
+                for &i in &order {
+                    if s.state[i] == WAITING {
+                        if let Some(&bad) = up[i].iter().find(|&&j| selected[j] && s.state[j] == FAILED) {
+                            s.state[i] = FAILED;
+                            let why = format!("upstream stage '{}' failed", project.pipeline.stages[bad].name);
+                            let report = StageReport::new(&project.pipeline.stages[i].name, Outcome::Blocked(why));
+                            observer.settled(&report);
+                            reports.push(report);
+                        }
                     }
                 }
-            }
-            // Start what is ready, in plan order (nothing more once interrupted).
-            for &i in &order {
-                if running >= jobs || interrupted() {
+                for j in s.ready(&plan) {
+                    let _ = work_tx.send(j);
+                }
+                if s.in_flight == 0 {
                     break;
                 }
-                if state[i] == 0 && up[i].iter().all(|&j| !selected[j] || state[j] == 2) {
-                    state[i] = 1;
-                    running += 1;
-                    in_flight += 1;
-                    holds_slot[i] = true;
-                    let _ = work_tx.send(i);
-                }
-            }
-            if in_flight == 0 {
-                break;
             }
             // Wait for a stage; entries held back by the write throttle go out when it expires.
             let received = loop {
@@ -297,25 +294,20 @@ pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer
                     Err(mpsc::RecvTimeoutError::Disconnected) => break None,
                 }
             };
-            let Some(done) = received else { break };
-            let i = match &done {
-                Done::CommandEnded(i) | Done::Settled(i, _) => *i,
-            };
-            if std::mem::take(&mut holds_slot[i]) {
-                running -= 1;
-            }
-            if let Done::Settled(_, report) = done {
-                in_flight -= 1;
-                state[i] = if matches!(report.outcome, Outcome::Failed(_) | Outcome::Blocked(_)) { 3 } else { 2 };
-                reports.push(report);
-            }
+            let Some((i, report)) = received else { break };
+            let failed = matches!(report.outcome, Outcome::Failed(_) | Outcome::Blocked(_));
+            sched.lock().expect("scheduler poisoned").settled(i, failed);
+            reports.push(report);
         }
-        // The pool's threads end when the queue closes.
-        drop(work_tx);
+        // The pool's threads end at a stop each (they hold senders of the queue themselves).
+        for _ in 0..pool {
+            let _ = work_tx.send(STOP);
+        }
     });
+    let state = std::mem::take(&mut sched.lock().unwrap_or_else(|p| p.into_inner()).state);
     // Interrupted: what never started is reported (and recorded) as not run.
     for &i in &order {
-        if state[i] == 0 {
+        if state[i] == WAITING {
             let report = StageReport::new(&project.pipeline.stages[i].name, Outcome::Blocked(NOT_RUN.into()));
             observer.settled(&report);
             reports.push(report);
@@ -327,11 +319,81 @@ pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer
     Ok(Report { stages: reports })
 }
 
-/// What the pool tells the scheduler about a stage.
-enum Done {
-    /// Its command ended: another stage's command may start while this one's outputs are recorded.
-    CommandEnded(usize),
-    Settled(usize, StageReport),
+/// Tells the pool's threads to end.
+const STOP: usize = usize::MAX;
+
+/// A stage's state in the scheduler.
+const WAITING: u8 = 0;
+const STARTED: u8 = 1;
+const DONE: u8 = 2;
+/// Failed, blocked by an upstream failure, or not run.
+const FAILED: u8 = 3;
+
+/// What the scheduler needs to know of the plan.
+struct Plan<'a> {
+    /// The planned stages, upstream first.
+    order: &'a [usize],
+    up: &'a [Vec<usize>],
+    selected: &'a [bool],
+    jobs: usize,
+}
+
+/// Which stages are waiting, started, done; how many commands run (at most `jobs`) and how many stages are
+/// started but not settled. Shared by the scheduling thread and the pool (a stage whose command ends starts
+/// the next one itself).
+struct Sched {
+    state: Vec<u8>,
+    holds_slot: Vec<bool>,
+    running: usize,
+    in_flight: usize,
+    /// Positions in the plan before this one hold no waiting stage (the scan for ready stages starts here).
+    first_waiting: usize,
+}
+
+impl Sched {
+    fn new(n: usize) -> Sched {
+        Sched { state: vec![WAITING; n], holds_slot: vec![false; n], running: 0, in_flight: 0, first_waiting: 0 }
+    }
+
+    /// The stages to start now, in plan order (marked started): ready ones while a command slot is free,
+    /// none once interrupted.
+    fn ready(&mut self, plan: &Plan) -> Vec<usize> {
+        let mut start = Vec::new();
+        while self.first_waiting < plan.order.len() && self.state[plan.order[self.first_waiting]] != WAITING {
+            self.first_waiting += 1;
+        }
+        for &i in &plan.order[self.first_waiting..] {
+            if self.running >= plan.jobs || interrupted() {
+                break;
+            }
+            if self.state[i] == WAITING && plan.up[i].iter().all(|&j| !plan.selected[j] || self.state[j] == DONE) {
+                self.state[i] = STARTED;
+                self.running += 1;
+                self.in_flight += 1;
+                self.holds_slot[i] = true;
+                start.push(i);
+            }
+        }
+        start
+    }
+
+    /// A stage's command ended: its slot goes to the next ready stage (returned, to be started).
+    fn command_ended(&mut self, i: usize, plan: &Plan) -> Vec<usize> {
+        self.free_slot(i);
+        self.ready(plan)
+    }
+
+    fn settled(&mut self, i: usize, failed: bool) {
+        self.free_slot(i);
+        self.in_flight -= 1;
+        self.state[i] = if failed { FAILED } else { DONE };
+    }
+
+    fn free_slot(&mut self, i: usize) {
+        if std::mem::take(&mut self.holds_slot[i]) {
+            self.running -= 1;
+        }
+    }
 }
 
 struct CloseRunCache<'a>(&'a Mutex<Shared>);
@@ -888,4 +950,39 @@ fn shell() -> &'static str {
     // DVC runs commands with $SHELL; sh when unset. Looked up once per process.
     static SHELL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SHELL.get_or_init(|| std::env::var("SHELL").ok().filter(|s| Path::new(s).is_file()).unwrap_or_else(|| "/bin/sh".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_frees_when_the_command_ends_but_dependants_wait_for_the_stage() {
+        // a; b after a; c independent. One command at a time.
+        let (order, up, selected) = (vec![0, 1, 2], vec![vec![], vec![0], vec![]], vec![true; 3]);
+        let plan = Plan { order: &order, up: &up, selected: &selected, jobs: 1 };
+        let mut s = Sched::new(3);
+        assert_eq!(s.ready(&plan), vec![0]);
+        assert_eq!(s.ready(&plan), Vec::<usize>::new(), "one command at a time");
+        // a's command ended: its outputs are still being recorded, so b waits and c takes the slot.
+        assert_eq!(s.command_ended(0, &plan), vec![2]);
+        s.settled(0, false);
+        assert_eq!(s.ready(&plan), Vec::<usize>::new(), "c holds the slot");
+        // c settles without a separate end of command (restored from the run cache, say): the slot frees too.
+        s.settled(2, false);
+        assert_eq!(s.ready(&plan), vec![1]);
+        s.settled(1, false);
+        assert_eq!((s.running, s.in_flight), (0, 0));
+    }
+
+    #[test]
+    fn a_failed_stage_starts_nothing_downstream() {
+        let (order, up, selected) = (vec![0, 1], vec![vec![], vec![0]], vec![true; 2]);
+        let plan = Plan { order: &order, up: &up, selected: &selected, jobs: 2 };
+        let mut s = Sched::new(2);
+        assert_eq!(s.ready(&plan), vec![0]);
+        s.settled(0, true);
+        assert_eq!(s.ready(&plan), Vec::<usize>::new());
+        assert_eq!(s.in_flight, 0);
+    }
 }
