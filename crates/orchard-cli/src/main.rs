@@ -37,6 +37,7 @@ enum Command {
     Data(data::DataArgs),
     /// Reproduce the pipeline of dvc.yaml: run the stages whose command, deps, params or outs changed
     /// (params composed from conf/ with the given overrides), restore from the run cache, update dvc.lock.
+    /// Ctrl-C stops the running commands and records the run as failed; `orchard repro` again resumes.
     Repro(pipeline::ReproArgs),
     /// Inspect the pipeline and its runs: status (what changed since dvc.lock), dag, runs, logs, and cron
     /// schedules.

@@ -20,7 +20,8 @@ pub struct ReproArgs {
     /// Stages to reproduce (with their upstream stages), then Hydra overrides (`train.lr=0.02`): arguments
     /// holding `=` (or starting with `+`/`~`) are overrides. No stage: the whole pipeline.
     args: Vec<String>,
-    /// Run up to N independent stages at once.
+    /// Run the commands of up to N independent stages at once (a stage's outputs are recorded while the
+    /// next command runs).
     #[arg(long, short = 'j', default_value_t = 1)]
     jobs: usize,
     /// Run the stages even if nothing changed.
