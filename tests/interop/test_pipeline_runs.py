@@ -34,6 +34,21 @@ def wait_for(what, predicate, timeout=60.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def gone(pid):
+    """The process has exited (or is a zombie waiting for its parent)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def finished_run(tools, root, uri):
+    """The one pipeline run in the store, once it has finished."""
+    [run] = wait_for("the run to finish", lambda: [r for r in runs(tools, root, uri) if r["status"] in ("SUCCEEDED", "FAILED")])
+    return run
+
+
 def runs(tools, root, uri):
     return json.loads(run_orchard(tools, root, "pipeline", "runs", "--json", "--backend-store-uri", uri).stdout)
 
@@ -175,8 +190,7 @@ def test_two_workers_and_one_killed_mid_stage(tools, tmp_path, backend_uri):
         # Once the dead worker's lease has expired the other one takes the stage over.
         wait_for("the other worker to take over", lambda: attempts.read_text().split() == [first, other])
         (root / "release").write_text("")
-        final = wait_for("the run to finish", lambda: [r for r in runs(tools, root, backend_uri) if r["status"] in ("SUCCEEDED", "FAILED")])
-        [run] = final
+        run = finished_run(tools, root, backend_uri)
         assert run["status"] == "SUCCEEDED", run
         stages = {s["stage"]: s for s in run["stages"]}
         assert stages["slow"]["worker"] == other and stages["slow"]["status"] == "SUCCEEDED"
@@ -206,11 +220,9 @@ def test_a_worker_that_lost_its_lease_stops_its_command(tools, tmp_path, backend
         wait_for("the other worker to take over", lambda: attempts.read_text().split() == [first, other])
         assert os.path.exists(f"/proc/{pid}")  # frozen, its command still runs
         workers[first].proc.send_signal(signal.SIGCONT)
-        wait_for("the frozen worker's command to stop", lambda: not os.path.exists(f"/proc/{pid}") or
-                 open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] == "Z", timeout=20)
+        wait_for("the frozen worker's command to stop", lambda: gone(pid), timeout=20)
         (root / "release").write_text("")
-        final = wait_for("the run to finish", lambda: [r for r in runs(tools, root, backend_uri) if r["status"] in ("SUCCEEDED", "FAILED")])
-        [run] = final
+        run = finished_run(tools, root, backend_uri)
         assert run["status"] == "SUCCEEDED", run
         stages = {s["stage"]: s for s in run["stages"]}
         assert stages["slow"]["worker"] == other and stages["slow"]["status"] == "SUCCEEDED"
@@ -333,8 +345,7 @@ stages:
     assert time.monotonic() - t < 20 and proc.returncode != 0
     assert "Interrupted" in err and "not reproduced: slow, later" in err
     # The command itself was stopped, not left running.
-    wait_for("the stage's command to be gone", lambda: not os.path.exists(f"/proc/{pid}") or
-             open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] == "Z", timeout=10)
+    wait_for("the stage's command to be gone", lambda: gone(pid), timeout=10)
     [run] = runs(tools, root, f"sqlite:///{root}/.dvc/tmp/orchard.db")
     assert run["status"] == "FAILED"
     stages = {s["stage"]: s for s in run["stages"]}
