@@ -255,6 +255,9 @@ pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer
                 }
             });
         }
+        // The pool's threads end at a stop each (they hold senders of the queue themselves), sent when this
+        // scope ends, even by a panic.
+        let _stop = StopPool(&work_tx, pool);
         loop {
             {
                 let mut s = sched.lock().expect("scheduler poisoned");
@@ -299,10 +302,6 @@ pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer
             sched.lock().expect("scheduler poisoned").settled(i, failed);
             reports.push(report);
         }
-        // The pool's threads end at a stop each (they hold senders of the queue themselves).
-        for _ in 0..pool {
-            let _ = work_tx.send(STOP);
-        }
     });
     let state = std::mem::take(&mut sched.lock().unwrap_or_else(|p| p.into_inner()).state);
     // Interrupted: what never started is reported (and recorded) as not run.
@@ -321,6 +320,16 @@ pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer
 
 /// Tells the pool's threads to end.
 const STOP: usize = usize::MAX;
+
+struct StopPool<'a>(&'a mpsc::Sender<usize>, usize);
+
+impl Drop for StopPool<'_> {
+    fn drop(&mut self) {
+        for _ in 0..self.1 {
+            let _ = self.0.send(STOP);
+        }
+    }
+}
 
 /// A stage's state in the scheduler.
 const WAITING: u8 = 0;
