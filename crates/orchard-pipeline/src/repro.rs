@@ -851,14 +851,18 @@ const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
 /// command's process group when `limit` passes.
 fn supervise(child: &mut Child, limit: Option<Duration>, started: Instant, capture: &Capture, to_stderr: bool) -> Result<ExitStatus> {
     let failed = |e: std::io::Error| PipelineError::Invalid(format!("failed to run: {e}"));
-    let mut streams: Vec<(Box<dyn Read>, RawFd, &Mutex<Kept>, bool)> = Vec::with_capacity(2);
+    /// One of the command's output pipes: where what it reads is kept, and whether it is passed on to stdout.
+    struct Stream<'a> {
+        pipe: std::fs::File,
+        keep: &'a Mutex<Kept>,
+        to_stdout: bool,
+    }
+    let mut streams: Vec<Stream> = Vec::with_capacity(2);
     if let Some(p) = child.stdout.take() {
-        let fd = p.as_raw_fd();
-        streams.push((Box::new(p), fd, &capture.stdout, !to_stderr));
+        streams.push(Stream { pipe: OwnedFd::from(p).into(), keep: &capture.stdout, to_stdout: !to_stderr });
     }
     if let Some(p) = child.stderr.take() {
-        let fd = p.as_raw_fd();
-        streams.push((Box::new(p), fd, &capture.stderr, false));
+        streams.push(Stream { pipe: OwnedFd::from(p).into(), keep: &capture.stderr, to_stdout: false });
     }
     let pidfd = pidfd_open(child.id());
     let mut status: Option<ExitStatus> = None;
@@ -897,7 +901,7 @@ fn supervise(child: &mut Child, limit: Option<Duration>, started: Instant, captu
         if status.is_none() && pidfd.is_none() {
             at_most(Duration::from_millis(10));
         }
-        let mut fds: Vec<libc::pollfd> = streams.iter().map(|s| libc::pollfd { fd: s.1, events: libc::POLLIN, revents: 0 }).collect();
+        let mut fds: Vec<libc::pollfd> = streams.iter().map(|s| libc::pollfd { fd: s.pipe.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
         if let (None, Some(p)) = (status, &pidfd) {
             fds.push(libc::pollfd { fd: p.as_raw_fd(), events: libc::POLLIN, revents: 0 });
         }
@@ -916,10 +920,10 @@ fn supervise(child: &mut Child, limit: Option<Duration>, started: Instant, captu
             if fds[k].revents == 0 {
                 continue;
             }
-            let ended = match streams[k].0.read(&mut buf) {
+            let ended = match streams[k].pipe.read(&mut buf) {
                 Ok(0) => true,
                 Ok(n) => {
-                    let (_, _, keep, to_stdout) = &streams[k];
+                    let Stream { keep, to_stdout, .. } = &streams[k];
                     if *to_stdout {
                         let mut out = std::io::stdout().lock();
                         let _ = out.write_all(&buf[..n]);

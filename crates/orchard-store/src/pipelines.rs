@@ -474,21 +474,22 @@ async fn apply_result(tx: &mut sqlx::Transaction<'_, sqlx::Any>, run_id: &str, s
     }
     // Blocking is transitive: repeat until no waiting stage has a failed or blocked upstream. Only a
     // failure can block anything (the scan is per waiting stage: not worth paying after every success).
-    let failed = r.status == FAILED || r.status == BLOCKED;
-    while failed {
-        let blocked = sqlx::query(
-            "UPDATE stage_runs SET status = 'BLOCKED', end_ms = $1, error = 'an upstream stage failed' \
-             WHERE run_id = $2 AND status = 'PENDING' AND EXISTS (SELECT 1 FROM stage_run_deps d \
-             JOIN stage_runs u ON u.run_id = d.run_id AND u.stage = d.upstream \
-             WHERE d.run_id = stage_runs.run_id AND d.stage = stage_runs.stage AND u.status IN ('FAILED', 'BLOCKED'))",
-        )
-        .bind(r.end_ms)
-        .bind(run_id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if blocked == 0 {
-            break;
+    if r.status == FAILED || r.status == BLOCKED {
+        loop {
+            let blocked = sqlx::query(
+                "UPDATE stage_runs SET status = 'BLOCKED', end_ms = $1, error = 'an upstream stage failed' \
+                 WHERE run_id = $2 AND status = 'PENDING' AND EXISTS (SELECT 1 FROM stage_run_deps d \
+                 JOIN stage_runs u ON u.run_id = d.run_id AND u.stage = d.upstream \
+                 WHERE d.run_id = stage_runs.run_id AND d.stage = stage_runs.stage AND u.status IN ('FAILED', 'BLOCKED'))",
+            )
+            .bind(r.end_ms)
+            .bind(run_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            if blocked == 0 {
+                break;
+            }
         }
     }
     Ok(true)
