@@ -74,7 +74,7 @@ fn print_config(cfg: &Config, args: &ShowArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&tree.to_json())?);
     } else {
-        print!("{}", orchard_config::yaml::to_yaml(&tree));
+        print!("{}", orchard_yaml::to_yaml(&tree));
     }
     if tree.as_map().is_none() {
         bail!("the composed config is not a mapping");

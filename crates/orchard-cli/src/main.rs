@@ -3,8 +3,6 @@
 mod config;
 mod data;
 mod pipeline;
-mod pipeline_tracking;
-mod remote_model;
 mod serve;
 mod server;
 

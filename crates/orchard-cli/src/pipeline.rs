@@ -2,17 +2,17 @@
 //! pipelines (`dvc.yaml`, `dvc.lock`, the run cache), with params composed from a Hydra-style `conf/` folder
 //! when there is one, every pipeline and stage run recorded in the metadata store.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
+use orchard_orchestrator::history;
 use orchard_orchestrator::queue::{Worker, WorkerOptions};
-use orchard_orchestrator::record::{NewRun, Recorder};
-use orchard_orchestrator::RunOptions;
-use orchard_pipeline::{repro_observed, Observer, Options, Outcome, Project};
+use orchard_orchestrator::repro::{self, Request};
+use orchard_pipeline::Project;
 use orchard_store::Store;
 
 #[derive(Args, Debug)]
@@ -187,19 +187,9 @@ fn is_override(arg: &str) -> bool {
     arg.contains('=') || arg.starts_with('~') || arg.starts_with('+')
 }
 
-/// A runtime for the store calls of the pipeline commands (stages run on threads of their own).
+/// A runtime for the store and tracking calls of the pipeline commands (stages run on threads of their own).
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().context("starting the async runtime")
-}
-
-/// The store named by `--backend-store-uri`, or the repository's own (`.dvc/tmp/orchard.db`, which DVC's
-/// `.dvc/.gitignore` already keeps out of git).
-fn store_uri(given: Option<String>, root: Option<&Path>) -> anyhow::Result<String> {
-    match (given, root) {
-        (Some(uri), _) => Ok(uri),
-        (None, Some(root)) => Ok(format!("sqlite:///{}", root.join(".dvc").join("tmp").join("orchard.db").display())),
-        (None, None) => bail!("not inside a DVC repository: give --backend-store-uri"),
-    }
 }
 
 fn open_store(rt: &tokio::runtime::Runtime, uri: &str) -> anyhow::Result<Store> {
@@ -215,97 +205,58 @@ pub fn repro_cmd(args: ReproArgs) -> anyhow::Result<()> {
     let (overrides, targets): (Vec<String>, Vec<String>) = args.args.iter().cloned().partition(|a| is_override(a));
     let root = repo_root()?;
     let rt = runtime()?;
-    let uri = store_uri(args.backend_store_uri.clone(), Some(&root))?;
+    let uri = history::store_uri(args.backend_store_uri.clone(), Some(&root))?;
     // The queue needs the store; a run here only records itself there (a dry run not even that), so a store
     // that cannot be opened is a warning for it, not a reason to stop.
-    let store = if args.queue {
-        Some(open_store(&rt, &uri)?)
-    } else if args.dry {
-        None
-    } else {
-        match open_store(&rt, &uri) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                eprintln!("WARNING: the pipeline run will not be recorded: {e:#}");
-                None
-            }
-        }
+    let store = match (args.queue, args.dry) {
+        (true, _) => Some(open_store(&rt, &uri)?),
+        (false, true) => None,
+        (false, false) => open_store(&rt, &uri).inspect_err(|e| eprintln!("WARNING: the pipeline run will not be recorded: {e:#}")).ok(),
     };
-    let mut options = RunOptions {
+    let request = Request {
+        root,
+        targets,
+        overrides,
+        multirun: args.multirun,
+        jobs: args.jobs,
+        dry: args.dry,
+        progress_to_stderr: args.json,
+        config_dir: args.config_dir,
+        config_name: args.config_name,
         force: args.force,
-        no_run_cache: args.no_run_cache,
         single_item: args.single_item,
-        config_dir: args.config_dir.display().to_string(),
-        config_name: args.config_name.clone(),
-        tracking_uri: None,
-        experiment_id: None,
+        no_run_cache: args.no_run_cache,
+        tracking: args.tracking_uri.map(|uri| (uri, args.experiment)),
     };
-    let jobs = if args.multirun {
-        let dir = if args.config_dir.is_absolute() { args.config_dir.clone() } else { root.join(&args.config_dir) };
-        orchard_config::sweep::expand(&dir, &overrides).context("expanding the sweep")?
-    } else {
-        vec![overrides]
-    };
-    if args.queue {
-        let mut queued = Vec::new();
-        for job in &jobs {
-            // With a tracking server, the pipeline's run is opened now; the workers' stage runs become its children.
-            let tracker = match args.tracking_uri.as_deref().filter(|u| u.starts_with("http://") || u.starts_with("https://")) {
-                Some(uri) => Some(crate::pipeline_tracking::Tracker::start(uri, &args.experiment, &root).with_context(|| format!("opening a tracking run on {uri}"))?),
-                None => None,
-            };
-            options.tracking_uri = tracker.as_ref().and(args.tracking_uri.clone());
-            options.experiment_id = tracker.as_ref().map(|t| t.experiment_id.clone());
-            let parent = tracker.as_ref().map(|t| t.parent.clone());
-            let store = store.as_ref().expect("opened for --queue");
-            let (run, n) = orchard_orchestrator::queue::enqueue(rt.handle(), store, &root, &targets, job, &options, None, parent)?;
-            if !args.json {
-                println!("Queued pipeline run {} ({n} stages){}", run.run_id, overrides_note(job));
-            }
-            queued.push(serde_json::json!({ "run_id": run.run_id, "stages": n, "overrides": job }));
-        }
+    if let Some(store) = store.as_ref().filter(|_| args.queue) {
+        let queued = repro::queue(rt.handle(), store, &request)?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&queued)?);
+        }
+        for q in queued.iter().filter(|_| !args.json) {
+            println!("Queued pipeline run {} ({} stages){}", q.run_id, q.stages, overrides_note(&q.overrides));
         }
         return Ok(());
     }
     watch_interrupts(&rt);
-    let mut failures = Vec::new();
-    let mut outputs = Vec::new();
-    for (n, job) in jobs.iter().enumerate() {
-        if n > 0 && orchard_pipeline::repro::interrupted() {
-            failures.push(format!("#{n} and the jobs after it: not run (interrupted)"));
-            break;
-        }
-        if args.multirun {
-            eprintln!("[multirun] #{n} : {}", job.join(" "));
-        }
-        match repro_job(&args, &rt, store.as_ref(), &root, &targets, job, &options) {
-            Ok((run_id, json, failed)) => {
-                outputs.push(serde_json::json!({ "run_id": run_id, "overrides": job, "stages": json }));
-                if let Some(why) = failed {
-                    failures.push(if args.multirun { format!("#{n} ({}): {why}", job.join(" ")) } else { why });
-                }
-            }
-            Err(e) if args.multirun => {
-                eprintln!("error: {e:#}");
-                failures.push(format!("#{n} ({})", job.join(" ")));
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    let mut runs = repro::run_here(rt.handle(), store.as_ref(), &request, &orchard_pipeline::repro::interrupted)?;
     if args.json {
         // One pipeline: its stages; a sweep: one entry per job.
-        let out = if args.multirun { serde_json::Value::Array(outputs) } else { outputs.pop().map(|o| o["stages"].clone()).unwrap_or_default() };
+        let out = match args.multirun {
+            true => serde_json::to_value(&runs.done)?,
+            false => serde_json::to_value(runs.done.pop().map(|d| d.stages).unwrap_or_default())?,
+        };
         println!("{}", serde_json::to_string_pretty(&out)?);
-    }
-    if !failures.is_empty() {
-        if args.multirun {
-            bail!("{} of {} sweep jobs failed: {}", failures.len(), jobs.len(), failures.join("; "));
+    } else {
+        for _ in runs.done.iter().filter(|d| d.up_to_date()) {
+            println!("Data and pipelines are up to date.");
         }
-        bail!("{}", failures.join("; "));
     }
-    Ok(())
+    match (runs.failures.is_empty(), args.multirun) {
+        (true, _) => Ok(()),
+        (false, true) => bail!("{} of {} sweep jobs failed: {}", runs.failures.len(), runs.asked, runs.failures.join("; ")),
+        (false, false) => bail!("{}", runs.failures.join("; ")),
+    }
 }
 
 /// Ctrl-C (or SIGTERM) stops the stages' commands and lets the run be recorded as failed; a second one
@@ -331,204 +282,47 @@ fn overrides_note(job: &[String]) -> String {
     }
 }
 
-/// One pipeline run here: params composed, stages run, the run recorded; returns its id, the stages as
-/// JSON, and why it failed if it did.
-fn repro_job(
-    args: &ReproArgs,
-    rt: &tokio::runtime::Runtime,
-    store: Option<&Store>,
-    root: &Path,
-    targets: &[String],
-    overrides: &[String],
-    options: &RunOptions,
-) -> anyhow::Result<(String, serde_json::Value, Option<String>)> {
-    if args.dry {
-        // Checked against the params.yaml the overrides would give, which is not written.
-        if let Some(text) = orchard_orchestrator::compose_params(root, &args.config_dir, &args.config_name, overrides).context("composing params.yaml")? {
-            orchard_pipeline::spec::set_params_overlay(&root.join("params.yaml"), text);
-        }
-    } else {
-        orchard_orchestrator::write_params(root, &args.config_dir, &args.config_name, overrides).context("composing params.yaml")?;
-    }
-    let project = Project::open(root)?;
-    let opts = Options {
-        targets: targets.to_vec(),
-        jobs: args.jobs,
-        force: args.force,
-        dry: args.dry,
-        single_item: args.single_item,
-        no_run_cache: args.no_run_cache,
-        env: Vec::new(),
-        progress_to_stderr: args.json,
-        die_with_parent: false,
-    };
-    let tracker = match args.tracking_uri.as_deref().filter(|u| u.starts_with("http://") || u.starts_with("https://")) {
-        Some(uri) if !opts.dry => Some(crate::pipeline_tracking::Tracker::start(uri, &args.experiment, root).with_context(|| format!("opening a tracking run on {uri}"))?),
-        _ => None,
-    };
-    struct Nobody;
-    impl Observer for Nobody {}
-    let inner: &dyn Observer = match &tracker {
-        Some(t) => t,
-        None => &Nobody,
-    };
-    // A dry run changes nothing, so it is not recorded either.
-    let recorder = match store.filter(|_| !opts.dry) {
-        None => None,
-        Some(store) => {
-        let run = NewRun {
-            project: root,
-            targets,
-            overrides,
-            options,
-            tracking_run_id: tracker.as_ref().map(|t| t.parent.clone()),
-            stages: orchard_orchestrator::plan_stages(&project, targets, args.single_item)?,
-        };
-        match Recorder::begin(rt.handle().clone(), store.clone(), run, inner) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                eprintln!("WARNING: the pipeline run will not be recorded: {e}");
-                None
-            }
-        }
-        }
-    };
-    let report = match &recorder {
-        Some(r) => repro_observed(&project, &opts, r)?,
-        None => repro_observed(&project, &opts, inner)?,
-    };
-    if let Some(r) = &recorder {
-        r.end(report.failed());
-    }
-    if let Some(t) = &tracker {
-        t.finish(report.failed());
-    }
-    let run_id = recorder.as_ref().map(|r| r.run_id.clone()).unwrap_or_default();
-    let stages_json: Vec<serde_json::Value> = report
-            .stages
-            .iter()
-            .map(|s| {
-                let (state, detail) = match &s.outcome {
-                    Outcome::Unchanged => ("unchanged", serde_json::Value::Null),
-                    Outcome::Ran { attempts } => ("ran", serde_json::json!({ "attempts": attempts })),
-                    Outcome::Restored => ("restored", serde_json::Value::Null),
-                    Outcome::Due(c) => ("due", serde_json::json!(c.iter().map(|c| c.to_json()).collect::<Vec<_>>())),
-                    Outcome::Failed(e) => ("failed", serde_json::json!(e)),
-                    Outcome::Blocked(e) => ("blocked", serde_json::json!(e)),
-                };
-                serde_json::json!({ "stage": s.name, "state": state, "detail": detail, "seconds": s.seconds, "exit_code": s.exit_code })
-            })
-            .collect();
-    if !args.json && report.stages.iter().all(|s| s.outcome == Outcome::Unchanged) {
-        println!("Data and pipelines are up to date.");
-    }
-    if report.failed() {
-        let failed: Vec<&str> = report
-            .stages
-            .iter()
-            .filter(|s| matches!(s.outcome, Outcome::Failed(_) | Outcome::Blocked(_)))
-            .map(|s| s.name.as_str())
-            .collect();
-        let why = format!(
-            "not reproduced: {} (run `orchard repro` again to resume; `orchard pipeline logs {}` shows the output)",
-            failed.join(", "),
-            if run_id.is_empty() { "latest" } else { &run_id[..8] }
-        );
-        return Ok((run_id, serde_json::Value::Array(stages_json), Some(why)));
-    }
-    Ok((run_id, serde_json::Value::Array(stages_json), None))
-}
-
 pub fn run(cmd: PipelineCommand) -> anyhow::Result<()> {
-    let cwd = std::env::current_dir()?;
     match cmd {
-        PipelineCommand::Runs(args) => return runs_cmd(args),
-        PipelineCommand::Logs(args) => return logs_cmd(args),
-        PipelineCommand::Schedule(cmd) => return schedule_cmd(cmd),
-        _ => {}
-    }
-    let project = Project::open(&cwd)?;
-    match cmd {
-        PipelineCommand::Runs(_) | PipelineCommand::Logs(_) | PipelineCommand::Schedule(_) => unreachable!("handled above"),
+        PipelineCommand::Runs(args) => runs_cmd(args),
+        PipelineCommand::Logs(args) => logs_cmd(args),
+        PipelineCommand::Schedule(cmd) => schedule_cmd(cmd),
         PipelineCommand::Status(args) => {
-            let lock = project.lock()?;
-            let order = project.plan(&args.targets, false)?;
-            let mut out = serde_json::Map::new();
-            let mut text = String::new();
-            for i in order {
-                let stage = &project.pipeline.stages[i];
-                if stage.frozen {
-                    eprintln!("WARNING: stage: '{}' is frozen. Its dependencies are not going to be shown in the status output.", stage.name);
-                }
-                let changes = project.changes(stage, lock.stages.get(&stage.name))?;
-                if changes.is_empty() {
-                    continue;
-                }
-                text.push_str(&format!("{}:\n", stage.name));
-                for c in &changes {
-                    match c.to_json() {
-                        serde_json::Value::String(s) => text.push_str(&format!("\t{s}\n")),
-                        serde_json::Value::Object(m) => {
-                            for (what, items) in m {
-                                text.push_str(&format!("\t{what}:\n"));
-                                for (path, st) in items.as_object().into_iter().flatten() {
-                                    match st {
-                                        serde_json::Value::Object(keys) => {
-                                            text.push_str(&format!("\t\t{path}:\n"));
-                                            for (k, v) in keys {
-                                                text.push_str(&format!("\t\t\t{:<20}{k}\n", format!("{}:", v.as_str().unwrap_or(""))));
-                                            }
-                                        }
-                                        v => text.push_str(&format!("\t\t{:<20}{path}\n", format!("{}:", v.as_str().unwrap_or("")))),
-                                    }
-                                }
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                out.insert(stage.name.clone(), serde_json::Value::Array(changes.iter().map(|c| c.to_json()).collect()));
+            let status = orchard_pipeline::status::status(&Project::open(&std::env::current_dir()?)?, &args.targets)?;
+            for name in &status.frozen {
+                eprintln!("WARNING: stage: '{name}' is frozen. Its dependencies are not going to be shown in the status output.");
             }
-            if args.json {
-                println!("{}", serde_json::Value::Object(out));
-            } else if text.is_empty() {
-                println!("Data and pipelines are up to date.");
-            } else {
-                print!("{text}");
+            match (args.json, status.text.is_empty()) {
+                (true, _) => println!("{}", serde_json::Value::Object(status.json)),
+                (false, true) => println!("Data and pipelines are up to date."),
+                (false, false) => print!("{}", status.text),
             }
+            Ok(())
         }
         PipelineCommand::Dag(args) => {
+            let project = Project::open(&std::env::current_dir()?)?;
             let up = project.upstream()?;
-            let order = project.plan(&args.targets, false)?;
-            if args.json {
-                let nodes: Vec<serde_json::Value> = order
-                    .iter()
-                    .map(|&i| {
-                        let s = &project.pipeline.stages[i];
-                        let deps: Vec<&str> = up[i].iter().map(|&j| project.pipeline.stages[j].name.as_str()).collect();
-                        serde_json::json!({ "stage": s.name, "after": deps, "cmd": s.cmd.lines() })
-                    })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&nodes)?);
-            } else {
-                for i in order {
-                    let s = &project.pipeline.stages[i];
-                    let deps: Vec<&str> = up[i].iter().map(|&j| project.pipeline.stages[j].name.as_str()).collect();
-                    if deps.is_empty() {
-                        println!("{}", s.name);
-                    } else {
-                        println!("{}  <- {}", s.name, deps.join(", "));
-                    }
+            let name = |j: usize| project.pipeline.stages[j].name.as_str();
+            let mut nodes = Vec::new();
+            for i in project.plan(&args.targets, false)? {
+                let after: Vec<&str> = up[i].iter().map(|&j| name(j)).collect();
+                match (args.json, after.is_empty()) {
+                    (true, _) => nodes.push(serde_json::json!({ "stage": name(i), "after": after, "cmd": project.pipeline.stages[i].cmd.lines() })),
+                    (false, true) => println!("{}", name(i)),
+                    (false, false) => println!("{}  <- {}", name(i), after.join(", ")),
                 }
             }
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&nodes)?);
+            }
+            Ok(())
         }
     }
-    Ok(())
 }
 
 fn store_for(args: &StoreArgs, rt: &tokio::runtime::Runtime) -> anyhow::Result<Store> {
     let root = repo_root().ok();
-    open_store(rt, &store_uri(args.backend_store_uri.clone(), root.as_deref())?)
+    open_store(rt, &history::store_uri(args.backend_store_uri.clone(), root.as_deref())?)
 }
 
 fn when(ms: Option<i64>) -> String {
@@ -550,13 +344,7 @@ fn took(start: Option<i64>, end: Option<i64>) -> String {
 
 fn runs_cmd(args: RunsArgs) -> anyhow::Result<()> {
     let rt = runtime()?;
-    let store = store_for(&args.store, &rt)?;
-    let runs = rt.block_on(store.list_pipeline_runs(args.max.max(1), None))?;
-    let mut rows = Vec::new();
-    for r in &runs {
-        let stages = rt.block_on(store.get_pipeline_run(&r.run_id))?.map(|(_, s)| s).unwrap_or_default();
-        rows.push((r, stages));
-    }
+    let rows = history::recent(rt.handle(), &store_for(&args.store, &rt)?, args.max)?;
     if args.json {
         let out: Vec<serde_json::Value> = rows
             .iter()
@@ -580,16 +368,11 @@ fn runs_cmd(args: RunsArgs) -> anyhow::Result<()> {
     }
     println!("{:<10} {:<10} {:<8} {:<20} {:>9}  OVERRIDES", "RUN", "STATUS", "STAGES", "STARTED", "TOOK");
     for (r, stages) in rows {
-        let ok = stages.iter().filter(|s| matches!(s.status.as_str(), "SUCCEEDED" | "RESTORED" | "UNCHANGED")).count();
-        println!(
-            "{:<10} {:<10} {:<8} {:<20} {:>9}  {}",
-            &r.run_id[..8.min(r.run_id.len())],
-            r.status,
-            format!("{ok}/{}", stages.len()),
-            when(r.start_ms.or(Some(r.created_ms))),
-            took(r.start_ms, r.end_ms),
-            r.overrides.join(" ")
-        );
+        let id = &r.run_id[..8.min(r.run_id.len())];
+        let count = format!("{}/{}", history::settled_ok(&stages), stages.len());
+        let started = when(r.start_ms.or(Some(r.created_ms)));
+        let took = took(r.start_ms, r.end_ms);
+        println!("{id:<10} {:<10} {count:<8} {started:<20} {took:>9}  {}", r.status, r.overrides.join(" "));
     }
     Ok(())
 }
@@ -597,18 +380,7 @@ fn runs_cmd(args: RunsArgs) -> anyhow::Result<()> {
 fn logs_cmd(args: LogsArgs) -> anyhow::Result<()> {
     let rt = runtime()?;
     let store = store_for(&args.store, &rt)?;
-    let prefix = if args.run == "latest" { None } else { Some(args.run.as_str()) };
-    let found = rt.block_on(store.list_pipeline_runs(2, prefix))?;
-    let run = match (found.len(), prefix) {
-        (0, _) => bail!("no pipeline run '{}'", args.run),
-        (1, _) | (_, None) => found[0].clone(),
-        _ => bail!("'{}' is the start of more than one run id: give more of it", args.run),
-    };
-    let (run, stages) = rt.block_on(store.get_pipeline_run(&run.run_id))?.context("the run disappeared")?;
-    let stages: Vec<_> = stages.into_iter().filter(|s| args.stage.as_deref().is_none_or(|n| n == s.stage)).collect();
-    if let (Some(name), true) = (&args.stage, stages.is_empty()) {
-        bail!("pipeline run {} has no stage '{name}'", run.run_id);
-    }
+    let (run, stages) = history::find(rt.handle(), &store, &args.run, args.stage.as_deref())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "run": run, "stages": stages }))?);
         return Ok(());
@@ -618,14 +390,10 @@ fn logs_cmd(args: LogsArgs) -> anyhow::Result<()> {
         let code = s.exit_code.map(|c| format!(", exit code {c}")).unwrap_or_default();
         let by = s.worker.as_deref().map(|w| format!(", worker {w}")).unwrap_or_default();
         println!("\n== {} — {}{code}{by}, {}", s.stage, s.status, took(s.start_ms, s.end_ms));
-        if let Some(e) = &s.error {
-            println!("error: {e}");
-        }
-        if !s.stdout.is_empty() {
-            println!("-- stdout --\n{}", s.stdout.trim_end());
-        }
-        if !s.stderr.is_empty() {
-            println!("-- stderr --\n{}", s.stderr.trim_end());
+        for (label, text) in [("error: ", s.error.as_deref().unwrap_or("")), ("-- stdout --\n", &s.stdout), ("-- stderr --\n", &s.stderr)] {
+            if !text.is_empty() {
+                println!("{label}{}", if label.starts_with("--") { text.trim_end() } else { text });
+            }
         }
     }
     Ok(())
@@ -670,7 +438,7 @@ pub fn worker_cmd(args: WorkerArgs) -> anyhow::Result<()> {
     }
     let rt = runtime()?;
     let root = repo_root().ok();
-    let uri = store_uri(args.backend_store_uri.clone(), root.as_deref())?;
+    let uri = history::store_uri(args.backend_store_uri.clone(), root.as_deref())?;
     let store = open_store(&rt, &uri)?;
     let opts = WorkerOptions {
         id: args.id.clone().unwrap_or_else(orchard_orchestrator::queue::default_worker_id),
@@ -690,7 +458,8 @@ pub fn worker_cmd(args: WorkerArgs) -> anyhow::Result<()> {
         });
     }
     eprintln!("worker {} leasing stage runs from {}", opts.id, crate::server::redact(&uri));
-    let worker = Worker::new(rt.handle().clone(), store, opts, Box::new(crate::pipeline_tracking::WorkerLinks));
+    let links = orchard_orchestrator::tracking::WorkerLinks { rt: rt.handle().clone() };
+    let worker = Worker::new(rt.handle().clone(), store, opts, Box::new(links));
     worker.run(&stop, |done| {
         let note = if done.recorded { "" } else { " (lease lost: not recorded)" };
         eprintln!("{} {}: {}{note}", &done.run_id[..8], done.stage, done.status);

@@ -1,19 +1,16 @@
 //! `orchard serve -m MODEL_URI`: one model over HTTP — `/predict`, MLflow's `/invocations`, the Open Inference
 //! Protocol v2 and `/metrics` — loaded once, predicted in-process.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 use orchard_blob::BlobStore;
-use orchard_model::Model;
 use orchard_serve::log::{LogSettings, PredictionLog};
-use orchard_serve::{Fixed, ServedModel, Serving};
-use orchard_store::Store;
+use orchard_serve::{Fixed, Serving};
+use orchard_server::model_source::ModelSource;
 use orchard_tracking::artifacts::Artifacts;
-use orchard_tracking::registry::{parse_models_uri, ModelUri};
-use orchard_tracking::Tracking;
 
 use crate::server::{bind, default_artifacts_destination, default_backend, shutdown_signal};
 
@@ -71,85 +68,19 @@ pub struct ServeArgs {
     model_cache_dir: Option<PathBuf>,
 }
 
-/// Loads the model behind a URI: a local path directly, anything else through the tracking store and the
-/// artifact store.
-async fn load(args: &ServeArgs, artifacts: &Artifacts) -> anyhow::Result<ServedModel> {
-    let uri = args.model_uri.as_str();
-    let local = Path::new(uri.strip_prefix("file://").unwrap_or(uri));
-    if !uri.contains(":/") || (uri.starts_with("file://") && local.exists()) {
-        let model = Model::load(local).with_context(|| format!("cannot load the model at {}", local.display()))?;
-        let name = local
-            .file_stem()
-            .and_then(|n| n.to_str())
-            .filter(|n| !n.is_empty())
-            .unwrap_or("model")
-            .to_string();
-        return Ok(ServedModel { name: name.into(), version: "1".into(), source: uri.to_string(), model });
-    }
-    let remote = args
-        .tracking_uri
-        .as_deref()
-        .filter(|t| args.backend_store_uri.is_none() && (t.starts_with("http://") || t.starts_with("https://")));
-    if let (Some(base), true) = (remote, uri.starts_with("models:")) {
-        let client = reqwest::Client::new();
-        let (artifact_uri, name, version) = crate::remote_model::resolve(&client, base, uri).await?;
-        let cache = args
-            .model_cache_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("orchard-data").join("model-cache"));
-        let dir = cache.join(format!("serve-{}", uuid::Uuid::new_v4().simple()));
-        let fetched = crate::remote_model::download(&client, base, &artifact_uri, &dir).await;
-        let model = fetched.and_then(|_| Model::load(&dir).with_context(|| format!("cannot load {uri}")));
-        let _ = std::fs::remove_dir_all(&dir);
-        return Ok(ServedModel { name: name.into(), version: version.into(), source: uri.to_string(), model: model? });
-    }
-    if remote.is_some() && uri.starts_with("runs:") {
-        anyhow::bail!(
-            "runs:/ URIs are resolved through the store: pass --backend-store-uri, or register the model and \
-             serve models:/NAME/VERSION"
-        );
-    }
-    let (artifact_uri, name, version) = if uri.starts_with("models:") || uri.starts_with("runs:") {
-        let backend = args.backend_store_uri.clone().unwrap_or_else(default_backend);
-        let store = Store::open(&backend)
-            .await
-            .with_context(|| format!("cannot open the backend store to resolve {uri}"))?;
-        let tracking = Tracking::new(store, "mlflow-artifacts:/").await?;
-        let resolved = tracking
-            .resolve_model_uri(uri)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot resolve {uri}: {}", e.message))?;
-        let name = match (&resolved.name, parse_models_uri(uri)) {
-            (Some(n), _) => n.clone(),
-            (None, Ok(ModelUri::LoggedModel { model_id })) => model_id,
-            _ => "model".to_string(),
-        };
-        let version = resolved.version.map(|v| v.to_string()).unwrap_or_else(|| "1".into());
-        (resolved.artifact_uri, name, version)
-    } else {
-        (uri.to_string(), "model".to_string(), "1".to_string())
-    };
-    let cache = args
-        .model_cache_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("orchard-data").join("model-cache"));
-    let dir = cache.join(format!("serve-{}", uuid::Uuid::new_v4().simple()));
-    artifacts
-        .download_dir(&artifact_uri, &dir)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot download {artifact_uri}: {}", e.message))?;
-    let model = Model::load(&dir).with_context(|| format!("cannot load {uri}"));
-    // The files are in memory now; the download is not needed any more.
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(ServedModel { name: name.into(), version: version.into(), source: uri.to_string(), model: model? })
-}
-
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let destination = args.artifacts_destination.clone().unwrap_or_else(default_artifacts_destination);
     let blob = BlobStore::open(&destination).with_context(|| format!("cannot open the artifact store {destination}"))?;
     let artifacts = Artifacts::new(blob.clone());
     let started = std::time::Instant::now();
-    let served = load(&args, &artifacts).await?;
+    let source = ModelSource {
+        uri: args.model_uri.clone(),
+        backend_store_uri: args.backend_store_uri.clone().unwrap_or_else(default_backend),
+        backend_named: args.backend_store_uri.is_some(),
+        tracking_uri: args.tracking_uri.clone(),
+        cache_dir: args.model_cache_dir.clone().unwrap_or_else(|| PathBuf::from("orchard-data").join("model-cache")),
+    };
+    let served = source.load(&artifacts).await?;
     let mut serving = Serving::new(Arc::new(Fixed(Arc::new(served))));
     serving.max_body_bytes = args.max_request_bytes;
     serving.label_field = args.label_field.clone();

@@ -6,11 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use orchard_blob::BlobStore;
-use orchard_server::AppState;
-use orchard_store::Store;
-use orchard_tracking::artifacts::Artifacts;
-use orchard_tracking::Tracking;
+pub use orchard_server::launch::{default_artifacts_destination, default_backend, redact};
+use orchard_server::launch::{launch, Settings, DEFAULT_DATA_DIR};
 
 #[derive(Args, Debug)]
 pub struct ServerArgs {
@@ -70,97 +67,29 @@ pub struct ServerArgs {
     model_cache_dir: Option<PathBuf>,
 }
 
-fn default_data_dir() -> PathBuf {
-    PathBuf::from("orchard-data")
-}
-
-/// `sqlite:///orchard-data/orchard.db`: the embedded default, relative to the working folder.
-pub fn default_backend() -> String {
-    format!("sqlite:///{}", default_data_dir().join("orchard.db").display())
-}
-
-/// `file://<cwd>/orchard-data/artifacts`.
-pub fn default_artifacts_destination() -> String {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    format!("file://{}", cwd.join(default_data_dir()).join("artifacts").display())
-}
-
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
-    let backend = args.backend_store_uri.clone().unwrap_or_else(default_backend);
-    let destination = args
-        .artifacts_destination
-        .clone()
-        .unwrap_or_else(default_artifacts_destination);
-    let serve_artifacts = args.serve_artifacts && !args.no_serve_artifacts;
-
+    let settings = Settings {
+        backend_store_uri: args.backend_store_uri.unwrap_or_else(default_backend),
+        artifacts_destination: args.artifacts_destination.unwrap_or_else(default_artifacts_destination),
+        serve_artifacts: args.serve_artifacts && !args.no_serve_artifacts,
+        default_artifact_root: args.default_artifact_root,
+        gateway: (!args.no_gateway).then_some(args.gateway_alias),
+        prediction_log: !args.no_prediction_log,
+        scheduler: !args.no_scheduler,
+        model_cache_dir: args.model_cache_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR).join("model-cache")),
+    };
     let started = std::time::Instant::now();
-    let store = Store::open(&backend)
-        .await
-        .with_context(|| format!("cannot open the backend store {}", redact(&backend)))?;
-    let blob = BlobStore::open(&destination)
-        .with_context(|| format!("cannot open the artifact store {destination}"))?;
-    let default_root = args.default_artifact_root.clone().unwrap_or_else(|| {
-        if serve_artifacts {
-            "mlflow-artifacts:/".to_string()
-        } else {
-            destination.clone()
-        }
-    });
-    let tracking = Tracking::new(store.clone(), &default_root)
-        .await
-        .context("cannot prepare the tracking store")?;
-    let scheduler = (!args.no_scheduler).then(|| tokio::spawn(orchard_orchestrator::schedule::run(store.clone())));
-    let mut log_writer = None;
-    let gateway = if args.no_gateway {
-        None
-    } else {
-        let cache = args
-            .model_cache_dir
-            .clone()
-            .unwrap_or_else(|| default_data_dir().join("model-cache"));
-        let catalog = orchard_server::gateway::RegistryCatalog::new(
-            tracking.clone(),
-            Artifacts::new(blob.clone()),
-            &args.gateway_alias,
-            cache,
-        );
-        let mut serving = orchard_serve::Serving::new(std::sync::Arc::new(catalog));
-        if !args.no_prediction_log {
-            let (log, writer) = orchard_serve::log::PredictionLog::start(
-                blob.clone(),
-                orchard_serve::log::LogSettings::default(),
-                serving.metrics.clone(),
-            );
-            serving.log = Some(log);
-            log_writer = Some(writer);
-        }
-        Some(serving)
-    };
-    let state = AppState {
-        tracking,
-        artifacts: serve_artifacts.then(|| Artifacts::new(blob)),
-        gateway,
-    };
-
+    let mut server = launch(&settings).await?;
     let listener = bind(&args.host, args.port, "Orchard server").await?;
     tracing::info!(
-        backend = %redact(&backend),
-        artifacts = %destination,
-        serve_artifacts,
+        backend = %redact(&settings.backend_store_uri),
+        artifacts = %settings.artifacts_destination,
+        serve_artifacts = settings.serve_artifacts,
         startup_ms = started.elapsed().as_millis() as u64,
         "ready"
     );
-
-    axum::serve(listener, orchard_server::app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    if let Some(w) = log_writer {
-        w.finish().await;
-    }
-    if let Some(s) = scheduler {
-        s.abort();
-    }
-    store.close().await;
+    axum::serve(listener, server.take_app()).with_graceful_shutdown(shutdown_signal()).await?;
+    server.finish().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -179,17 +108,6 @@ pub async fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<tokio::ne
     println!("{what} listening on http://{}", listener.local_addr()?);
     let _ = std::io::stdout().flush();
     Ok(listener)
-}
-
-/// Hides a password in a database URI before it is printed.
-pub(crate) fn redact(uri: &str) -> String {
-    match url::Url::parse(uri) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => uri.to_string(),
-    }
 }
 
 pub async fn shutdown_signal() {

@@ -6,10 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::node::{merge, Node};
+use orchard_yaml::{merge, Node};
 use crate::overrides::{parse_override, Override, OverrideKind, Value};
-use crate::yaml;
-use crate::ConfigError;
+use orchard_yaml as yaml;
+use crate::error::ConfigError;
 
 /// One entry of a defaults list, after parsing.
 #[derive(Debug, Clone)]
@@ -200,7 +200,7 @@ fn parse_default(item: &Node, parent: &str) -> Result<DefaultEntry, ConfigError>
                     })
                     .collect::<Result<_, _>>()?,
                 Node::Int(i) => vec![i.to_string()],
-                Node::Float(f) => vec![yaml::python_float_repr(*f)],
+                Node::Float(f) => vec![orchard_yaml::python::float_repr(*f)],
                 Node::Bool(b) => vec![if *b { "true" } else { "false" }.to_string()],
                 Node::Missing => vec!["???".to_string()],
                 _ => return Err(bad()),
@@ -599,7 +599,7 @@ fn apply_value_override(config: &mut Node, o: &Override) -> Result<(), ConfigErr
             if !exists {
                 let v = value
                     .as_ref()
-                    .map(crate::overrides_text)
+                    .map(crate::overrides::override_text)
                     .unwrap_or_default();
                 return Err(ConfigError::NoMatch(format!(
                     "Could not override '{key}'.\nTo append to your config use +{key}={v}\nKey '{key}' is not in struct"
@@ -611,7 +611,7 @@ fn apply_value_override(config: &mut Node, o: &Override) -> Result<(), ConfigErr
             if exists {
                 let v = value
                     .as_ref()
-                    .map(crate::overrides_text)
+                    .map(crate::overrides::override_text)
                     .unwrap_or_default();
                 return Err(ConfigError::NoMatch(format!(
                     "Could not append to config. An item is already at '{key}'.\nEither remove + prefix: '{key}={v}'\nOr add a second + to add or override '{key}': '++{key}={v}'"
@@ -630,8 +630,8 @@ fn apply_value_override(config: &mut Node, o: &Override) -> Result<(), ConfigErr
                 if current != v {
                     return Err(ConfigError::NoMatch(format!(
                         "Could not delete from config. The value of '{key}' is {} and not {}.",
-                        crate::overrides_text(current),
-                        crate::overrides_text(v)
+                        crate::overrides::override_text(current),
+                        crate::overrides::override_text(v)
                     )));
                 }
             }

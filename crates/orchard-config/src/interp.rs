@@ -3,8 +3,9 @@
 //! (`run_${seed}` — the pieces joined as Python's `str()` would print them), `\${` escapes, and the resolvers
 //! Hydra users lean on: `oc.env`, `oc.select`, `now` and `hydra:`.
 
-use crate::node::Node;
-use crate::ConfigError;
+use orchard_yaml::python::{self, Booleans};
+use orchard_yaml::Node;
+use crate::error::ConfigError;
 
 /// Whether a string holds an interpolation (an unescaped `${`).
 pub fn has_interpolation(s: &str) -> bool {
@@ -331,17 +332,7 @@ fn default_value(s: &str) -> Node {
 
 /// Python's `str()` of a value, used when it is embedded in a longer string.
 pub fn python_str(n: &Node) -> String {
-    match n {
-        Node::Str(s) => s.clone(),
-        Node::Int(i) => i.to_string(),
-        Node::Float(f) if f.is_nan() => "nan".into(),
-        Node::Float(f) if f.is_infinite() => if *f > 0.0 { "inf" } else { "-inf" }.into(),
-        Node::Float(f) => crate::yaml::python_float_repr(*f),
-        Node::Bool(b) => if *b { "True" } else { "False" }.into(),
-        Node::Null => "None".into(),
-        Node::Missing => "???".into(),
-        Node::Map(_) | Node::List(_) => n.to_json().to_string(),
-    }
+    python::scalar_str(n, Booleans::Python).unwrap_or_else(|| n.to_json().to_string())
 }
 
 /// `strftime` for the common directives, in UTC.
@@ -389,7 +380,7 @@ fn strftime_utc(fmt: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::parse;
+    use orchard_yaml::parse;
 
     fn resolved(yaml: &str) -> Node {
         resolve_all(&parse(yaml).unwrap(), &HydraContext::default()).unwrap()

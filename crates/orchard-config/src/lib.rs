@@ -12,78 +12,15 @@
 //! ```
 
 pub mod compose;
+mod error;
 pub mod interp;
-pub mod node;
 pub mod overrides;
 pub mod sweep;
-pub mod yaml;
 
 use std::path::Path;
 
-pub use node::Node;
-
-/// Everything that can go wrong composing a config; each names the file, key or override at fault.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ConfigError {
-    #[error("Cannot find primary config '{name}'. Check that it's in your config search path.\n\nConfig search path:\n\tfile://{dir}")]
-    PrimaryNotFound { name: String, dir: String },
-    #[error("{}", missing_config_message(.parent, .name, .group.as_deref(), .options))]
-    MissingConfig {
-        parent: String,
-        name: String,
-        group: Option<String>,
-        options: Vec<String>,
-    },
-    #[error("You must specify '{group}', e.g, {group}=<OPTION>\nAvailable options:\n{}", options.iter().map(|o| format!("\t{o}")).collect::<Vec<_>>().join("\n"))]
-    MustSpecify { group: String, options: Vec<String> },
-    #[error("cannot read {path}: {message}")]
-    Io { path: String, message: String },
-    #[error("{path}: {error}")]
-    Yaml {
-        path: String,
-        error: yaml::YamlError,
-    },
-    #[error("{0}")]
-    Override(overrides::OverrideError),
-    #[error("Ambiguous value for argument '{0}'\n1. To use it as a list, use key=[value1,value2]\n2. To use it as string, quote the value: key=\\'value1,value2\\'\n3. To sweep over it, add --multirun to your command line")]
-    Ambiguous(String),
-    #[error("{0}")]
-    NoMatch(String),
-    #[error("{0}")]
-    Interpolation(String),
-    #[error("{0}")]
-    Invalid(String),
-}
-
-fn missing_config_message(
-    parent: &str,
-    name: &str,
-    group: Option<&str>,
-    options: &[String],
-) -> String {
-    let mut m = format!("In '{parent}': Could not find '{name}'");
-    if let (Some(g), false) = (group, options.is_empty()) {
-        m.push_str(&format!("\n\nAvailable options in '{g}':\n"));
-        m.push_str(
-            &options
-                .iter()
-                .map(|o| format!("\t{o}"))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        );
-    }
-    m
-}
-
-/// An override value printed back the way it would be typed.
-pub(crate) fn overrides_text(n: &Node) -> String {
-    match n {
-        Node::Str(s) => s.clone(),
-        Node::Null => "null".into(),
-        Node::Bool(b) => if *b { "true" } else { "false" }.into(),
-        other => interp::python_str(other),
-    }
-}
+pub use error::ConfigError;
+pub use orchard_yaml::Node;
 
 /// A composed config: the tree, and what `${hydra:...}` answers for it.
 #[derive(Debug, Clone)]
@@ -132,6 +69,6 @@ impl Config {
 
     /// YAML as `--cfg job` prints it (interpolations left as written).
     pub fn to_yaml(&self) -> String {
-        yaml::to_yaml(&self.tree)
+        orchard_yaml::to_yaml(&self.tree)
     }
 }

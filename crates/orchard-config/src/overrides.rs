@@ -7,7 +7,8 @@
 
 use indexmap::IndexMap;
 
-use crate::node::Node;
+use orchard_yaml::python::{self, Booleans};
+use orchard_yaml::Node;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("Error parsing override '{input}'\n{message} at column {column}")]
@@ -579,7 +580,7 @@ fn cast(kind: &str, n: &Node) -> Result<Node, String> {
                 .parse()
                 .map_err(|_| format!("float('{s}') is not a number"))?,
         ),
-        ("str", Node::Float(f)) => Node::Str(crate::yaml::python_float_repr(*f)),
+        ("str", Node::Float(f)) => Node::Str(python::float_repr(*f)),
         ("str", Node::Bool(b)) => Node::Str(if *b { "True" } else { "False" }.into()),
         ("str", Node::Null) => Node::Str("None".into()),
         ("str", Node::Int(i)) => Node::Str(i.to_string()),
@@ -675,6 +676,14 @@ pub fn parse_override(input: &str) -> Result<Override, OverrideError> {
         value,
         input: input.to_string(),
     })
+}
+
+/// An override value printed back the way it would be typed.
+pub(crate) fn override_text(n: &Node) -> String {
+    match n {
+        Node::Null => "null".into(),
+        other => python::scalar_str(other, Booleans::Lower).unwrap_or_else(|| other.to_json().to_string()),
+    }
 }
 
 #[cfg(test)]

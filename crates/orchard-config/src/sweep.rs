@@ -4,9 +4,10 @@
 use std::path::Path;
 
 use crate::compose::{group_options, is_group};
-use crate::node::Node;
+use orchard_yaml::Node;
 use crate::overrides::{parse_override, range_values, Override, Sweep, Value};
-use crate::{Config, ConfigError};
+use crate::error::ConfigError;
+use crate::Config;
 
 /// One job of a sweep: its overrides (as typed for the job) and its composed config.
 #[derive(Debug, Clone)]
@@ -128,7 +129,7 @@ fn override_text(n: &Node) -> String {
                 format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
             }
         }
-        Node::Float(f) => crate::interp::python_str(&Node::Float(*f)),
+        Node::Float(f) => orchard_yaml::python::float_repr(*f),
         Node::List(items) => format!(
             "[{}]",
             items
@@ -144,7 +145,7 @@ fn override_text(n: &Node) -> String {
                 .collect::<Vec<_>>()
                 .join(",")
         ),
-        other => crate::overrides_text(other),
+        other => crate::overrides::override_text(other),
     }
 }
 

@@ -1,13 +1,13 @@
 //! `.dvc` files: the small YAML files, kept in git, that name the data they track by content hash.
 //!
-//! They are read into the generic YAML tree of `orchard-config` so that keys Orchard does not interpret
+//! They are read into the generic YAML tree of `orchard-yaml` so that keys Orchard does not interpret
 //! (`desc`, `meta`, `remote`, `labels`, …) survive a rewrite; only the hash fields are replaced, in the key order
 //! DVC writes: `md5, size, nfiles, isexec, hash, path`.
 
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
-use orchard_config::Node;
+use orchard_yaml::Node;
 
 use crate::error::{DataError, IoContext, Result};
 use crate::fsutil;
@@ -75,7 +75,7 @@ impl DvcFile {
             path: path.display().to_string(),
             reason,
         };
-        let node = orchard_config::yaml::parse(text).map_err(|e| bad(e.to_string()))?;
+        let node = orchard_yaml::parse(text).map_err(|e| bad(e.to_string()))?;
         let doc = match node {
             Node::Map(m) => m,
             Node::Null => IndexMap::new(),
@@ -115,7 +115,7 @@ impl DvcFile {
             .map(|(i, out)| Node::Map(dump_out(out, old_outs.get(i))))
             .collect();
         doc.insert("outs".into(), Node::List(outs));
-        orchard_config::yaml::to_yaml(&Node::Map(doc))
+        orchard_yaml::to_yaml(&Node::Map(doc))
     }
 
     pub fn save(&self) -> Result<()> {
@@ -169,7 +169,7 @@ fn parse_out(item: &Node) -> std::result::Result<Out, String> {
 }
 
 fn node_text(n: &Node) -> String {
-    orchard_config::yaml::to_yaml(n).trim_end().to_string()
+    orchard_yaml::to_yaml(n).trim_end().to_string()
 }
 
 /// The hash fields first, in DVC's order, then `path`, then whatever else the output had.

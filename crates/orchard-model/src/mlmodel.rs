@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use indexmap::IndexMap;
-use orchard_config::Node;
+use orchard_yaml::Node;
 
 use crate::ModelError;
 
@@ -74,7 +74,7 @@ fn parse_cols(json: &str, which: &str) -> Result<Vec<ColSpec>, ModelError> {
 
 impl MlModel {
     pub fn parse(text: &str) -> Result<MlModel, ModelError> {
-        let doc = match orchard_config::yaml::parse(text).map_err(|e| bad(e.to_string()))? {
+        let doc = match orchard_yaml::parse(text).map_err(|e| bad(e.to_string()))? {
             Node::Map(m) => m,
             other => return Err(bad(format!("expected a mapping, found {}", other.kind()))),
         };
@@ -178,7 +178,7 @@ impl MlModel {
     }
 
     pub fn to_yaml(&self) -> String {
-        orchard_config::yaml::to_yaml(&Node::Map(self.doc.clone()))
+        orchard_yaml::to_yaml(&Node::Map(self.doc.clone()))
     }
 }
 

@@ -1,18 +1,24 @@
-//! Pipeline runs in the metadata store. Three jobs, one module each:
+//! Pipeline runs: `orchard repro` here or queued, recorded in the metadata store, linked to a tracking server.
 //!
+//! - [`repro`]: the pipeline runs of one `orchard repro` (one, or a sweep's), run here or queued;
 //! - [`record`]: `orchard repro` run here, each stage run recorded as it settles (state, times, exit code,
 //!   output, tracking run);
 //! - [`queue`]: pipeline runs queued in the store and `orchard worker`s that lease their stage runs (with a
 //!   heartbeat, so a dead worker's stage is taken over by another);
-//! - [`schedule`]: cron schedules that `orchard server` turns into queued pipeline runs.
+//! - [`schedule`]: cron schedules that `orchard server` turns into queued pipeline runs;
+//! - [`tracking`]: a tracking run per pipeline run and per stage on a tracking server (`orchard-client`);
+//! - [`history`]: the recorded runs read back (`orchard pipeline runs|logs`).
 //!
 //! The pipeline crate knows nothing of the store and the store nothing of pipelines: this crate joins them.
 //! It is synchronous like the pipeline executor (stages run on threads) and reaches the async store through a
 //! tokio runtime handle.
 
+pub mod history;
 pub mod queue;
 pub mod record;
+pub mod repro;
 pub mod schedule;
+pub mod tracking;
 
 use std::path::Path;
 
@@ -122,7 +128,7 @@ pub fn compose_params(root: &Path, dir: &Path, name: &str, overrides: &[String])
         return Ok(None);
     }
     let cfg = orchard_config::Config::compose(&dir, name, overrides)?;
-    Ok(Some(orchard_config::yaml::to_yaml(&cfg.resolved()?)))
+    Ok(Some(orchard_yaml::to_yaml(&cfg.resolved()?)))
 }
 
 /// A new run id: 32 hex digits, like MLflow's.

@@ -7,6 +7,7 @@ pub mod project;
 pub mod repro;
 pub mod runcache;
 pub mod spec;
+pub mod status;
 
 pub use project::{Change, Project};
 pub use repro::{repro, repro_observed, run_one, Observer, Options, Outcome, Report, StageReport};

@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use indexmap::IndexMap;
-use orchard_config::Node;
+use orchard_yaml::python::yaml_float;
+use orchard_yaml::Node;
 
 use crate::spec::Cmd;
 use crate::{PipelineError, Result};
@@ -78,7 +79,7 @@ impl Lock {
     }
 
     pub fn parse(text: &str) -> Result<Lock> {
-        let doc = orchard_config::yaml::parse(text).map_err(|e| bad(e.to_string()))?;
+        let doc = orchard_yaml::parse(text).map_err(|e| bad(e.to_string()))?;
         let Some(doc) = doc.as_map() else { return Ok(Lock::default()) };
         match doc.get("schema") {
             Some(Node::Str(s)) if s == "2.0" => {}
@@ -132,7 +133,7 @@ impl Lock {
 
 /// One stage's entry (also a run cache value file, which is an entry alone).
 pub fn parse_entry(text: &str) -> Result<LockEntry> {
-    let doc = orchard_config::yaml::parse(text).map_err(|e| bad(e.to_string()))?;
+    let doc = orchard_yaml::parse(text).map_err(|e| bad(e.to_string()))?;
     entry_from("run", &doc)
 }
 
@@ -274,39 +275,11 @@ fn scalar(node: &Node, indent: usize, column: usize) -> String {
     match node {
         Node::Str(s) => scalar_str(s, indent, column),
         Node::Int(i) => i.to_string(),
-        Node::Float(f) => python_float(*f),
+        Node::Float(f) => yaml_float(*f),
         Node::Bool(b) => b.to_string(),
         Node::Null | Node::Missing => String::new(),
         Node::Map(_) => "{}".into(),
         Node::List(_) => "[]".into(),
-    }
-}
-
-/// Python's `repr(float)`, lower-cased, as ruamel writes floats: shortest round-trip digits, scientific
-/// notation below 1e-4 and from 1e16.
-pub fn python_float(f: f64) -> String {
-    if f.is_nan() {
-        return ".nan".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { ".inf".into() } else { "-.inf".into() };
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
-    }
-    let sci = format!("{f:e}"); // e.g. 1.5e-5, 1e16
-    let (mantissa, exp) = sci.split_once('e').expect("{:e} has an exponent");
-    let exp: i32 = exp.parse().expect("exponent digits");
-    if (-4..16).contains(&exp) {
-        let plain = format!("{f}");
-        if plain.contains('.') {
-            plain
-        } else {
-            format!("{plain}.0")
-        }
-    } else {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exp.abs())
     }
 }
 
@@ -327,7 +300,7 @@ fn plain_ok(s: &str) -> bool {
     }
     // Reads back as a string (not a number, boolean, null…) under YAML 1.1 and 1.2 rules alike.
     let yaml12_special = matches!(s.to_ascii_lowercase().as_str(), "true" | "false" | "null" | "~");
-    !yaml12_special && matches!(orchard_config::yaml::resolve_plain(s), Node::Str(_))
+    !yaml12_special && matches!(orchard_yaml::resolve_plain(s), Node::Str(_))
 }
 
 /// ruamel's choice: plain when possible; else double quotes when the text holds `'` or a line break; else
@@ -417,11 +390,11 @@ mod tests {
 
     #[test]
     fn floats_and_quoting_follow_python() {
-        assert_eq!(python_float(1e-3), "0.001");
-        assert_eq!(python_float(1e-5), "1e-05");
-        assert_eq!(python_float(1e20), "1e+20");
-        assert_eq!(python_float(3.0), "3.0");
-        assert_eq!(python_float(0.1), "0.1");
+        assert_eq!(yaml_float(1e-3), "0.001");
+        assert_eq!(yaml_float(1e-5), "1e-05");
+        assert_eq!(yaml_float(1e20), "1e+20");
+        assert_eq!(yaml_float(3.0), "3.0");
+        assert_eq!(yaml_float(0.1), "0.1");
         assert_eq!(scalar_str("1.0", 0, 0), "'1.0'");
         assert_eq!(scalar_str("a: b", 0, 0), "'a: b'");
         assert_eq!(scalar_str("", 0, 0), "''");

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
-use orchard_config::Node;
+use orchard_yaml::Node;
 use orchard_data::hash::{self, DirEntry, HashKind, Oid};
 use orchard_data::{workspace, Repo};
 

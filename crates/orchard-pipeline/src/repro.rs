@@ -652,8 +652,8 @@ fn execute(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Shared
 
 /// The numbers in a stage's metrics files (JSON or YAML), flattened to dotted keys (`eval.acc`).
 pub fn metrics_of(project: &Project, stage: &Stage) -> Vec<(String, f64)> {
-    fn walk(prefix: &str, node: &orchard_config::Node, out: &mut Vec<(String, f64)>) {
-        use orchard_config::Node;
+    fn walk(prefix: &str, node: &orchard_yaml::Node, out: &mut Vec<(String, f64)>) {
+        use orchard_yaml::Node;
         match node {
             Node::Int(i) => out.push((prefix.to_string(), *i as f64)),
             Node::Float(f) => out.push((prefix.to_string(), *f)),

@@ -30,7 +30,7 @@ fn dumps(v: &serde_json::Value, out: &mut String) {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => match (n.as_i64(), n.as_f64()) {
             (Some(i), _) => out.push_str(&i.to_string()),
-            (None, Some(f)) => out.push_str(&lock::python_float(f)),
+            (None, Some(f)) => out.push_str(&orchard_yaml::python::float_repr(f)),
             _ => out.push_str(&n.to_string()),
         },
         Value::String(s) => orchard_data::hash::push_json_ascii(out, s),

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use indexmap::IndexMap;
-use orchard_config::Node;
+use orchard_yaml::python::{self, Booleans};
+use orchard_yaml::Node;
 
 use crate::{PipelineError, Result};
 
@@ -109,7 +110,7 @@ pub fn load(dir: &Path) -> Result<Pipeline> {
 }
 
 pub fn parse(text: &str, dir: &Path) -> Result<Pipeline> {
-    let doc = orchard_config::yaml::parse(text)
+    let doc = orchard_yaml::parse(text)
         .map_err(|e| PipelineError::Invalid(format!("'{FILE_NAME}' is invalid.\n\n{e}")))?;
     let doc = match doc {
         Node::Map(m) => m,
@@ -148,7 +149,7 @@ pub fn load_params_file(path: &Path) -> Result<Node> {
         Some(t) => t,
         None => std::fs::read_to_string(path).map_err(|e| PipelineError::io(path, e))?,
     };
-    orchard_config::yaml::parse(&text)
+    orchard_yaml::parse(&text)
         .map_err(|e| PipelineError::Invalid(format!("unable to read parameters from '{}': {e}", path.display())))
 }
 
@@ -243,14 +244,10 @@ fn load_vars(context: &mut Node, vars: &Node, dir: &Path) -> Result<()> {
 
 /// Python's `str()` of a value, as DVC puts it inside a longer string (booleans lower-case, as DVC does).
 fn python_str(node: &Node) -> Option<String> {
-    Some(match node {
-        Node::Str(s) => s.clone(),
-        Node::Int(i) => i.to_string(),
-        Node::Float(f) => crate::lock::python_float(*f),
-        Node::Bool(b) => b.to_string(),
-        Node::Null => "None".into(),
-        _ => return None,
-    })
+    match node {
+        Node::Missing => None,
+        n => python::scalar_str(n, Booleans::Lower),
+    }
 }
 
 /// Looks up `a.b`, `a[0]`, `a.b[1].c` in the context.

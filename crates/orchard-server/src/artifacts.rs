@@ -14,12 +14,13 @@ use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
 use crate::request::Fields;
-use crate::wire;
+use orchard_api::endpoints::{self as api, Endpoint};
+use orchard_api::wire;
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/artifacts", get(list))
+        .route(api::ListArtifacts::PATH, get(list))
         .route(
             "/artifacts/{*path}",
             get(download).put(upload).delete(delete),

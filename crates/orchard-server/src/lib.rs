@@ -5,16 +5,17 @@
 //! - `/api/3.0/mlflow/server-info`, `/health`, `/version`;
 //! - the model gateway ([`gateway`]): `/models/<name>/predict`, `/models/<name>/invocations`, `/v2/…`.
 //!
-//! Handlers are thin: parse fields ([`request`]), call `orchard-tracking`, shape JSON ([`wire`]); every error
+//! Handlers are thin: parse fields ([`request`]), call `orchard-tracking`, shape JSON (`orchard_api::wire`); every error
 //! leaves through [`error::ApiError`] as MLflow's `{"error_code", "message"}`.
 
 pub mod artifacts;
 pub mod error;
 pub mod gateway;
+pub mod launch;
+pub mod model_source;
 pub mod registry;
 pub mod request;
 pub mod tracking;
-pub mod wire;
 
 use std::time::Duration;
 

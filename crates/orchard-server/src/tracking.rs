@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
 use crate::request::Fields;
-use crate::wire;
+use orchard_api::endpoints::{self as api, Endpoint};
+use orchard_api::wire;
 use crate::AppState;
 
 type JsonResult = ApiResult<Json<Value>>;
@@ -23,9 +24,9 @@ fn ok() -> JsonResult {
 /// The routes below `/api/2.0/mlflow` (also mounted under `/ajax-api/2.0/mlflow`).
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/experiments/create", post(create_experiment))
+        .route(api::CreateExperiment::PATH, post(create_experiment))
         .route("/experiments/get", get(get_experiment))
-        .route("/experiments/get-by-name", get(get_experiment_by_name))
+        .route(api::GetExperimentByName::PATH, get(get_experiment_by_name))
         .route(
             "/experiments/search",
             get(search_experiments).post(search_experiments),
@@ -38,15 +39,15 @@ pub fn routes() -> Router<AppState> {
             "/experiments/delete-experiment-tag",
             post(delete_experiment_tag),
         )
-        .route("/runs/create", post(create_run))
-        .route("/runs/get", get(get_run))
-        .route("/runs/update", post(update_run))
+        .route(api::CreateRun::PATH, post(create_run))
+        .route(api::GetRun::PATH, get(get_run))
+        .route(api::UpdateRun::PATH, post(update_run))
         .route("/runs/delete", post(delete_run))
         .route("/runs/restore", post(restore_run))
         .route("/runs/search", post(search_runs))
         .route("/runs/log-metric", post(log_metric))
         .route("/runs/log-parameter", post(log_param))
-        .route("/runs/log-batch", post(log_batch))
+        .route(api::LogBatch::PATH, post(log_batch))
         .route("/runs/set-tag", post(set_tag))
         .route("/runs/delete-tag", post(delete_tag))
         .route("/runs/log-inputs", post(log_inputs))
@@ -60,7 +61,7 @@ pub fn routes() -> Router<AppState> {
         .route("/logged-models", post(create_logged_model))
         .route("/logged-models/search", post(search_logged_models))
         .route(
-            "/logged-models/{model_id}",
+            api::GetLoggedModel::PATH,
             get(get_logged_model)
                 .patch(finalize_logged_model)
                 .delete(delete_logged_model),

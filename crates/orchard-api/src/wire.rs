@@ -4,6 +4,8 @@
 //! Each shape is a borrowing wrapper that serializes straight into the response body: a page of 1,000 runs is
 //! written without building an intermediate JSON tree.
 
+pub mod registry;
+
 use orchard_tracking::artifacts::FileInfo;
 use orchard_tracking::{
     DatasetInput, Experiment, LoggedModel, Metric, ModelOutput, Run, RunInfo, Tag,

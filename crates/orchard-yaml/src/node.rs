@@ -1,4 +1,4 @@
-//! The config tree: what a YAML file, an override value or a composed config is, with OmegaConf's value kinds.
+//! The value tree: what a YAML file, an override value or a composed config is, with OmegaConf's value kinds.
 
 use indexmap::IndexMap;
 
@@ -33,11 +33,6 @@ impl Node {
             Node::Map(m) => Some(m),
             _ => None,
         }
-    }
-
-    /// Whether this is a string holding an `${...}` interpolation.
-    pub fn is_interpolation(&self) -> bool {
-        matches!(self, Node::Str(s) if crate::interp::has_interpolation(s))
     }
 
     /// The node at a dotted path (`a.b.0.c`; list items by index).

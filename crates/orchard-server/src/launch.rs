@@ -1,0 +1,127 @@
+//! Putting `orchard server` together from its settings: the metadata store, the artifact store, the tracking
+//! service, the model gateway with its prediction log, and the pipeline scheduler — and taking it apart
+//! again in order, so that the prediction log writes what it holds before the process ends.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use orchard_blob::BlobStore;
+use orchard_serve::log::{LogSettings, LogWriter, PredictionLog};
+use orchard_store::Store;
+use orchard_tracking::artifacts::Artifacts;
+use orchard_tracking::Tracking;
+
+use crate::gateway::RegistryCatalog;
+use crate::AppState;
+
+/// The folder of the embedded default, relative to the working folder.
+pub const DEFAULT_DATA_DIR: &str = "orchard-data";
+
+/// `sqlite:///orchard-data/orchard.db`: the embedded default metadata store.
+pub fn default_backend() -> String {
+    format!("sqlite:///{}", PathBuf::from(DEFAULT_DATA_DIR).join("orchard.db").display())
+}
+
+/// `file://<cwd>/orchard-data/artifacts`: the embedded default artifact store.
+pub fn default_artifacts_destination() -> String {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    format!("file://{}", cwd.join(DEFAULT_DATA_DIR).join("artifacts").display())
+}
+
+/// What `orchard server`'s flags decide.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub backend_store_uri: String,
+    pub artifacts_destination: String,
+    /// Proxy artifacts (runs get `mlflow-artifacts:/` URIs).
+    pub serve_artifacts: bool,
+    /// The artifact root of new experiments; by default `mlflow-artifacts:/` when proxying, else the
+    /// destination itself.
+    pub default_artifact_root: Option<String>,
+    /// Serve registered models at `/models/<name>/…`, the version under this alias.
+    pub gateway: Option<String>,
+    pub prediction_log: bool,
+    pub scheduler: bool,
+    pub model_cache_dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("cannot open the backend store {uri}: {source}")]
+    Store { uri: String, source: orchard_store::StoreError },
+    #[error("cannot open the artifact store {uri}: {source}")]
+    Blob { uri: String, source: orchard_blob::BlobError },
+    #[error("cannot prepare the tracking store: {0}")]
+    Tracking(orchard_tracking::TrackingError),
+}
+
+/// A server ready to be served, and what must be stopped after it.
+pub struct Launched {
+    app: Router,
+    store: Store,
+    log_writer: Option<LogWriter>,
+    scheduler: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Opens the stores and builds the application.
+pub async fn launch(settings: &Settings) -> Result<Launched, LaunchError> {
+    let backend = &settings.backend_store_uri;
+    let destination = &settings.artifacts_destination;
+    let store = Store::open(backend)
+        .await
+        .map_err(|source| LaunchError::Store { uri: redact(backend), source })?;
+    let blob = BlobStore::open(destination).map_err(|source| LaunchError::Blob { uri: destination.clone(), source })?;
+    let default_root = settings.default_artifact_root.clone().unwrap_or_else(|| {
+        if settings.serve_artifacts {
+            "mlflow-artifacts:/".to_string()
+        } else {
+            destination.clone()
+        }
+    });
+    let tracking = Tracking::new(store.clone(), &default_root).await.map_err(LaunchError::Tracking)?;
+    let scheduler = settings.scheduler.then(|| tokio::spawn(orchard_orchestrator::schedule::run(store.clone())));
+    let mut log_writer = None;
+    let gateway = settings.gateway.as_deref().map(|alias| {
+        let catalog =
+            RegistryCatalog::new(tracking.clone(), Artifacts::new(blob.clone()), alias, settings.model_cache_dir.clone());
+        let mut serving = orchard_serve::Serving::new(Arc::new(catalog));
+        if settings.prediction_log {
+            let (log, writer) = PredictionLog::start(blob.clone(), LogSettings::default(), serving.metrics.clone());
+            serving.log = Some(log);
+            log_writer = Some(writer);
+        }
+        serving
+    });
+    let state = AppState { tracking, artifacts: settings.serve_artifacts.then(|| Artifacts::new(blob)), gateway };
+    Ok(Launched { app: crate::app(state), store, log_writer, scheduler })
+}
+
+impl Launched {
+    /// The application to serve (taken once).
+    pub fn take_app(&mut self) -> Router {
+        std::mem::replace(&mut self.app, Router::new())
+    }
+
+    /// After the last request: the prediction log writes what it holds, the scheduler stops, the store closes.
+    pub async fn finish(self) {
+        if let Some(w) = self.log_writer {
+            w.finish().await;
+        }
+        if let Some(s) = self.scheduler {
+            s.abort();
+        }
+        self.store.close().await;
+    }
+}
+
+/// A database URI with its password hidden, for messages and logs.
+pub fn redact(uri: &str) -> String {
+    match url::Url::parse(uri) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => uri.to_string(),
+    }
+}

@@ -1,0 +1,122 @@
+//! The one model `orchard serve` answers with, found from what the user named: a local folder or file, an
+//! artifact URI, or a `models:/` / `runs:/` URI resolved through the metadata store — or, as
+//! `mlflow models serve` does, through a remote tracking server's REST API and artifact proxy.
+
+use std::path::{Path, PathBuf};
+
+use orchard_model::Model;
+use orchard_serve::ServedModel;
+use orchard_store::Store;
+use orchard_tracking::artifacts::Artifacts;
+use orchard_tracking::registry::{parse_models_uri, ModelUri};
+use orchard_tracking::Tracking;
+
+/// Where to look for the model's files.
+#[derive(Debug, Clone)]
+pub struct ModelSource {
+    /// What the user named (`models:/iris@champion`, `runs:/<id>/model`, `s3://…`, a path).
+    pub uri: String,
+    /// The metadata store that resolves `models:/` and `runs:/` URIs.
+    pub backend_store_uri: String,
+    /// Whether the backend store was named (it then wins over a tracking server).
+    pub backend_named: bool,
+    /// A tracking server (`http://…`) to resolve `models:/` URIs through instead.
+    pub tracking_uri: Option<String>,
+    /// Where downloads are unpacked before loading (removed once loaded).
+    pub cache_dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot load the model at {path}: {source}")]
+    LoadLocal { path: String, source: orchard_model::ModelError },
+    #[error("cannot load {uri}: {source}")]
+    Load { uri: String, source: orchard_model::ModelError },
+    #[error("cannot resolve {uri}: {message}")]
+    Resolve { uri: String, message: String },
+    #[error("cannot download {uri}: {message}")]
+    Download { uri: String, message: String },
+    #[error("cannot open the backend store to resolve {uri}: {source}")]
+    Store { uri: String, source: orchard_store::StoreError },
+    #[error(transparent)]
+    Remote(#[from] orchard_client::ClientError),
+    #[error(
+        "runs:/ URIs are resolved through the store: pass --backend-store-uri, or register the model and serve \
+         models:/NAME/VERSION"
+    )]
+    RunsNeedStore,
+}
+
+impl ModelSource {
+    fn remote(&self) -> Option<&str> {
+        self.tracking_uri
+            .as_deref()
+            .filter(|t| !self.backend_named && (t.starts_with("http://") || t.starts_with("https://")))
+    }
+
+    /// A fresh folder for one download.
+    fn scratch(&self) -> PathBuf {
+        self.cache_dir.join(format!("serve-{}", uuid::Uuid::new_v4().simple()))
+    }
+
+    /// Finds and loads the model. Downloaded files are removed once the model is in memory.
+    pub async fn load(&self, artifacts: &Artifacts) -> Result<ServedModel, SourceError> {
+        let uri = self.uri.as_str();
+        let local = Path::new(uri.strip_prefix("file://").unwrap_or(uri));
+        if !uri.contains(":/") || (uri.starts_with("file://") && local.exists()) {
+            let model = Model::load(local)
+                .map_err(|source| SourceError::LoadLocal { path: local.display().to_string(), source })?;
+            let name = local.file_stem().and_then(|n| n.to_str()).filter(|n| !n.is_empty()).unwrap_or("model");
+            return Ok(served(name, "1", uri, model));
+        }
+        if let (Some(base), true) = (self.remote(), uri.starts_with("models:")) {
+            let client = orchard_client::Client::new(base);
+            let found = client.resolve_model(uri).await?;
+            let dir = self.scratch();
+            let fetched = client.download_dir(&found.artifact_uri, &dir).await;
+            let model = fetched.map_err(SourceError::from).and_then(|_| {
+                Model::load(&dir).map_err(|source| SourceError::Load { uri: uri.to_string(), source })
+            });
+            let _ = std::fs::remove_dir_all(&dir);
+            return Ok(served(&found.name, &found.version, uri, model?));
+        }
+        if self.remote().is_some() && uri.starts_with("runs:") {
+            return Err(SourceError::RunsNeedStore);
+        }
+        let (artifact_uri, name, version) = if uri.starts_with("models:") || uri.starts_with("runs:") {
+            self.resolve_in_store(uri).await?
+        } else {
+            (uri.to_string(), "model".to_string(), "1".to_string())
+        };
+        let dir = self.scratch();
+        artifacts
+            .download_dir(&artifact_uri, &dir)
+            .await
+            .map_err(|e| SourceError::Download { uri: artifact_uri.clone(), message: e.message })?;
+        let model = Model::load(&dir).map_err(|source| SourceError::Load { uri: uri.to_string(), source });
+        // The files are in memory now; the download is not needed any more.
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(served(&name, &version, uri, model?))
+    }
+
+    /// (artifact URI, name, version) of a `models:/` or `runs:/` URI, from the metadata store.
+    async fn resolve_in_store(&self, uri: &str) -> Result<(String, String, String), SourceError> {
+        let store = Store::open(&self.backend_store_uri)
+            .await
+            .map_err(|source| SourceError::Store { uri: uri.to_string(), source })?;
+        let resolve = |message: String| SourceError::Resolve { uri: uri.to_string(), message };
+        let tracking = Tracking::new(store, "mlflow-artifacts:/").await.map_err(|e| resolve(e.message))?;
+        let resolved = tracking.resolve_model_uri(uri).await.map_err(|e| resolve(e.message))?;
+        let name = match (&resolved.name, parse_models_uri(uri)) {
+            (Some(n), _) => n.clone(),
+            (None, Ok(ModelUri::LoggedModel { model_id })) => model_id,
+            _ => "model".to_string(),
+        };
+        let version = resolved.version.map(|v| v.to_string()).unwrap_or_else(|| "1".into());
+        Ok((resolved.artifact_uri, name, version))
+    }
+}
+
+fn served(name: &str, version: &str, source: &str, model: Model) -> ServedModel {
+    ServedModel { name: name.into(), version: version.into(), source: source.to_string(), model }
+}
