@@ -227,6 +227,7 @@ pub fn repro_cmd(args: ReproArgs) -> anyhow::Result<()> {
         single_item: args.single_item,
         no_run_cache: args.no_run_cache,
         tracking: args.tracking_uri.map(|uri| (uri, args.experiment)),
+        stop: orchard_pipeline::Stop::new(),
     };
     if let Some(store) = store.as_ref().filter(|_| args.queue) {
         let queued = repro::queue(rt.handle(), store, &request)?;
@@ -238,8 +239,8 @@ pub fn repro_cmd(args: ReproArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    watch_interrupts(&rt);
-    let mut runs = repro::run_here(rt.handle(), store.as_ref(), &request, &orchard_pipeline::repro::interrupted)?;
+    watch_interrupts(&rt, request.stop.clone());
+    let mut runs = repro::run_here(rt.handle(), store.as_ref(), &request)?;
     if args.json {
         // One pipeline: its stages; a sweep: one entry per job.
         let out = match args.multirun {
@@ -261,14 +262,14 @@ pub fn repro_cmd(args: ReproArgs) -> anyhow::Result<()> {
 
 /// Ctrl-C (or SIGTERM) stops the stages' commands and lets the run be recorded as failed; a second one
 /// kills the commands (the run is still recorded); a third exits at once.
-fn watch_interrupts(rt: &tokio::runtime::Runtime) {
-    rt.spawn(async {
+fn watch_interrupts(rt: &tokio::runtime::Runtime, stop: orchard_pipeline::Stop) {
+    rt.spawn(async move {
         crate::server::signalled().await;
         eprintln!("Interrupted: stopping the running stages (interrupt again to kill them)");
-        orchard_pipeline::repro::interrupt();
+        stop.interrupt();
         crate::server::signalled().await;
         eprintln!("Killing the running stages (interrupt again to exit without recording the run)");
-        orchard_pipeline::repro::kill_commands();
+        stop.kill_commands();
         crate::server::signalled().await;
         std::process::exit(130);
     });

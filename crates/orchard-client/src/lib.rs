@@ -5,14 +5,12 @@
 //! pipeline's tracking runs (`orchard repro` with `MLFLOW_TRACKING_URI=http://…`), `orchard serve` resolving a
 //! `models:/` URI through a remote server and fetching the files through its artifact proxy.
 
-mod models;
+pub mod models;
 
 use std::time::Duration;
 
 use orchard_api::endpoints::{Endpoint, Method};
 use serde::Deserialize;
-
-pub use models::RemoteModel;
 
 /// What a call can end in, besides its answer.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ModelError;
+use crate::error::ModelError;
 
 /// The file name inside a model directory.
 pub const FILE_NAME: &str = "feature_spec.json";

@@ -8,7 +8,10 @@
 //! so results match Python's to the last bit in practice (tests require 1e-9).
 
 use crate::tree::{Child, Ensemble, Missing, Node, Rule, Tree, ZERO_THRESHOLD};
-use crate::{ModelError, Output, OutputKind, Predictor};
+use crate::error::ModelError;
+use crate::predictor::Output;
+use crate::predictor::OutputKind;
+use crate::predictor::Predictor;
 
 /// How raw scores become predictions.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -90,7 +93,7 @@ impl Objective {
             Objective::CrossEntropyLambda => scores.iter_mut().for_each(|r| *r = r.exp().ln_1p()),
             Objective::SquaredBack => scores.iter_mut().for_each(|r| *r = r.signum() * *r * *r),
             Objective::Exp => scores.iter_mut().for_each(|r| *r = r.exp()),
-            Objective::Softmax => crate::softmax(scores),
+            Objective::Softmax => crate::predictor::softmax(scores),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use indexmap::IndexMap;
 use orchard_yaml::Node;
 
-use crate::ModelError;
+use crate::error::ModelError;
 
 pub const FILE_NAME: &str = "MLmodel";
 

@@ -10,7 +10,9 @@ use crate::features::{self, Compiled, FeatureSpec};
 use crate::lightgbm::LightGbm;
 use crate::mlmodel::{self, MlModel, Signature};
 use crate::onnx::OnnxModel;
-use crate::{ModelError, OutputKind, Predictor};
+use crate::error::ModelError;
+use crate::predictor::OutputKind;
+use crate::predictor::Predictor;
 
 /// One input value as a request carries it.
 #[derive(Clone, Debug, PartialEq)]

@@ -168,10 +168,11 @@ impl Worker {
         let options: RunOptions = serde_json::from_str(&run.options).unwrap_or_else(|_| RunOptions::new());
         let lost = Arc::new(AtomicBool::new(false));
         let finished = Arc::new(AtomicBool::new(false));
+        let stop = orchard_pipeline::Stop::new();
         let heartbeat = {
             let (rt, store, id, lease) = (self.rt.clone(), self.store.clone(), self.opts.id.clone(), self.opts.lease);
             let (run_id, name) = (run.run_id.clone(), stage.stage.clone());
-            let (lost, finished) = (lost.clone(), finished.clone());
+            let (lost, finished, stop) = (lost.clone(), finished.clone(), stop.clone());
             std::thread::spawn(move || {
                 let beat = lease / 3;
                 let mut last = std::time::Instant::now();
@@ -189,7 +190,7 @@ impl Worker {
                             lost.store(true, Ordering::Relaxed);
                             // The worker that took over runs the stage now: this one's command must not go on
                             // beside it (a worker runs one stage at a time, so every command is this stage's).
-                            orchard_pipeline::repro::kill_commands();
+                            stop.kill_commands();
                             return;
                         }
                         Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
@@ -201,7 +202,7 @@ impl Worker {
         struct Nobody;
         impl Observer for Nobody {}
         let linked = Linked { inner: observer.as_deref().unwrap_or(&Nobody), tracking_run_id: std::sync::Mutex::new(None) };
-        let report = self.execute(run, stage, &options, &linked);
+        let report = self.execute(run, stage, &options, &linked, stop);
         finished.store(true, Ordering::Relaxed);
         let _ = heartbeat.join();
         let tracking = linked.tracking_run_id.lock().expect("poisoned").take();
@@ -233,7 +234,14 @@ impl Worker {
         Ok(Done { run_id: run.run_id.clone(), stage: stage.stage.clone(), status, recorded: after.is_some() })
     }
 
-    fn execute(&self, run: &PipelineRun, stage: &StageRun, options: &RunOptions, observer: &dyn Observer) -> Result<orchard_pipeline::StageReport> {
+    fn execute(
+        &self,
+        run: &PipelineRun,
+        stage: &StageRun,
+        options: &RunOptions,
+        observer: &dyn Observer,
+        stop: orchard_pipeline::Stop,
+    ) -> Result<orchard_pipeline::StageReport> {
         let root = Path::new(&run.project);
         // The run's params: its overrides composed into params.yaml (the same for every stage of the run).
         crate::write_params(root, Path::new(&options.config_dir), &options.config_name, &run.overrides)?;
@@ -248,6 +256,7 @@ impl Worker {
             env: vec![("ORCHARD_WORKER".into(), self.opts.id.clone()), ("ORCHARD_PIPELINE_RUN_ID".into(), run.run_id.clone())],
             progress_to_stderr: self.opts.quiet_stdout,
             die_with_parent: true,
+            stop,
         };
         Ok(orchard_pipeline::run_one(&project, &stage.stage, &opts, observer)?)
     }

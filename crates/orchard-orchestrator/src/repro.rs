@@ -31,6 +31,8 @@ pub struct Request {
     pub dry: bool,
     /// Progress lines on stderr (stdout carries JSON).
     pub progress_to_stderr: bool,
+    /// The caller's handle to stop the runs (Ctrl-C): the running one stops, the later ones do not start.
+    pub stop: orchard_pipeline::Stop,
     pub config_dir: PathBuf,
     pub config_name: String,
     pub force: bool,
@@ -138,15 +140,15 @@ pub struct Runs {
     pub asked: usize,
 }
 
-/// Runs here, one after the other, the pipeline runs of the request; `interrupted` says whether the user
-/// asked to stop (the runs not started are then reported as not run). An error before the stages of the
-/// only run is returned as the error; in a sweep it fails that job alone.
-pub fn run_here(rt: &Handle, store: Option<&Store>, request: &Request, interrupted: &dyn Fn() -> bool) -> Result<Runs> {
+/// Runs here, one after the other, the pipeline runs of the request; once the request's `stop` is
+/// interrupted, the runs not started are reported as not run. An error before the stages of the only run is
+/// returned as the error; in a sweep it fails that job alone.
+pub fn run_here(rt: &Handle, store: Option<&Store>, request: &Request) -> Result<Runs> {
     let sets = request.override_sets()?;
     let options = request.options();
     let mut runs = Runs { asked: sets.len(), ..Runs::default() };
     for (n, overrides) in sets.iter().enumerate() {
-        if n > 0 && interrupted() {
+        if n > 0 && request.stop.interrupted() {
             runs.failures.push(format!("#{n} and the jobs after it: not run (interrupted)"));
             break;
         }
@@ -199,6 +201,7 @@ fn run_one(
         env: Vec::new(),
         progress_to_stderr: request.progress_to_stderr,
         die_with_parent: false,
+        stop: request.stop.clone(),
     };
     let tracker = match request.server() {
         Some((uri, experiment)) if !request.dry => Some(open_tracking(rt, uri, experiment, root)?),

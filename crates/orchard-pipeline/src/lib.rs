@@ -2,6 +2,7 @@
 //! ([`project`]), the run cache ([`runcache`]) and `repro` ([`repro`]) — so `dvc` and Orchard agree on what is
 //! up to date and can take turns on one repository.
 
+mod error;
 pub mod lock;
 pub mod project;
 pub mod repro;
@@ -10,22 +11,6 @@ pub mod spec;
 pub mod status;
 
 pub use project::{Change, Project};
-pub use repro::{repro, repro_observed, run_one, Observer, Options, Outcome, Report, StageReport};
+pub use repro::{repro, repro_observed, run_one, Observer, Options, Outcome, Report, StageReport, Stop};
 
-#[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
-    #[error("{}: {source}", .path.display())]
-    Io { path: std::path::PathBuf, source: std::io::Error },
-    #[error("{0}")]
-    Invalid(String),
-    #[error(transparent)]
-    Data(#[from] orchard_data::DataError),
-}
-
-impl PipelineError {
-    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> PipelineError {
-        PipelineError::Io { path: path.to_path_buf(), source }
-    }
-}
-
-pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
+pub use error::{PipelineError, Result};

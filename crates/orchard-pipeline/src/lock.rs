@@ -10,7 +10,7 @@ use orchard_yaml::python::yaml_float;
 use orchard_yaml::Node;
 
 use crate::spec::Cmd;
-use crate::{PipelineError, Result};
+use crate::error::{PipelineError, Result};
 
 pub const FILE_NAME: &str = "dvc.lock";
 

@@ -11,7 +11,7 @@ use orchard_data::{workspace, Repo};
 
 use crate::lock::{HashEntry, Lock, LockEntry};
 use crate::spec::{self, Pipeline, Stage};
-use crate::{PipelineError, Result};
+use crate::error::{PipelineError, Result};
 
 pub struct Project {
     pub root: PathBuf,

@@ -7,7 +7,8 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{mpsc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use orchard_data::fsutil;
@@ -16,7 +17,7 @@ use crate::lock::{HashEntry, Lock};
 use crate::project::{Change, Project};
 use crate::runcache;
 use crate::spec::Stage;
-use crate::{PipelineError, Result};
+use crate::error::{PipelineError, Result};
 
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -36,6 +37,8 @@ pub struct Options {
     /// command running beside the worker that takes the stage over. Costs a fork per command instead of
     /// posix_spawn, so it is for workers only.
     pub die_with_parent: bool,
+    /// The caller's handle to stop the run (Ctrl-C).
+    pub stop: Stop,
 }
 
 /// What happened to one stage.
@@ -124,17 +127,58 @@ impl Report {
     }
 }
 
-static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// The process groups of the commands running now (each command leads its own group).
-static GROUPS: Mutex<Vec<libc::pid_t>> = Mutex::new(Vec::new());
-
 /// Why a stage that never started did not run.
 const NOT_RUN: &str = "not run: repro was interrupted";
 
-/// Whether [`interrupt`] was called in this process.
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+/// How the caller stops a `repro` in progress, as Ctrl-C stops `dvc repro`: a handle shared by the caller's
+/// signal watcher and the stages of the run it was given to (in [`Options::stop`]). Clones are one handle.
+#[derive(Clone, Debug, Default)]
+pub struct Stop(Arc<StopState>);
+
+#[derive(Debug, Default)]
+struct StopState {
+    interrupted: AtomicBool,
+    /// The process groups of the commands running now (each command leads its own group).
+    groups: Mutex<Vec<libc::pid_t>>,
+}
+
+impl Stop {
+    pub fn new() -> Stop {
+        Stop::default()
+    }
+
+    /// Whether [`Stop::interrupt`] was called.
+    pub fn interrupted(&self) -> bool {
+        self.0.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// Every running command's process group gets SIGINT (they run in groups of their own, so the
+    /// terminal's Ctrl-C does not reach them), no stage starts after it, no retry is made, and the stages
+    /// left are reported as not run. For a signal watcher to call (not from inside a signal handler: it takes
+    /// a lock).
+    pub fn interrupt(&self) {
+        self.0.interrupted.store(true, Ordering::SeqCst);
+        self.signal_all(libc::SIGINT);
+    }
+
+    /// Kills every running command's process group at once (a second Ctrl-C).
+    pub fn kill_commands(&self) {
+        self.signal_all(libc::SIGKILL);
+    }
+
+    fn signal_all(&self, signal: libc::c_int) {
+        for &g in self.0.groups.lock().expect("groups poisoned").iter() {
+            signal_group(g, signal);
+        }
+    }
+
+    fn enter(&self, group: libc::pid_t) {
+        self.0.groups.lock().expect("groups poisoned").push(group);
+    }
+
+    fn leave(&self, group: libc::pid_t) {
+        self.0.groups.lock().expect("groups poisoned").retain(|&g| g != group);
+    }
 }
 
 fn signal_group(group: libc::pid_t, signal: libc::c_int) {
@@ -144,29 +188,10 @@ fn signal_group(group: libc::pid_t, signal: libc::c_int) {
     }
 }
 
-/// Stops the `repro` in progress as Ctrl-C stops `dvc repro`: every running command's process group gets
-/// SIGINT (they run in groups of their own, so the terminal's Ctrl-C does not reach them), no stage starts
-/// after it, no retry is made, and the stages left are reported as not run. For a signal watcher to call
-/// (not from inside a signal handler: it takes a lock).
-pub fn interrupt() {
-    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
-    for &g in GROUPS.lock().expect("groups poisoned").iter() {
-        signal_group(g, libc::SIGINT);
-    }
-}
-
-/// Kills every running command's process group at once (a second Ctrl-C).
-pub fn kill_commands() {
-    for &g in GROUPS.lock().expect("groups poisoned").iter() {
-        signal_group(g, libc::SIGKILL);
-    }
-}
-
-static TO_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Prints a line of progress; stages running side by side share the stream, so each line goes out whole.
-fn say(text: &str) {
-    if TO_STDERR.load(std::sync::atomic::Ordering::Relaxed) {
+/// Prints a line of progress (to stderr when stdout carries a report); stages running side by side share the
+/// stream, so each line goes out whole.
+fn say(to_stderr: bool, text: &str) {
+    if to_stderr {
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{text}");
     } else {
@@ -198,7 +223,6 @@ pub fn repro(project: &Project, opts: &Options) -> Result<Report> {
 }
 
 pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer) -> Result<Report> {
-    TO_STDERR.store(opts.progress_to_stderr, std::sync::atomic::Ordering::Relaxed);
     let order = project.plan(&opts.targets, opts.single_item)?;
     let up = project.upstream()?;
     let mut shared = Shared::read(project, Some(LOCK_WRITE_EVERY))?;
@@ -214,7 +238,7 @@ pub fn repro_observed(project: &Project, opts: &Options, observer: &dyn Observer
     // bookkeeping of a trivial stage). `jobs` bounds the commands running at once, not the stages: once a
     // stage's command has ended, its own thread hands the next ready stage to an idle one (no round trip
     // through this thread) and goes on to hash, cache and lock the outputs — so twice as many threads.
-    let plan = Plan { order: &order, up: &up, selected: &selected, jobs };
+    let plan = Plan { order: &order, up: &up, selected: &selected, jobs, stop: &opts.stop };
     let sched = Mutex::new(Sched::new(n));
     let pool = (2 * jobs).min(order.len());
     let (work_tx, work_rx) = mpsc::channel::<usize>();
@@ -345,6 +369,7 @@ struct Plan<'a> {
     up: &'a [Vec<usize>],
     selected: &'a [bool],
     jobs: usize,
+    stop: &'a Stop,
 }
 
 /// Which stages are waiting, started, done; how many commands run (at most `jobs`) and how many stages are
@@ -372,7 +397,7 @@ impl Sched {
             self.first_waiting += 1;
         }
         for &i in &plan.order[self.first_waiting..] {
-            if self.running >= plan.jobs || interrupted() {
+            if self.running >= plan.jobs || plan.stop.interrupted() {
                 break;
             }
             if self.state[i] == WAITING && plan.up[i].iter().all(|&j| !plan.selected[j] || self.state[j] == DONE) {
@@ -417,7 +442,6 @@ impl Drop for CloseRunCache<'_> {
 /// are done. `dvc.lock` is read now and updated under a file lock, so workers side by side keep each other's
 /// entries.
 pub fn run_one(project: &Project, name: &str, opts: &Options, observer: &dyn Observer) -> Result<StageReport> {
-    TO_STDERR.store(opts.progress_to_stderr, std::sync::atomic::Ordering::Relaxed);
     let i = project
         .pipeline
         .stages
@@ -542,7 +566,7 @@ fn run_stage(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Shar
     let locked = lock.lock().expect("lock poisoned").lock.stages.get(&stage.name).cloned();
     if stage.frozen {
         eprintln!("WARNING: stage: '{}' is frozen. Its dependencies are not going to be reproduced.", stage.name);
-        say(&format!("Verifying outputs in frozen stage: '{}'", stage.name));
+        say(opts.progress_to_stderr, &format!("Verifying outputs in frozen stage: '{}'", stage.name));
         for o in &stage.outs {
             if !project.abs(stage, &o.path).exists() {
                 return Err(PipelineError::Invalid(format!("missing data '{}'", o.path)));
@@ -550,18 +574,18 @@ fn run_stage(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Shar
         }
         return Ok(Outcome::Unchanged);
     }
-    if interrupted() {
+    if opts.stop.interrupted() {
         return Ok(Outcome::Blocked(NOT_RUN.into()));
     }
     let changes = project.changes(stage, locked.as_ref())?;
     if changes.is_empty() && !opts.force {
-        say(&format!("Stage '{}' didn't change, skipping", stage.name));
+        say(opts.progress_to_stderr, &format!("Stage '{}' didn't change, skipping", stage.name));
         return Ok(Outcome::Unchanged);
     }
     if opts.dry {
-        say(&format!("Running stage '{}':", stage.name));
+        say(opts.progress_to_stderr, &format!("Running stage '{}':", stage.name));
         for line in stage.cmd.lines() {
-            say(&format!("> {line}"));
+            say(opts.progress_to_stderr, &format!("> {line}"));
         }
         return Ok(Outcome::Due(changes));
     }
@@ -575,9 +599,9 @@ fn run_stage(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Shar
     let cacheable = !opts.no_run_cache && !opts.force && runcache::cacheable(stage);
     if cacheable {
         if let Some(entry) = runcache::lookup(project, &inputs)? {
-            say(&format!("Stage '{}' is cached - skipping run, checking out outputs", stage.name));
+            say(opts.progress_to_stderr, &format!("Stage '{}' is cached - skipping run, checking out outputs", stage.name));
             runcache::restore(project, stage, &entry)?;
-            save_entry(project, lock, stage, entry)?;
+            save_entry(project, lock, stage, entry, opts.progress_to_stderr)?;
             return Ok(Outcome::Restored);
         }
     }
@@ -589,7 +613,7 @@ fn run_stage(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Shar
             fsutil::remove_path(&abs).map_err(|e| PipelineError::io(&abs, e))?;
         }
     }
-    say(&format!("Running stage '{}':", stage.name));
+    say(opts.progress_to_stderr, &format!("Running stage '{}':", stage.name));
     let env = observer.started(stage);
     match execute(project, stage, opts, lock, &env, capture, ended) {
         Ok(attempts) => {
@@ -646,7 +670,7 @@ fn execute(project: &Project, stage: &Stage, opts: &Options, lock: &Mutex<Shared
         }
     }
     lock.lock().expect("lock poisoned").ignore.extend(ignore);
-    save_entry(project, lock, stage, entry)?;
+    save_entry(project, lock, stage, entry, opts.progress_to_stderr)?;
     Ok(attempts)
 }
 
@@ -675,20 +699,20 @@ pub fn metrics_of(project: &Project, stage: &Stage) -> Vec<(String, f64)> {
     out
 }
 
-fn save_entry(project: &Project, shared: &Mutex<Shared>, stage: &Stage, entry: crate::lock::LockEntry) -> Result<()> {
+fn save_entry(project: &Project, shared: &Mutex<Shared>, stage: &Stage, entry: crate::lock::LockEntry, to_stderr: bool) -> Result<()> {
     let mut guard = shared.lock().expect("lock poisoned");
     let s = &mut *guard;
     if s.lock.stages.get(&stage.name) == Some(&entry) {
         return Ok(());
     }
     if !project.root.join(crate::lock::FILE_NAME).exists() && s.unwritten.is_empty() {
-        say(&format!("Generating lock file '{}'", crate::lock::FILE_NAME));
+        say(to_stderr, &format!("Generating lock file '{}'", crate::lock::FILE_NAME));
     }
     s.insert(&stage.name, entry);
     if !s.unwritten.contains(&stage.name) {
         s.unwritten.push(stage.name.clone());
     }
-    say(&format!("Updating lock file '{}'\n", crate::lock::FILE_NAME));
+    say(to_stderr, &format!("Updating lock file '{}'\n", crate::lock::FILE_NAME));
     if s.next_write.is_some_and(|t| Instant::now() < t) {
         return Ok(());
     }
@@ -760,7 +784,7 @@ fn run_with_retries(project: &Project, stage: &Stage, opts: &Options, env: &[(St
         capture.attempts.store(attempt, std::sync::atomic::Ordering::Relaxed);
         match run_once(project, stage, opts, env, capture) {
             Ok(()) => return Ok(attempt),
-            Err(e) if attempt < total && !interrupted() => {
+            Err(e) if attempt < total && !opts.stop.interrupted() => {
                 let warning = format!(
                     "WARNING: stage '{}' failed ({e}); retrying in {:.1}s (attempt {} of {total})",
                     stage.name,
@@ -771,10 +795,10 @@ fn run_with_retries(project: &Project, stage: &Stage, opts: &Options, env: &[(St
                 capture.note(&warning);
                 // In short naps, so that Ctrl-C during a long delay stops the stage at once.
                 let until = Instant::now() + stage.policy.retry_delay;
-                while !interrupted() && Instant::now() < until {
+                while !opts.stop.interrupted() && Instant::now() < until {
                     std::thread::sleep(until.saturating_duration_since(Instant::now()).min(Duration::from_millis(50)));
                 }
-                if interrupted() {
+                if opts.stop.interrupted() {
                     return Err(PipelineError::Invalid("repro was interrupted".into()));
                 }
                 attempt += 1;
@@ -787,10 +811,10 @@ fn run_with_retries(project: &Project, stage: &Stage, opts: &Options, env: &[(St
 fn run_once(project: &Project, stage: &Stage, opts: &Options, env: &[(String, String)], capture: &Capture) -> Result<()> {
     let started = Instant::now();
     for line in stage.cmd.lines() {
-        if interrupted() {
+        if opts.stop.interrupted() {
             return Err(PipelineError::Invalid(format!("interrupted before: {line}")));
         }
-        say(&format!("> {line}"));
+        say(opts.progress_to_stderr, &format!("> {line}"));
         *capture.exit_code.lock().expect("capture poisoned") = None;
         let mut cmd = Command::new(shell());
         cmd.arg("-c")
@@ -821,15 +845,15 @@ fn run_once(project: &Project, stage: &Stage, opts: &Options, env: &[(String, St
         }
         let mut child = cmd.spawn().map_err(|e| PipelineError::Invalid(format!("failed to run: {e}")))?;
         let group = child.id() as libc::pid_t;
-        GROUPS.lock().expect("groups poisoned").push(group);
-        if interrupted() {
+        opts.stop.enter(group);
+        if opts.stop.interrupted() {
             // Interrupted between the look before the stage and now: this command stops too.
             signal_group(group, libc::SIGINT);
         }
         let status = supervise(&mut child, stage.policy.timeout, started, capture, opts.progress_to_stderr);
-        GROUPS.lock().expect("groups poisoned").retain(|&g| g != group);
+        opts.stop.leave(group);
         let status = status?;
-        if interrupted() && !status.success() {
+        if opts.stop.interrupted() && !status.success() {
             return Err(PipelineError::Invalid(format!("interrupted: {line}")));
         }
         *capture.exit_code.lock().expect("capture poisoned") = status.code();
@@ -973,7 +997,8 @@ mod tests {
     fn a_slot_frees_when_the_command_ends_but_dependants_wait_for_the_stage() {
         // a; b after a; c independent. One command at a time.
         let (order, up, selected) = (vec![0, 1, 2], vec![vec![], vec![0], vec![]], vec![true; 3]);
-        let plan = Plan { order: &order, up: &up, selected: &selected, jobs: 1 };
+        let stop = Stop::new();
+        let plan = Plan { order: &order, up: &up, selected: &selected, jobs: 1, stop: &stop };
         let mut s = Sched::new(3);
         assert_eq!(s.ready(&plan), vec![0]);
         assert_eq!(s.ready(&plan), Vec::<usize>::new(), "one command at a time");
@@ -991,7 +1016,8 @@ mod tests {
     #[test]
     fn a_failed_stage_starts_nothing_downstream() {
         let (order, up, selected) = (vec![0, 1], vec![vec![], vec![0]], vec![true; 2]);
-        let plan = Plan { order: &order, up: &up, selected: &selected, jobs: 2 };
+        let stop = Stop::new();
+        let plan = Plan { order: &order, up: &up, selected: &selected, jobs: 2, stop: &stop };
         let mut s = Sched::new(2);
         assert_eq!(s.ready(&plan), vec![0]);
         s.settled(0, true);

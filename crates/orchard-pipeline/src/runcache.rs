@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::lock::{self, LockEntry};
 use crate::project::Project;
 use crate::spec::{OutKind, Stage};
-use crate::{PipelineError, Result};
+use crate::error::{PipelineError, Result};
 
 /// Whether DVC would cache the stage: it needs deps and outs, must not always change, and its outputs must
 /// all be cached and not persisted (metrics and plots may opt out of the cache).

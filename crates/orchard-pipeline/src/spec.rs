@@ -11,7 +11,7 @@ use indexmap::IndexMap;
 use orchard_yaml::python::{self, Booleans};
 use orchard_yaml::Node;
 
-use crate::{PipelineError, Result};
+use crate::error::{PipelineError, Result};
 
 pub const FILE_NAME: &str = "dvc.yaml";
 

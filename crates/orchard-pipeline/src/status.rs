@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::project::Project;
-use crate::Result;
+use crate::error::Result;
 
 /// What changed, stage by stage.
 #[derive(Debug, Clone, Default)]

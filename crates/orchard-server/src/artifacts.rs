@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::request::Fields;
 use orchard_api::endpoints::{self as api, Endpoint};
 use orchard_api::wire;
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

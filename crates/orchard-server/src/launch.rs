@@ -13,7 +13,7 @@ use orchard_tracking::artifacts::Artifacts;
 use orchard_tracking::Tracking;
 
 use crate::gateway::RegistryCatalog;
-use crate::AppState;
+use crate::state::AppState;
 
 /// The folder of the embedded default, relative to the working folder.
 pub const DEFAULT_DATA_DIR: &str = "orchard-data";

@@ -15,6 +15,7 @@ pub mod launch;
 pub mod model_source;
 pub mod registry;
 pub mod request;
+mod state;
 pub mod tracking;
 
 use std::time::Duration;
@@ -24,23 +25,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use orchard_tracking::artifacts::Artifacts;
-use orchard_tracking::{ErrorCode, Tracking};
+use orchard_tracking::ErrorCode;
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub tracking: Tracking,
-    /// `None` when artifacts are not proxied (`--no-serve-artifacts`): clients then write to the store directly.
-    pub artifacts: Option<Artifacts>,
-    /// The model gateway (`/models/<name>/predict`, `/v2/…`), when enabled.
-    pub gateway: Option<orchard_serve::Serving>,
-}
+pub use crate::state::AppState;
 
 /// Builds the whole application.
 pub fn app(state: AppState) -> Router {

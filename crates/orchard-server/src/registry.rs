@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::error::ApiResult;
 use crate::request::Fields;
 use crate::tracking::tags;
-use crate::AppState;
+use crate::state::AppState;
 
 type JsonResult = ApiResult<Json<Value>>;
 

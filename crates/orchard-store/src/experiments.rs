@@ -6,7 +6,10 @@ use sqlx::Acquire;
 use crate::query::Query;
 use crate::search::{self, Target};
 use crate::sql::Sql;
-use crate::{get, now_ms, Experiment, Result, Store, StoreError, Tag, ACTIVE, DELETED};
+use crate::values::{get, now_ms};
+use crate::model::{Experiment, Tag, ACTIVE, DELETED};
+use crate::error::{Result, StoreError};
+use crate::Store;
 
 const COLUMNS: &str = "e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.last_update_time";
 

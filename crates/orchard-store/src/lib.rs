@@ -7,6 +7,8 @@
 //!
 //! Migrations are embedded in the binary and versioned (see [`migrate`]); they run when the store opens.
 
+mod backend;
+mod error;
 mod experiments;
 mod log_writer;
 mod logged_models;
@@ -19,6 +21,7 @@ mod registry;
 mod runs;
 mod search;
 mod sql;
+mod values;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -26,131 +29,13 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 
+pub use backend::Backend;
+pub use error::{Result, StoreError};
 pub use model::*;
-pub use registry::{ModelVersion, NewModelVersion, RegisteredModel, DELETED_STAGE, PROMPT_TAG};
-
-/// Everything that can go wrong below the domain layer.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("unsupported backend store URI '{0}': expected sqlite:///path or postgresql://user@host:port/db")]
-    UnsupportedUri(String),
-    #[error("could not prepare the database directory {path}: {source}")]
-    Directory {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{0} not found")]
-    NotFound(String),
-    #[error("{0} already exists")]
-    AlreadyExists(String),
-    /// Logging to a run that is not active (deleted).
-    #[error("run {run_id} is {lifecycle_stage}")]
-    InactiveRun {
-        run_id: String,
-        lifecycle_stage: String,
-    },
-    /// A param was logged before with another value; MLflow forbids changing it.
-    #[error("param '{key}' already has value '{old}' (attempted '{new}')")]
-    ParamConflict {
-        run_id: String,
-        key: String,
-        old: String,
-        new: String,
-    },
-    /// A query the domain layer should have rejected (e.g. a comparator a field does not support).
-    #[error("invalid query: {0}")]
-    InvalidQuery(String),
-    #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
-    #[error("migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-}
-
-impl StoreError {
-    /// Whether retrying later may succeed (the database is busy or unreachable), as opposed to a bad request.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Db(
-                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
-            )
-        )
-    }
-}
-
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-/// Which engine a store runs on. The dialects differ in few places: these are they.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    /// A correlated sub-query giving `[[key, value], …]` as JSON text for the rows of `table` that belong to
-    /// `owner`: one row per run instead of one per param or tag.
-    pub(crate) fn json_pairs(self, table: &str, fk: &str, owner: &str) -> String {
-        match self {
-            Backend::Sqlite => {
-                format!("(SELECT json_group_array(json_array(x.key, x.value)) FROM {table} x WHERE x.{fk} = {owner})")
-            }
-            Backend::Postgres => format!(
-                "(SELECT COALESCE(json_agg(json_build_array(x.key, x.value)), '[]')::text FROM {table} x WHERE x.{fk} = {owner})"
-            ),
-        }
-    }
-
-    /// Like [`Backend::json_pairs`] for metric points: `[[key, value, timestamp, step, is_nan], …]`, the value as
-    /// text that parses back to the exact same double (17 significant digits; "Inf"/"Infinity" for ±∞).
-    pub(crate) fn json_metrics(self, table: &str, fk: &str, owner: &str) -> String {
-        match self {
-            Backend::Sqlite => format!(
-                "(SELECT json_group_array(json_array(x.key, printf('%!.17g', x.value), x.timestamp, x.step, x.is_nan)) \
-                 FROM {table} x WHERE x.{fk} = {owner})"
-            ),
-            Backend::Postgres => format!(
-                "(SELECT COALESCE(json_agg(json_build_array(x.key, x.value::text, x.timestamp, x.step, x.is_nan)), '[]')::text \
-                 FROM {table} x WHERE x.{fk} = {owner})"
-            ),
-        }
-    }
-}
-
-impl Backend {
-    /// A JSON text produced by a sub-query, placed inside another JSON value as JSON (not as a string).
-    pub(crate) fn embed_json(self, expr: &str) -> String {
-        match self {
-            Backend::Sqlite => format!("json({expr})"),
-            Backend::Postgres => format!("({expr})::json"),
-        }
-    }
-
-    /// `[[…fields of row 1…], …]` over the rows of the query, in `order`, as one JSON text (`[]` when none).
-    pub(crate) fn json_array_agg(self, fields: &str, order: &str) -> String {
-        match self {
-            Backend::Sqlite => {
-                format!("COALESCE(json_group_array(json_array({fields}) ORDER BY {order}), '[]')")
-            }
-            Backend::Postgres => format!(
-                "COALESCE(json_agg(json_build_array({fields}) ORDER BY {order}), '[]')::text"
-            ),
-        }
-    }
-}
-
-/// Parses a double written by [`Backend::json_metrics`].
-pub(crate) fn parse_stored_double(text: &str) -> f64 {
-    match text {
-        "Inf" | "Infinity" | "inf" => f64::INFINITY,
-        "-Inf" | "-Infinity" | "-inf" => f64::NEG_INFINITY,
-        "NaN" => f64::NAN,
-        t => t.parse().unwrap_or(f64::NAN),
-    }
-}
+pub use values::now_ms;
 
 /// A handle to the metadata database. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -240,7 +125,7 @@ impl Store {
                 Store::assemble(pool.clone(), pool, Backend::Postgres)
             }
         };
-        migrate::run(&store).await?;
+        migrate::run(store.backend(), store.writer()).await?;
         Ok(store)
     }
 
@@ -300,22 +185,6 @@ async fn sqlite_pool(url: &str, max: u32) -> Result<AnyPool> {
         .connect(url)
         .await?;
     Ok(pool)
-}
-
-/// Current wall-clock time in milliseconds since the epoch, the unit MLflow uses everywhere.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-pub(crate) fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T>
-where
-    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
-{
-    use sqlx::Row;
-    Ok(row.try_get(col)?)
 }
 
 #[cfg(test)]

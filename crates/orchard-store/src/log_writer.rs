@@ -16,9 +16,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use sqlx::{Acquire, Any, AnyPool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::runs::{stored_value, RUN_NAME_TAG};
+use crate::values::stored_value;
+use crate::model::RUN_NAME_TAG;
 use crate::sql::{Arg, Sql};
-use crate::{get, Metric, Result, StoreError, Tag, ACTIVE};
+use crate::values::get;
+use crate::model::{Metric, Tag, ACTIVE};
+use crate::error::{Result, StoreError};
 
 /// Rows per multi-row statement: keeps each under SQLite's bound-variable limit.
 const CHUNK: usize = 100;

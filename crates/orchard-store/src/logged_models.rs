@@ -9,9 +9,10 @@ use crate::query::Query;
 use crate::runs::metric_value;
 use crate::search::{self, Target};
 use crate::sql::{Arg, Sql};
-use crate::{
-    get, now_ms, LoggedModel, Metric, NewLoggedModel, Result, Store, StoreError, Tag, DELETED,
-};
+use crate::values::{get, now_ms};
+use crate::model::{LoggedModel, Metric, NewLoggedModel, Tag, DELETED};
+use crate::error::{Result, StoreError};
+use crate::Store;
 
 const COLUMNS: &str = "m.model_id, m.experiment_id, m.name, m.artifact_location, m.creation_timestamp_ms, \
     m.last_updated_timestamp_ms, m.status, m.lifecycle_stage, m.model_type, m.source_run_id, m.status_message";

@@ -2,7 +2,10 @@
 
 use crate::runs::metric_value;
 use crate::sql::{Arg, Sql};
-use crate::{get, Metric, Result, Store};
+use crate::values::get;
+use crate::model::Metric;
+use crate::error::Result;
+use crate::Store;
 
 impl Store {
     /// Every point of one metric of one run, ordered by step then timestamp; `offset`/`limit` page it.

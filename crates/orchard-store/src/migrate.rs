@@ -9,7 +9,10 @@ use std::borrow::Cow;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
-use crate::{Backend, Result, Store};
+use sqlx::AnyPool;
+
+use crate::backend::Backend;
+use crate::error::Result;
 
 /// (version, description, sqlite SQL, postgres SQL)
 const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
@@ -61,8 +64,8 @@ fn migrator(backend: Backend) -> Migrator {
     }
 }
 
-pub(crate) async fn run(store: &Store) -> Result<()> {
-    migrator(store.backend()).run(store.writer()).await?;
+pub(crate) async fn run(backend: Backend, writer: &AnyPool) -> Result<()> {
+    migrator(backend).run(writer).await?;
     Ok(())
 }
 

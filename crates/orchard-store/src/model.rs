@@ -165,3 +165,60 @@ pub struct NewLoggedModel {
     pub tags: Vec<Tag>,
     pub params: Vec<Tag>,
 }
+
+/// MLflow keeps the run name both as a column and as this tag.
+pub const RUN_NAME_TAG: &str = "mlflow.runName";
+
+// ------------------------------------------------------------------------------------------ model registry
+
+/// The stage a deleted version is kept under.
+pub const DELETED_STAGE: &str = "Deleted_Internal";
+/// The tag that marks a registered model as a prompt (hidden from model searches unless asked for).
+pub const PROMPT_TAG: &str = "mlflow.prompt.is_prompt";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RegisteredModel {
+    pub name: String,
+    pub creation_timestamp_ms: i64,
+    pub last_updated_timestamp_ms: i64,
+    pub description: Option<String>,
+    pub tags: Vec<Tag>,
+    /// (alias, version number)
+    pub aliases: Vec<(String, i64)>,
+    /// For each stage, the live version with the highest number (stages in the order first met).
+    pub latest_versions: Vec<ModelVersion>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelVersion {
+    pub name: String,
+    pub version: i64,
+    pub creation_timestamp_ms: i64,
+    pub last_updated_timestamp_ms: i64,
+    pub description: Option<String>,
+    pub current_stage: String,
+    /// What the client registered (`runs:/…`, `models:/m-…`, `s3://…`), kept verbatim.
+    pub source: String,
+    /// Where the version's files are: the source, or for `models:/…` sources the resolved artifact location.
+    pub storage_location: String,
+    pub run_id: Option<String>,
+    pub run_link: Option<String>,
+    pub status: String,
+    pub status_message: Option<String>,
+    pub model_id: Option<String>,
+    pub tags: Vec<Tag>,
+    pub aliases: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct NewModelVersion {
+    pub name: String,
+    pub source: String,
+    pub storage_location: String,
+    pub run_id: Option<String>,
+    pub run_link: Option<String>,
+    pub description: Option<String>,
+    pub model_id: Option<String>,
+    pub tags: Vec<Tag>,
+}
+

@@ -9,7 +9,10 @@
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 
-use crate::{get, Backend, Result, Store, StoreError};
+use crate::values::get;
+use crate::backend::Backend;
+use crate::error::{Result, StoreError};
+use crate::Store;
 
 pub const QUEUED: &str = "QUEUED";
 pub const PENDING: &str = "PENDING";

@@ -1,12 +1,11 @@
 //! The model registry: registered models, their numbered versions, tags and aliases.
 //!
 //! Versions are never removed one by one: a deleted version keeps its row with the stage
-//! [`DELETED_STAGE`], so its number is never handed out again (MLflow's rule). Deleting a registered model
+//! [`crate::model::DELETED_STAGE`], so its number is never handed out again (MLflow's rule). Deleting a registered model
 //! removes everything of it.
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Acquire;
 
@@ -14,60 +13,13 @@ use crate::experiments::unique_to_exists;
 use crate::query::Query;
 use crate::search::{self, Target};
 use crate::sql::{Arg, Sql};
-use crate::{get, now_ms, Result, Store, StoreError, Tag};
-
-/// The stage a deleted version is kept under.
-pub const DELETED_STAGE: &str = "Deleted_Internal";
-/// The tag that marks a registered model as a prompt (hidden from model searches unless asked for).
-pub const PROMPT_TAG: &str = "mlflow.prompt.is_prompt";
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RegisteredModel {
-    pub name: String,
-    pub creation_timestamp_ms: i64,
-    pub last_updated_timestamp_ms: i64,
-    pub description: Option<String>,
-    pub tags: Vec<Tag>,
-    /// (alias, version number)
-    pub aliases: Vec<(String, i64)>,
-    /// For each stage, the live version with the highest number (stages in the order first met).
-    pub latest_versions: Vec<ModelVersion>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ModelVersion {
-    pub name: String,
-    pub version: i64,
-    pub creation_timestamp_ms: i64,
-    pub last_updated_timestamp_ms: i64,
-    pub description: Option<String>,
-    pub current_stage: String,
-    /// What the client registered (`runs:/…`, `models:/m-…`, `s3://…`), kept verbatim.
-    pub source: String,
-    /// Where the version's files are: the source, or for `models:/…` sources the resolved artifact location.
-    pub storage_location: String,
-    pub run_id: Option<String>,
-    pub run_link: Option<String>,
-    pub status: String,
-    pub status_message: Option<String>,
-    pub model_id: Option<String>,
-    pub tags: Vec<Tag>,
-    pub aliases: Vec<String>,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct NewModelVersion {
-    pub name: String,
-    pub source: String,
-    pub storage_location: String,
-    pub run_id: Option<String>,
-    pub run_link: Option<String>,
-    pub description: Option<String>,
-    pub model_id: Option<String>,
-    pub tags: Vec<Tag>,
-}
+use crate::values::{get, now_ms};
+use crate::error::{Result, StoreError};
+use crate::Store;
+use crate::model::{ModelVersion, NewModelVersion, RegisteredModel, Tag, DELETED_STAGE, PROMPT_TAG};
 
 const RM_COLUMNS: &str = "m.name, m.creation_timestamp_ms, m.last_updated_timestamp_ms, m.description";
+
 const MV_COLUMNS: &str = "v.id, v.name, v.version, v.creation_timestamp_ms, v.last_updated_timestamp_ms, \
     v.description, v.current_stage, v.source, v.storage_location, v.run_id, v.run_link, v.status, \
     v.status_message, v.model_id";
@@ -405,8 +357,8 @@ impl Store {
         // Lock the model's row so that concurrent creations on PostgreSQL take numbers one after the other
         // (SQLite already has one writer at a time).
         let lock = match self.backend() {
-            crate::Backend::Postgres => "SELECT 1 FROM registered_models WHERE name = $1 FOR UPDATE",
-            crate::Backend::Sqlite => "SELECT 1 FROM registered_models WHERE name = $1",
+            crate::backend::Backend::Postgres => "SELECT 1 FROM registered_models WHERE name = $1 FOR UPDATE",
+            crate::backend::Backend::Sqlite => "SELECT 1 FROM registered_models WHERE name = $1",
         };
         let exists = sqlx::query(lock)
             .bind(&new.name)

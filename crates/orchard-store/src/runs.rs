@@ -9,13 +9,11 @@ use crate::log_writer::LogOp;
 use crate::query::Query;
 use crate::search::{self, Target};
 use crate::sql::{Arg, Sql};
-use crate::{
-    get, now_ms, DatasetInput, Metric, ModelOutput, NewRun, Result, Run, RunInfo, RunUpdate, Store,
-    StoreError, Tag, ACTIVE, DELETED,
-};
+use crate::values::{get, now_ms};
+use crate::model::{RUN_NAME_TAG, DatasetInput, Metric, ModelOutput, NewRun, Run, RunInfo, RunUpdate, Tag, ACTIVE, DELETED};
+use crate::error::{Result, StoreError};
+use crate::Store;
 
-/// MLflow keeps the run name both as a column and as this tag.
-pub const RUN_NAME_TAG: &str = "mlflow.runName";
 
 const INFO_COLUMNS: &str =
     "r.run_uuid, r.name, r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage";
@@ -43,14 +41,6 @@ pub(crate) fn metric_value(row: &AnyRow) -> Result<f64> {
     })
 }
 
-/// NaN cannot be stored in a SQLite REAL: store (0, is_nan = 1) instead.
-pub(crate) fn stored_value(v: f64) -> (f64, i64) {
-    if v.is_nan() {
-        (0.0, 1)
-    } else {
-        (v, 0)
-    }
-}
 
 impl Store {
     pub async fn create_run(&self, run: &NewRun) -> Result<RunInfo> {
@@ -457,7 +447,7 @@ impl Store {
                     .unwrap_or_default();
                 runs[index[&run_id]].dataset_inputs.push(DatasetInput {
                     tags,
-                    dataset: crate::Dataset {
+                    dataset: crate::model::Dataset {
                         name: get(&row, "name")?,
                         digest: get(&row, "digest")?,
                         source_type: get(&row, "source_type")?,
@@ -514,7 +504,7 @@ fn metrics_from(points: Vec<(String, String, i64, i64, i64)>) -> Vec<Metric> {
             let value = if is_nan != 0 {
                 f64::NAN
             } else {
-                crate::parse_stored_double(&value)
+                crate::values::parse_stored_double(&value)
             };
             Metric::new(key, value, timestamp, step)
         })

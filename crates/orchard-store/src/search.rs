@@ -5,7 +5,7 @@
 
 use crate::query::{Attribute, Clause, Comparator, DatasetField, Field, OrderBy, Value, ViewType};
 use crate::sql::{Arg, Sql};
-use crate::{Result, StoreError};
+use crate::error::{Result, StoreError};
 
 /// How one searchable entity is laid out in the schema.
 pub(crate) struct Target {

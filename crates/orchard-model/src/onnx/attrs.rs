@@ -65,3 +65,6 @@ impl<'a> Attrs<'a> {
             .transpose()
     }
 }
+
+/// The widest row or answer a model may declare: a bound on what a crafted file can make Orchard allocate.
+pub(crate) const MAX_WIDTH: usize = 1 << 20;

@@ -104,7 +104,7 @@ pub(crate) fn transform(post: Post, scores: &mut [f64]) {
         Post::None => {}
         Post::Logistic => scores.iter_mut().for_each(|s| *s = logistic(*s)),
         Post::Probit => scores.iter_mut().for_each(|s| *s = probit(*s)),
-        Post::Softmax => crate::softmax(scores),
+        Post::Softmax => crate::predictor::softmax(scores),
         Post::SoftmaxZero => {
             // Zeros stay (near) zero: they mean "no score", not "score 0".
             let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);

@@ -19,7 +19,10 @@ use tract_onnx::pb::{self, tensor_proto::DataType, type_proto, ModelProto};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::DimLike;
 
-use crate::{ModelError, Output, OutputKind, Predictor};
+use crate::error::ModelError;
+use crate::predictor::Output;
+use crate::predictor::OutputKind;
+use crate::predictor::Predictor;
 
 fn bad(reason: impl std::fmt::Display) -> ModelError {
     ModelError::Format {
@@ -28,8 +31,6 @@ fn bad(reason: impl std::fmt::Display) -> ModelError {
     }
 }
 
-/// The widest row or answer a model may declare: a bound on what a crafted file can make Orchard allocate.
-pub(crate) const MAX_WIDTH: usize = 1 << 20;
 
 /// One graph input: its element type and how many of the row's columns it takes.
 #[derive(Clone, Debug)]
@@ -151,9 +152,9 @@ impl OnnxModel {
             })?;
             let (width, matrix) = match dims(t).as_slice() {
                 [_] => (1, false),
-                [_, Some(w)] if *w <= MAX_WIDTH => (*w, true),
+                [_, Some(w)] if *w <= attrs::MAX_WIDTH => (*w, true),
                 [_, Some(w)] => {
-                    return Err(bad(format!("input '{}' declares {w} columns (at most {MAX_WIDTH})", v.name)))
+                    return Err(bad(format!("input '{}' declares {w} columns (at most {})", v.name, attrs::MAX_WIDTH)))
                 }
                 [_, None] => {
                     return Err(ModelError::Unsupported(format!(
@@ -169,8 +170,8 @@ impl OnnxModel {
                     )))
                 }
             };
-            if inputs.iter().map(|i: &Input| i.width).sum::<usize>() + width > MAX_WIDTH {
-                return Err(bad(format!("the inputs declare more than {MAX_WIDTH} columns")));
+            if inputs.iter().map(|i: &Input| i.width).sum::<usize>() + width > attrs::MAX_WIDTH {
+                return Err(bad(format!("the inputs declare more than {} columns", attrs::MAX_WIDTH)));
             }
             inputs.push(Input { name: v.name.clone(), dt, width, matrix });
         }
@@ -205,7 +206,7 @@ impl OnnxModel {
         let width = if fact.rank() == 1 {
             1
         } else {
-            fact.shape.get(1).and_then(|d| d.to_usize().ok()).filter(|&w| w <= MAX_WIDTH).ok_or_else(|| {
+            fact.shape.get(1).and_then(|d| d.to_usize().ok()).filter(|&w| w <= attrs::MAX_WIDTH).ok_or_else(|| {
                 ModelError::Unsupported(format!("output '{}' has no fixed width ({:?})", answer.output, fact.shape))
             })?
         };

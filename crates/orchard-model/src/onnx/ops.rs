@@ -389,8 +389,8 @@ fn feature_vectorizer(_ctx: &ParsingContext, node: &NodeProto) -> Built {
         .into_iter()
         .map(|d| usize::try_from(d).map_err(|_| format_err!("bad input dimension {d}")))
         .collect::<TractResult<Vec<_>>>()?;
-    if dims.iter().sum::<usize>() > super::MAX_WIDTH {
-        bail!("FeatureVectorizer output wider than {} columns", super::MAX_WIDTH);
+    if dims.iter().sum::<usize>() > super::attrs::MAX_WIDTH {
+        bail!("FeatureVectorizer output wider than {} columns", super::attrs::MAX_WIDTH);
     }
     if dims.len() != node.input.len() {
         bail!("FeatureVectorizer has {} inputs but {} input dimensions", node.input.len(), dims.len());
@@ -446,8 +446,8 @@ fn one_hot_encoder(_ctx: &ParsingContext, node: &NodeProto) -> Built {
         bail!("OneHotEncoder over strings is not supported (Orchard feeds ONNX models numbers)");
     }
     let categories = a.ints("cats_int64s")?.unwrap_or_default();
-    if categories.len() > super::MAX_WIDTH {
-        bail!("OneHotEncoder has more than {} categories", super::MAX_WIDTH);
+    if categories.len() > super::attrs::MAX_WIDTH {
+        bail!("OneHotEncoder has more than {} categories", super::attrs::MAX_WIDTH);
     }
     if categories.is_empty() {
         bail!("OneHotEncoder has no categories");

@@ -130,7 +130,7 @@ impl TreeOp {
             let targets = required(a.int("n_targets")?, "n_targets")?;
             let targets = usize::try_from(targets)
                 .ok()
-                .filter(|&t| (1..=super::MAX_WIDTH).contains(&t))
+                .filter(|&t| (1..=super::attrs::MAX_WIDTH).contains(&t))
                 .ok_or_else(|| format_err!("bad n_targets {targets}"))?;
             (targets, None)
         };
