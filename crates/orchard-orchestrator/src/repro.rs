@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use orchard_pipeline::spec::ParamsFiles;
 use orchard_pipeline::{repro_observed, Observer, Options, Outcome, Project};
 use orchard_store::Store;
 use serde::Serialize;
@@ -182,15 +183,16 @@ fn run_one(
 ) -> Result<(Done, Option<String>)> {
     let root = &request.root;
     let params = |e: OrchestratorError| OrchestratorError::Invalid(format!("composing params.yaml: {e}"));
+    let mut files = ParamsFiles::default();
     if request.dry {
         // Checked against the params.yaml the overrides would give, which is not written.
         if let Some(text) = crate::compose_params(root, &request.config_dir, &request.config_name, overrides).map_err(params)? {
-            orchard_pipeline::spec::set_params_overlay(&root.join("params.yaml"), text);
+            files = files.with(&root.join("params.yaml"), text);
         }
     } else {
         crate::write_params(root, &request.config_dir, &request.config_name, overrides).map_err(params)?;
     }
-    let project = Project::open(root)?;
+    let project = Project::open_with(root, files)?;
     let opts = Options {
         targets: request.targets.clone(),
         jobs: request.jobs,

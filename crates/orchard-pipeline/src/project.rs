@@ -10,13 +10,15 @@ use orchard_data::hash::{self, DirEntry, HashKind, Oid};
 use orchard_data::{workspace, Repo};
 
 use crate::lock::{HashEntry, Lock, LockEntry};
-use crate::spec::{self, Pipeline, Stage};
+use crate::spec::{self, ParamsFiles, Pipeline, Stage};
 use crate::error::{PipelineError, Result};
 
 pub struct Project {
     pub root: PathBuf,
     pub repo: Repo,
     pub pipeline: Pipeline,
+    /// Where params files are read from (the files on disk, or for a dry run the text they would get).
+    pub params: ParamsFiles,
 }
 
 /// How one dependency, parameter or output differs from the lock, in `dvc status`'s words.
@@ -91,10 +93,15 @@ pub fn param_value<'a>(data: &'a Node, key: &str) -> Option<&'a Node> {
 
 impl Project {
     pub fn open(root: &Path) -> Result<Project> {
+        Project::open_with(root, ParamsFiles::default())
+    }
+
+    /// The project with its params files read through `params` (a dry run's params.yaml-to-be).
+    pub fn open_with(root: &Path, params: ParamsFiles) -> Result<Project> {
         let repo = Repo::find(root)?;
         let root = repo.root.clone();
-        let pipeline = spec::load(&root)?;
-        Ok(Project { root, repo, pipeline })
+        let pipeline = spec::load(&root, &params)?;
+        Ok(Project { root, repo, pipeline, params })
     }
 
     pub fn lock(&self) -> Result<Lock> {
@@ -223,7 +230,7 @@ impl Project {
         let mut out = IndexMap::new();
         for p in &stage.params {
             let abs = self.abs(stage, &p.file);
-            let data = if spec::params_file_exists(&abs) { Some(spec::load_params_file(&abs)?) } else { None };
+            let data = if self.params.exists(&abs) { Some(self.params.load(&abs)?) } else { None };
             out.insert(p.file.clone(), data);
         }
         Ok(out)

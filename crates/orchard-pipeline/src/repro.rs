@@ -3,203 +3,20 @@
 //! already run with the same inputs. A failed stage stops the stages that depend on it; the others go on,
 //! and the next `repro` resumes from it (every success is in `dvc.lock` as soon as it is done).
 
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{mpsc, Mutex};
+use std::time::Instant;
 
 use orchard_data::fsutil;
 
-use crate::lock::{HashEntry, Lock};
-use crate::project::{Change, Project};
+use crate::control::{say, Options, Stop, NOT_RUN};
+use crate::error::{PipelineError, Result};
+use crate::lock::HashEntry;
+use crate::lockfile::{save_entry, write_lock, CloseRunCache, Shared, LOCK_WRITE_EVERY};
+use crate::outcome::{Capture, Outcome, Report, StageReport};
+use crate::project::Project;
 use crate::runcache;
 use crate::spec::Stage;
-use crate::error::{PipelineError, Result};
-
-#[derive(Clone, Debug, Default)]
-pub struct Options {
-    pub targets: Vec<String>,
-    pub jobs: usize,
-    pub force: bool,
-    pub dry: bool,
-    /// Only the targets, not their upstream stages (`-s`).
-    pub single_item: bool,
-    /// Skip the run cache (`--no-run-cache`).
-    pub no_run_cache: bool,
-    /// Extra environment for every command (tracking links, …).
-    pub env: Vec<(String, String)>,
-    /// Progress (and the commands' output) to stderr, leaving stdout to a machine-readable report.
-    pub progress_to_stderr: bool,
-    /// Commands die with this process (the parent-death signal): a worker killed mid-stage must not leave its
-    /// command running beside the worker that takes the stage over. Costs a fork per command instead of
-    /// posix_spawn, so it is for workers only.
-    pub die_with_parent: bool,
-    /// The caller's handle to stop the run (Ctrl-C).
-    pub stop: Stop,
-}
-
-/// What happened to one stage.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Outcome {
-    Unchanged,
-    Ran { attempts: u32 },
-    Restored,
-    /// Would run (`--dry`).
-    Due(Vec<Change>),
-    Failed(String),
-    /// Not run because an upstream stage failed.
-    Blocked(String),
-}
-
-#[derive(Clone, Debug)]
-pub struct StageReport {
-    pub name: String,
-    pub outcome: Outcome,
-    pub seconds: f64,
-    /// The exit code of the command that ended the stage's run, when one ran and exited (not when it was
-    /// killed by a signal or a timeout).
-    pub exit_code: Option<i32>,
-    /// How many times the command was started (retries included); 0 when it never ran.
-    pub attempts: u32,
-    /// What the commands printed (every attempt), as passed through to the terminal.
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl StageReport {
-    fn new(name: &str, outcome: Outcome) -> StageReport {
-        StageReport { name: name.to_string(), outcome, seconds: 0.0, exit_code: None, attempts: 0, stdout: String::new(), stderr: String::new() }
-    }
-}
-
-/// How much of each output stream a stage run keeps for its record; beyond it, the count of bytes left out
-/// is written in its place (the terminal still gets everything).
-const KEEP: usize = 4 << 20;
-
-#[derive(Default)]
-struct Kept {
-    bytes: Vec<u8>,
-    omitted: u64,
-}
-
-impl Kept {
-    fn push(&mut self, b: &[u8]) {
-        let n = KEEP.saturating_sub(self.bytes.len()).min(b.len());
-        self.bytes.extend_from_slice(&b[..n]);
-        self.omitted += (b.len() - n) as u64;
-    }
-
-    fn text(&self) -> String {
-        let mut s = String::from_utf8_lossy(&self.bytes).into_owned();
-        if self.omitted > 0 {
-            s.push_str(&format!("\n[orchard: {} more bytes of output were not kept]\n", self.omitted));
-        }
-        s
-    }
-}
-
-/// What a stage's commands print, kept while it is passed through.
-#[derive(Default)]
-struct Capture {
-    stdout: std::sync::Arc<Mutex<Kept>>,
-    stderr: std::sync::Arc<Mutex<Kept>>,
-    exit_code: Mutex<Option<i32>>,
-    attempts: std::sync::atomic::AtomicU32,
-}
-
-impl Capture {
-    fn note(&self, line: &str) {
-        self.stderr.lock().expect("capture poisoned").push(format!("{line}\n").as_bytes());
-    }
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct Report {
-    pub stages: Vec<StageReport>,
-}
-
-impl Report {
-    pub fn failed(&self) -> bool {
-        self.stages.iter().any(|s| matches!(s.outcome, Outcome::Failed(_) | Outcome::Blocked(_)))
-    }
-}
-
-/// Why a stage that never started did not run.
-const NOT_RUN: &str = "not run: repro was interrupted";
-
-/// How the caller stops a `repro` in progress, as Ctrl-C stops `dvc repro`: a handle shared by the caller's
-/// signal watcher and the stages of the run it was given to (in [`Options::stop`]). Clones are one handle.
-#[derive(Clone, Debug, Default)]
-pub struct Stop(Arc<StopState>);
-
-#[derive(Debug, Default)]
-struct StopState {
-    interrupted: AtomicBool,
-    /// The process groups of the commands running now (each command leads its own group).
-    groups: Mutex<Vec<libc::pid_t>>,
-}
-
-impl Stop {
-    pub fn new() -> Stop {
-        Stop::default()
-    }
-
-    /// Whether [`Stop::interrupt`] was called.
-    pub fn interrupted(&self) -> bool {
-        self.0.interrupted.load(Ordering::SeqCst)
-    }
-
-    /// Every running command's process group gets SIGINT (they run in groups of their own, so the
-    /// terminal's Ctrl-C does not reach them), no stage starts after it, no retry is made, and the stages
-    /// left are reported as not run. For a signal watcher to call (not from inside a signal handler: it takes
-    /// a lock).
-    pub fn interrupt(&self) {
-        self.0.interrupted.store(true, Ordering::SeqCst);
-        self.signal_all(libc::SIGINT);
-    }
-
-    /// Kills every running command's process group at once (a second Ctrl-C).
-    pub fn kill_commands(&self) {
-        self.signal_all(libc::SIGKILL);
-    }
-
-    fn signal_all(&self, signal: libc::c_int) {
-        for &g in self.0.groups.lock().expect("groups poisoned").iter() {
-            signal_group(g, signal);
-        }
-    }
-
-    fn enter(&self, group: libc::pid_t) {
-        self.0.groups.lock().expect("groups poisoned").push(group);
-    }
-
-    fn leave(&self, group: libc::pid_t) {
-        self.0.groups.lock().expect("groups poisoned").retain(|&g| g != group);
-    }
-}
-
-fn signal_group(group: libc::pid_t, signal: libc::c_int) {
-    // SAFETY: sends a signal to a process group this process started; no memory is involved.
-    unsafe {
-        libc::killpg(group, signal);
-    }
-}
-
-/// Prints a line of progress (to stderr when stdout carries a report); stages running side by side share the
-/// stream, so each line goes out whole.
-fn say(to_stderr: bool, text: &str) {
-    if to_stderr {
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{text}");
-    } else {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{text}");
-        let _ = out.flush();
-    }
-}
+use crate::supervise::run_with_retries;
 
 /// Told about each stage that runs: tracking links a run per stage this way (the pipeline crate knows
 /// nothing of tracking servers).
@@ -216,6 +33,7 @@ pub trait Observer: Sync {
 }
 
 struct Unobserved;
+
 impl Observer for Unobserved {}
 
 pub fn repro(project: &Project, opts: &Options) -> Result<Report> {
@@ -357,8 +175,11 @@ impl Drop for StopPool<'_> {
 
 /// A stage's state in the scheduler.
 const WAITING: u8 = 0;
+
 const STARTED: u8 = 1;
+
 const DONE: u8 = 2;
+
 /// Failed, blocked by an upstream failure, or not run.
 const FAILED: u8 = 3;
 
@@ -430,14 +251,6 @@ impl Sched {
     }
 }
 
-struct CloseRunCache<'a>(&'a Mutex<Shared>);
-
-impl Drop for CloseRunCache<'_> {
-    fn drop(&mut self) {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).run_cache = None;
-    }
-}
-
 /// Runs one stage of the project and nothing upstream of it: a worker is handed stages whose upstream stages
 /// are done. `dvc.lock` is read now and updated under a file lock, so workers side by side keep each other's
 /// entries.
@@ -455,83 +268,6 @@ pub fn run_one(project: &Project, name: &str, opts: &Options, observer: &dyn Obs
     // .gitignore entries of outputs whose lock entry did not change.
     write_lock(project, &mut lock.lock().expect("lock poisoned"))?;
     Ok(report)
-}
-
-/// `dvc.lock` as this process last read or wrote it, and the file's size and mtime then: when they differ,
-/// another process (a worker) wrote it since, and its entries are read back before ours is added.
-struct Shared {
-    lock: Lock,
-    stamp: Option<(u64, std::time::SystemTime)>,
-    /// Entries' text as last written (see [`Lock::to_yaml_reusing`]).
-    rendered: std::collections::HashMap<String, (crate::lock::LockEntry, String)>,
-    /// Stages whose entries are not in the file yet.
-    unwritten: Vec<String>,
-    /// Each planned stage's place in the plan, and the stages whose entries this run added to the lock (with
-    /// their places): new entries are kept in plan order.
-    rank: std::collections::HashMap<String, usize>,
-    added: std::collections::HashMap<String, usize>,
-    /// Run-cache entries to write (path, text) on a thread of their own, off the stages' path: each one is a
-    /// new folder and file, which cost a quick stage as much as all its other bookkeeping on ext4. None:
-    /// written at once.
-    run_cache: Option<mpsc::Sender<(std::path::PathBuf, String)>>,
-    /// Outputs to add to their folder's .gitignore, written just before the entries that name them (each
-    /// .gitignore rewritten once per batch rather than once per stage).
-    ignore: Vec<std::path::PathBuf>,
-    /// At most one write per this long (the rest at the end of the run); None: every entry at once.
-    throttle: Option<Duration>,
-    next_write: Option<Instant>,
-}
-
-/// How often a long `repro` rewrites dvc.lock: rewriting the whole file after each of 1,000 quick stages
-/// was a measurable part of the per-stage cost. Should the process die in between, the stages not yet in
-/// the file are found changed next time and run again (or come back from the run cache, for those whose
-/// entries the run-cache writer had saved).
-const LOCK_WRITE_EVERY: Duration = Duration::from_millis(100);
-
-impl Shared {
-    fn read(project: &Project, throttle: Option<Duration>) -> Result<Shared> {
-        Ok(Shared {
-            lock: project.lock()?,
-            stamp: lock_stamp(project),
-            rendered: Default::default(),
-            unwritten: Vec::new(),
-            ignore: Vec::new(),
-            rank: Default::default(),
-            added: Default::default(),
-            run_cache: None,
-            throttle,
-            next_write: None,
-        })
-    }
-}
-
-impl Shared {
-    /// Puts a stage's entry in the lock: in its place when it has one; otherwise after the others, in plan
-    /// order among the ones this run adds (the order `dvc`, which runs one stage at a time, writes them in),
-    /// though stages may settle in another order.
-    fn insert(&mut self, name: &str, entry: crate::lock::LockEntry) {
-        if let Some(e) = self.lock.stages.get_mut(name) {
-            *e = entry;
-            return;
-        }
-        let mut at = self.lock.stages.len();
-        let mine = self.rank.get(name).copied();
-        while let (Some(mine), Some((prev, _))) = (mine, at.checked_sub(1).and_then(|k| self.lock.stages.get_index(k))) {
-            match self.added.get(prev) {
-                Some(&theirs) if theirs > mine => at -= 1,
-                _ => break,
-            }
-        }
-        self.lock.stages.shift_insert(at, name.to_string(), entry);
-        if let Some(mine) = mine {
-            self.added.insert(name.to_string(), mine);
-        }
-    }
-}
-
-fn lock_stamp(project: &Project) -> Option<(u64, std::time::SystemTime)> {
-    let m = std::fs::metadata(project.root.join(crate::lock::FILE_NAME)).ok()?;
-    Some((m.len(), m.modified().ok()?))
 }
 
 /// One stage, start to end, as a report (a panic becomes a failure: it must not leave a scheduler waiting
@@ -692,301 +428,11 @@ pub fn metrics_of(project: &Project, stage: &Stage) -> Vec<(String, f64)> {
     }
     let mut out = Vec::new();
     for o in stage.outs.iter().filter(|o| o.kind == crate::spec::OutKind::Metric) {
-        if let Ok(tree) = crate::spec::load_params_file(&project.abs(stage, &o.path)) {
+        if let Ok(tree) = project.params.load(&project.abs(stage, &o.path)) {
             walk("", &tree, &mut out);
         }
     }
     out
-}
-
-fn save_entry(project: &Project, shared: &Mutex<Shared>, stage: &Stage, entry: crate::lock::LockEntry, to_stderr: bool) -> Result<()> {
-    let mut guard = shared.lock().expect("lock poisoned");
-    let s = &mut *guard;
-    if s.lock.stages.get(&stage.name) == Some(&entry) {
-        return Ok(());
-    }
-    if !project.root.join(crate::lock::FILE_NAME).exists() && s.unwritten.is_empty() {
-        say(to_stderr, &format!("Generating lock file '{}'", crate::lock::FILE_NAME));
-    }
-    s.insert(&stage.name, entry);
-    if !s.unwritten.contains(&stage.name) {
-        s.unwritten.push(stage.name.clone());
-    }
-    say(to_stderr, &format!("Updating lock file '{}'\n", crate::lock::FILE_NAME));
-    if s.next_write.is_some_and(|t| Instant::now() < t) {
-        return Ok(());
-    }
-    write_lock(project, s)
-}
-
-/// Writes dvc.lock with the entries not yet written. Other processes (workers) update it too: one at a time,
-/// under a file lock, each adding its entries to what is there.
-fn write_lock(project: &Project, s: &mut Shared) -> Result<()> {
-    if s.unwritten.is_empty() && s.ignore.is_empty() {
-        return Ok(());
-    }
-    // The same lock covers the .gitignore files, which workers side by side may share.
-    let _exclusive = FileLock::acquire(&project.root.join(".dvc").join("tmp").join("orchard-dvc-lock"))?;
-    if !s.ignore.is_empty() {
-        // An unreadable .gitignore leaves outputs visible to git; it must not keep dvc.lock from being written.
-        if let Err(e) = project.repo.gitignore_all(&s.ignore) {
-            eprintln!("WARNING: could not add outputs to .gitignore: {e}");
-        }
-        s.ignore.clear();
-    }
-    if s.unwritten.is_empty() {
-        return Ok(());
-    }
-    // Workers (no throttle) always read it back: size and mtime can miss a same-size rewrite on a
-    // filesystem with coarse timestamps.
-    if s.throttle.is_none() || lock_stamp(project) != s.stamp {
-        let mut mine = std::mem::replace(&mut s.lock, project.lock()?);
-        for name in std::mem::take(&mut s.unwritten) {
-            if let Some(e) = mine.stages.shift_remove(&name) {
-                s.insert(&name, e);
-            }
-            s.unwritten.push(name);
-        }
-    }
-    let text = s.lock.to_yaml_reusing(&mut s.rendered);
-    fsutil::write_atomic(&project.root.join(crate::lock::FILE_NAME), text.as_bytes())?;
-    s.stamp = lock_stamp(project);
-    s.unwritten.clear();
-    s.next_write = s.throttle.map(|d| Instant::now() + d);
-    Ok(())
-}
-
-/// An exclusive `flock` on a file, released when dropped (or when the process dies, so a killed worker
-/// never leaves it held).
-struct FileLock {
-    _held: std::fs::File,
-}
-
-impl FileLock {
-    fn acquire(path: &Path) -> Result<FileLock> {
-        use std::os::fd::AsRawFd;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| PipelineError::io(dir, e))?;
-        }
-        let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(|e| PipelineError::io(path, e))?;
-        // SAFETY: flock on a descriptor this function owns; no memory is shared with the call.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(PipelineError::io(path, std::io::Error::last_os_error()));
-        }
-        Ok(FileLock { _held: f })
-    }
-}
-
-fn run_with_retries(project: &Project, stage: &Stage, opts: &Options, env: &[(String, String)], capture: &Capture) -> Result<u32> {
-    let total = stage.policy.retries + 1;
-    let mut attempt = 1;
-    loop {
-        capture.attempts.store(attempt, std::sync::atomic::Ordering::Relaxed);
-        match run_once(project, stage, opts, env, capture) {
-            Ok(()) => return Ok(attempt),
-            Err(e) if attempt < total && !opts.stop.interrupted() => {
-                let warning = format!(
-                    "WARNING: stage '{}' failed ({e}); retrying in {:.1}s (attempt {} of {total})",
-                    stage.name,
-                    stage.policy.retry_delay.as_secs_f64(),
-                    attempt + 1
-                );
-                eprintln!("{warning}");
-                capture.note(&warning);
-                // In short naps, so that Ctrl-C during a long delay stops the stage at once.
-                let until = Instant::now() + stage.policy.retry_delay;
-                while !opts.stop.interrupted() && Instant::now() < until {
-                    std::thread::sleep(until.saturating_duration_since(Instant::now()).min(Duration::from_millis(50)));
-                }
-                if opts.stop.interrupted() {
-                    return Err(PipelineError::Invalid("repro was interrupted".into()));
-                }
-                attempt += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-fn run_once(project: &Project, stage: &Stage, opts: &Options, env: &[(String, String)], capture: &Capture) -> Result<()> {
-    let started = Instant::now();
-    for line in stage.cmd.lines() {
-        if opts.stop.interrupted() {
-            return Err(PipelineError::Invalid(format!("interrupted before: {line}")));
-        }
-        say(opts.progress_to_stderr, &format!("> {line}"));
-        *capture.exit_code.lock().expect("capture poisoned") = None;
-        let mut cmd = Command::new(shell());
-        cmd.arg("-c")
-            .arg(&line)
-            .current_dir(project.wdir(stage))
-            .env("DVC_ROOT", &project.root)
-            .env("DVC_STAGE", &stage.name)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in opts.env.iter().chain(env) {
-            cmd.env(k, v);
-        }
-        // Its own process group, so that a timeout stops everything the command started, not only the shell.
-        {
-            use std::os::unix::process::CommandExt;
-            cmd.process_group(0);
-            if opts.die_with_parent {
-                // SAFETY: prctl is async-signal-safe; nothing is allocated between fork and exec.
-                unsafe {
-                    cmd.pre_exec(|| {
-                        #[cfg(target_os = "linux")]
-                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                        Ok(())
-                    });
-                }
-            }
-        }
-        let mut child = cmd.spawn().map_err(|e| PipelineError::Invalid(format!("failed to run: {e}")))?;
-        let group = child.id() as libc::pid_t;
-        opts.stop.enter(group);
-        if opts.stop.interrupted() {
-            // Interrupted between the look before the stage and now: this command stops too.
-            signal_group(group, libc::SIGINT);
-        }
-        let status = supervise(&mut child, stage.policy.timeout, started, capture, opts.progress_to_stderr);
-        opts.stop.leave(group);
-        let status = status?;
-        if opts.stop.interrupted() && !status.success() {
-            return Err(PipelineError::Invalid(format!("interrupted: {line}")));
-        }
-        *capture.exit_code.lock().expect("capture poisoned") = status.code();
-        if !status.success() {
-            let code = status.code().map(|c| c.to_string()).unwrap_or_else(|| "a signal".into());
-            return Err(PipelineError::Invalid(format!("failed to run: {line}, exited with {code}")));
-        }
-    }
-    Ok(())
-}
-
-/// How long a command's output is still read after it exits: a process it left behind (`daemon &`) may
-/// hold the pipes open for ever.
-const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
-
-/// Waits for a command while its output goes to the terminal as it comes and into the stage run's record,
-/// all on the stage's own thread: one `poll` on the two pipes and a pidfd (readable when the child exits)
-/// instead of a thread per stream, which cost more than a trivial command's own bookkeeping. Kills the
-/// command's process group when `limit` passes.
-fn supervise(child: &mut Child, limit: Option<Duration>, started: Instant, capture: &Capture, to_stderr: bool) -> Result<ExitStatus> {
-    let failed = |e: std::io::Error| PipelineError::Invalid(format!("failed to run: {e}"));
-    /// One of the command's output pipes: where what it reads is kept, and whether it is passed on to stdout.
-    struct Stream<'a> {
-        pipe: std::fs::File,
-        keep: &'a Mutex<Kept>,
-        to_stdout: bool,
-    }
-    let mut streams: Vec<Stream> = Vec::with_capacity(2);
-    if let Some(p) = child.stdout.take() {
-        streams.push(Stream { pipe: OwnedFd::from(p).into(), keep: &capture.stdout, to_stdout: !to_stderr });
-    }
-    if let Some(p) = child.stderr.take() {
-        streams.push(Stream { pipe: OwnedFd::from(p).into(), keep: &capture.stderr, to_stdout: false });
-    }
-    let pidfd = pidfd_open(child.id());
-    let mut status: Option<ExitStatus> = None;
-    let mut exited_at: Option<Instant> = None;
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        if status.is_none() {
-            if let Some(s) = child.try_wait().map_err(failed)? {
-                status = Some(s);
-                exited_at = Some(Instant::now());
-            }
-        }
-        if let Some(s) = status {
-            if streams.is_empty() || exited_at.is_some_and(|t| t.elapsed() >= DRAIN_AFTER_EXIT) {
-                return Ok(s);
-            }
-        }
-        // How long to sleep in poll: until the time limit, the end of the drain, or (without a pidfd, on an
-        // old kernel) a short look at the child again; without any of those, until something happens.
-        let mut wait: Option<Duration> = None;
-        let mut at_most = |d: Duration| wait = Some(wait.map_or(d, |w| w.min(d)));
-        match (status, limit) {
-            (Some(_), _) => at_most(DRAIN_AFTER_EXIT.saturating_sub(exited_at.map_or(Duration::ZERO, |t| t.elapsed()))),
-            (None, Some(limit)) => {
-                let left = limit.saturating_sub(started.elapsed());
-                if left.is_zero() {
-                    signal_group(child.id() as libc::pid_t, libc::SIGKILL);
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(PipelineError::Invalid(format!("timed out after {}s", limit.as_secs_f64())));
-                }
-                at_most(left);
-            }
-            (None, None) => {}
-        }
-        if status.is_none() && pidfd.is_none() {
-            at_most(Duration::from_millis(10));
-        }
-        let mut fds: Vec<libc::pollfd> = streams.iter().map(|s| libc::pollfd { fd: s.pipe.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
-        if let (None, Some(p)) = (status, &pidfd) {
-            fds.push(libc::pollfd { fd: p.as_raw_fd(), events: libc::POLLIN, revents: 0 });
-        }
-        let timeout = wait.map_or(-1, |d| d.as_millis().clamp(1, i32::MAX as u128) as libc::c_int);
-        // SAFETY: `fds` is a live, correctly sized array of pollfd for the duration of the call.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(failed(e));
-        }
-        // Read what is ready; a stream at its end is closed. Back to front, so removing keeps the indices.
-        for k in (0..streams.len()).rev() {
-            if fds[k].revents == 0 {
-                continue;
-            }
-            let ended = match streams[k].pipe.read(&mut buf) {
-                Ok(0) => true,
-                Ok(n) => {
-                    let Stream { keep, to_stdout, .. } = &streams[k];
-                    if *to_stdout {
-                        let mut out = std::io::stdout().lock();
-                        let _ = out.write_all(&buf[..n]);
-                        let _ = out.flush();
-                    } else {
-                        let _ = std::io::stderr().lock().write_all(&buf[..n]);
-                    }
-                    keep.lock().expect("capture poisoned").push(&buf[..n]);
-                    false
-                }
-                Err(e) => e.kind() != std::io::ErrorKind::Interrupted,
-            };
-            if ended {
-                streams.remove(k);
-            }
-        }
-    }
-}
-
-/// A descriptor that becomes readable when the process exits (Linux 5.3 and later; None elsewhere, and
-/// then the child is looked at every few milliseconds instead).
-fn pidfd_open(pid: u32) -> Option<OwnedFd> {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: a plain system call taking two integers; a non-negative result is a new descriptor we own.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-        if fd >= 0 {
-            // SAFETY: `fd` was just returned by the kernel and is owned by nothing else.
-            return Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
-        }
-    }
-    let _ = pid;
-    None
-}
-
-fn shell() -> &'static str {
-    // DVC runs commands with $SHELL; sh when unset. Looked up once per process.
-    static SHELL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SHELL.get_or_init(|| std::env::var("SHELL").ok().filter(|s| Path::new(s).is_file()).unwrap_or_else(|| "/bin/sh".into()))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //!
 //! Orchard's own settings live where DVC allows anything: `meta: {orchard: {retries, retry_delay, timeout}}`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -102,14 +102,14 @@ fn extra_key(path: &[&str]) -> PipelineError {
     invalid(format!("extra keys not allowed, in {}", path.join(" -> ")))
 }
 
-/// Reads `dvc.yaml` in `dir` (with `params.yaml` and `vars` files relative to it).
-pub fn load(dir: &Path) -> Result<Pipeline> {
+/// Reads `dvc.yaml` in `dir` (with `params.yaml` and `vars` files relative to it, read through `params`).
+pub fn load(dir: &Path, params: &ParamsFiles) -> Result<Pipeline> {
     let path = dir.join(FILE_NAME);
     let text = std::fs::read_to_string(&path).map_err(|e| PipelineError::io(&path, e))?;
-    parse(&text, dir)
+    parse(&text, dir, params)
 }
 
-pub fn parse(text: &str, dir: &Path) -> Result<Pipeline> {
+pub fn parse(text: &str, dir: &Path, params: &ParamsFiles) -> Result<Pipeline> {
     let doc = orchard_yaml::parse(text)
         .map_err(|e| PipelineError::Invalid(format!("'{FILE_NAME}' is invalid.\n\n{e}")))?;
     let doc = match doc {
@@ -124,18 +124,18 @@ pub fn parse(text: &str, dir: &Path) -> Result<Pipeline> {
     }
     let mut context = Node::empty_map();
     let default_params = dir.join("params.yaml");
-    if params_file_exists(&default_params) {
-        merge_vars(&mut context, load_params_file(&default_params)?, "params.yaml")?;
+    if params.exists(&default_params) {
+        merge_vars(&mut context, params.load(&default_params)?, "params.yaml")?;
     }
     if let Some(vars) = doc.get("vars") {
-        load_vars(&mut context, vars, dir)?;
+        load_vars(&mut context, vars, dir, params)?;
     }
     let mut stages = Vec::new();
     match doc.get("stages") {
         None | Some(Node::Null) => {}
         Some(Node::Map(defs)) => {
             for (name, def) in defs {
-                expand(name, def, &context, dir, &mut stages)?;
+                expand(name, def, &context, dir, params, &mut stages)?;
             }
         }
         Some(other) => return Err(invalid(format!("expected a dictionary for stages, got {}", other.kind()))),
@@ -143,36 +143,41 @@ pub fn parse(text: &str, dir: &Path) -> Result<Pipeline> {
     Ok(Pipeline { stages })
 }
 
-/// A params / vars file: YAML (JSON is YAML too).
-pub fn load_params_file(path: &Path) -> Result<Node> {
-    let text = match overlay_text(path) {
-        Some(t) => t,
-        None => std::fs::read_to_string(path).map_err(|e| PipelineError::io(path, e))?,
-    };
-    orchard_yaml::parse(&text)
-        .map_err(|e| PipelineError::Invalid(format!("unable to read parameters from '{}': {e}", path.display())))
+/// Where params and vars files are read from: the files on disk, except those given here as text.
+/// `orchard repro --dry` composes the config with its overrides into the `params.yaml` it would write and
+/// checks the stages against that text without writing anything: every reader of params (vars, the stages'
+/// params, the lock) goes through the same `ParamsFiles`, which the project carries.
+#[derive(Clone, Debug, Default)]
+pub struct ParamsFiles {
+    overlay: Vec<(PathBuf, String)>,
 }
 
-/// Params files as they would be, read instead of the files on disk: `orchard repro --dry` composes the
-/// config with its overrides into the params.yaml it would write, and checks the stages against that without
-/// writing anything. Process-wide because every reader of params (vars, the stages' params, the lock) must see
-/// the same text; set once, before the pipeline is loaded.
-static OVERLAY: std::sync::RwLock<Vec<(std::path::PathBuf, String)>> = std::sync::RwLock::new(Vec::new());
+impl ParamsFiles {
+    /// The files on disk, with `path` read as `text` instead.
+    pub fn with(mut self, path: &Path, text: String) -> ParamsFiles {
+        self.overlay.retain(|(p, _)| p != path);
+        self.overlay.push((path.to_path_buf(), text));
+        self
+    }
 
-pub fn set_params_overlay(path: &Path, text: String) {
-    let mut o = OVERLAY.write().unwrap_or_else(|p| p.into_inner());
-    o.retain(|(p, _)| p != path);
-    o.push((path.to_path_buf(), text));
-}
+    fn text(&self, path: &Path) -> Option<&str> {
+        self.overlay.iter().find(|(p, _)| p == path).map(|(_, t)| t.as_str())
+    }
 
-fn overlay_text(path: &Path) -> Option<String> {
-    let o = OVERLAY.read().unwrap_or_else(|p| p.into_inner());
-    o.iter().find(|(p, _)| p == path).map(|(_, t)| t.clone())
-}
+    /// Whether a params file exists, as [`ParamsFiles::load`] sees it.
+    pub fn exists(&self, path: &Path) -> bool {
+        path.is_file() || self.text(path).is_some()
+    }
 
-/// Whether a params file exists, as [`load_params_file`] sees it.
-pub fn params_file_exists(path: &Path) -> bool {
-    path.is_file() || overlay_text(path).is_some()
+    /// A params / vars file: YAML (JSON is YAML too).
+    pub fn load(&self, path: &Path) -> Result<Node> {
+        let text = match self.text(path) {
+            Some(t) => t.to_string(),
+            None => std::fs::read_to_string(path).map_err(|e| PipelineError::io(path, e))?,
+        };
+        orchard_yaml::parse(&text)
+            .map_err(|e| PipelineError::Invalid(format!("unable to read parameters from '{}': {e}", path.display())))
+    }
 }
 
 fn merge_vars(context: &mut Node, incoming: Node, source: &str) -> Result<()> {
@@ -202,7 +207,7 @@ fn merge_vars(context: &mut Node, incoming: Node, source: &str) -> Result<()> {
     Ok(())
 }
 
-fn load_vars(context: &mut Node, vars: &Node, dir: &Path) -> Result<()> {
+fn load_vars(context: &mut Node, vars: &Node, dir: &Path, params: &ParamsFiles) -> Result<()> {
     let items = match vars {
         Node::List(items) => items.clone(),
         other => vec![other.clone()],
@@ -219,7 +224,7 @@ fn load_vars(context: &mut Node, vars: &Node, dir: &Path) -> Result<()> {
                     Some((f, k)) => (f, Some(k.split(',').map(str::trim).collect::<Vec<_>>())),
                     None => (spec.as_str(), None),
                 };
-                let mut data = load_params_file(&dir.join(file))?;
+                let mut data = params.load(&dir.join(file))?;
                 if let Some(keys) = keys {
                     let mut picked = IndexMap::new();
                     for k in keys {
@@ -349,7 +354,7 @@ fn with_vars(context: &Node, extra: Vec<(&str, Node)>) -> Node {
     c
 }
 
-fn expand(name: &str, def: &Node, context: &Node, dir: &Path, stages: &mut Vec<Stage>) -> Result<()> {
+fn expand(name: &str, def: &Node, context: &Node, dir: &Path, params: &ParamsFiles, stages: &mut Vec<Stage>) -> Result<()> {
     let map = def.as_map().ok_or_else(|| invalid(format!("expected a dictionary, in stages -> {name}")))?;
     if let Some(foreach) = map.get("foreach") {
         for key in map.keys() {
@@ -379,7 +384,7 @@ fn expand(name: &str, def: &Node, context: &Node, dir: &Path, stages: &mut Vec<S
         };
         for (suffix, extra) in items {
             let full = format!("{name}@{suffix}");
-            stages.push(build(&full, body, &with_vars(context, extra), dir)?);
+            stages.push(build(&full, body, &with_vars(context, extra), dir, params)?);
         }
         return Ok(());
     }
@@ -413,11 +418,11 @@ fn expand(name: &str, def: &Node, context: &Node, dir: &Path, stages: &mut Vec<S
         for (parts, item) in combos {
             let suffix = parts.join("-");
             let extra = vec![("item", Node::Map(item)), ("key", Node::Str(suffix.clone()))];
-            stages.push(build(&format!("{name}@{suffix}"), &body, &with_vars(context, extra), dir)?);
+            stages.push(build(&format!("{name}@{suffix}"), &body, &with_vars(context, extra), dir, params)?);
         }
         return Ok(());
     }
-    stages.push(build(name, def, context, dir)?);
+    stages.push(build(name, def, context, dir, params)?);
     Ok(())
 }
 
@@ -491,7 +496,7 @@ fn seconds(node: Option<&Node>, what: &str) -> Result<Option<Duration>> {
     }
 }
 
-fn build(name: &str, def: &Node, context: &Node, dir: &Path) -> Result<Stage> {
+fn build(name: &str, def: &Node, context: &Node, dir: &Path, params: &ParamsFiles) -> Result<Stage> {
     let raw = def.as_map().ok_or_else(|| invalid(format!("expected a dictionary, in stages -> {name}")))?;
     for key in raw.keys() {
         if !STAGE_KEYS.contains(&key.as_str()) {
@@ -500,7 +505,7 @@ fn build(name: &str, def: &Node, context: &Node, dir: &Path) -> Result<Stage> {
     }
     let mut context = context.clone();
     if let Some(vars) = raw.get("vars") {
-        load_vars(&mut context, vars, dir)?;
+        load_vars(&mut context, vars, dir, params)?;
     }
     // `meta` is free-form and never interpolated by DVC's schema checks; everything else is.
     let mut to_interpolate = raw.clone();
@@ -608,7 +613,7 @@ mod tests {
         for (name, body) in files {
             std::fs::write(dir.path().join(name), body).unwrap();
         }
-        parse(text, dir.path())
+        parse(text, dir.path(), &ParamsFiles::default())
     }
 
     #[test]
@@ -669,7 +674,7 @@ mod tests {
         #[test]
         fn parsing_never_panics(text in "[a-z:\\- \\n\\[\\]{}$.@0-9]{0,120}") {
             let dir = std::env::temp_dir();
-            let _ = parse(&text, &dir);
+            let _ = parse(&text, &dir, &ParamsFiles::default());
         }
     }
 }
