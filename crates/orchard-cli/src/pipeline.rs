@@ -13,6 +13,7 @@ use orchard_orchestrator::history;
 use orchard_orchestrator::queue::{Worker, WorkerOptions};
 use orchard_orchestrator::repro::{self, Request};
 use orchard_pipeline::Project;
+use orchard_store::pipelines::Schedules;
 use orchard_store::Store;
 
 #[derive(Args, Debug)]

@@ -3,8 +3,7 @@
 
 use std::path::Path;
 
-use orchard_store::pipelines::{PipelineRun, StageRun};
-use orchard_store::Store;
+use orchard_store::pipelines::{PipelineRun, PipelineRuns, StageRun};
 use tokio::runtime::Handle;
 
 use crate::{OrchestratorError, Result};
@@ -20,7 +19,7 @@ pub fn store_uri(given: Option<String>, root: Option<&Path>) -> Result<String> {
 }
 
 /// The `max` newest pipeline runs, each with its stage runs.
-pub fn recent(rt: &Handle, store: &Store, max: i64) -> Result<Vec<(PipelineRun, Vec<StageRun>)>> {
+pub fn recent(rt: &Handle, store: &impl PipelineRuns, max: i64) -> Result<Vec<(PipelineRun, Vec<StageRun>)>> {
     let runs = rt.block_on(store.list_pipeline_runs(max.max(1), None))?;
     let mut out = Vec::with_capacity(runs.len());
     for r in runs {
@@ -37,7 +36,7 @@ pub fn settled_ok(stages: &[StageRun]) -> usize {
 
 /// One pipeline run by its id or the start of it (`latest`: the newest), with its stage runs — all, or the
 /// one named.
-pub fn find(rt: &Handle, store: &Store, run: &str, stage: Option<&str>) -> Result<(PipelineRun, Vec<StageRun>)> {
+pub fn find(rt: &Handle, store: &impl PipelineRuns, run: &str, stage: Option<&str>) -> Result<(PipelineRun, Vec<StageRun>)> {
     let prefix = if run == "latest" { None } else { Some(run) };
     let found = rt.block_on(store.list_pipeline_runs(2, prefix))?;
     let invalid = |m: String| Err(OrchestratorError::Invalid(m));

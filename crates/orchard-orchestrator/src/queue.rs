@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orchard_pipeline::{Observer, Options, Project};
-use orchard_store::pipelines::{self as st, PipelineRun, StageRun};
+use orchard_store::pipelines::{self as st, PipelineRun, PipelineRuns, StageQueue, StageRun};
 use orchard_store::{now_ms, Store};
 use tokio::runtime::Handle;
 

@@ -10,7 +10,7 @@ use std::sync::{mpsc, Mutex};
 
 use orchard_pipeline::spec::Stage;
 use orchard_pipeline::{Observer, Outcome, StageReport};
-use orchard_store::pipelines::{self as st, NewStageRun, PipelineRun, StageEvent, StageResult};
+use orchard_store::pipelines::{self as st, NewStageRun, PipelineRun, PipelineRuns, StageEvent, StageResult};
 use orchard_store::{now_ms, Store};
 use tokio::runtime::Handle;
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use orchard_store::pipelines::Schedule;
+use orchard_store::pipelines::{Schedule, Schedules};
 use orchard_store::{now_ms, Store};
 use tokio::runtime::Handle;
 
@@ -34,7 +34,7 @@ pub fn next_after(expr: &str, after_ms: i64) -> Result<i64> {
 }
 
 /// Creates or replaces a schedule, checking the expression and the project now rather than at 3 a.m.
-pub fn add(rt: &Handle, store: &Store, name: &str, cron: &str, project: &Path, targets: &[String], overrides: &[String]) -> Result<Schedule> {
+pub fn add(rt: &Handle, store: &impl Schedules, name: &str, cron: &str, project: &Path, targets: &[String], overrides: &[String]) -> Result<Schedule> {
     if name.is_empty() {
         return Err(OrchestratorError::Invalid("a schedule needs a name".into()));
     }

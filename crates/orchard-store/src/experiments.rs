@@ -1,7 +1,6 @@
 //! Experiments and their tags.
 
 use sqlx::any::AnyRow;
-use sqlx::Acquire;
 
 use crate::query::Query;
 use crate::search::{self, Target};
@@ -48,36 +47,36 @@ impl Store {
         tags: &[Tag],
     ) -> Result<String> {
         let now = now_ms();
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM experiments WHERE name = $1")
+        self.write(async |tx| {
+            let exists = sqlx::query("SELECT 1 FROM experiments WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut **tx)
+                .await?;
+            if exists.is_some() {
+                return Err(StoreError::AlreadyExists(format!("Experiment '{name}'")));
+            }
+            // The location may depend on the id, which the database assigns: insert, then fill it in.
+            let row = sqlx::query(
+                "INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time) \
+                 VALUES ($1, '', 'active', $2, $2) RETURNING experiment_id",
+            )
             .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_some() {
-            return Err(StoreError::AlreadyExists(format!("Experiment '{name}'")));
-        }
-        // The location may depend on the id, which the database assigns: insert, then fill it in.
-        let row = sqlx::query(
-            "INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time) \
-             VALUES ($1, '', 'active', $2, $2) RETURNING experiment_id",
-        )
-        .bind(name)
-        .bind(now)
-        .fetch_one(&mut *tx)
+            .bind(now)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(|e| unique_to_exists(e, name))?;
+            let id: i64 = get(&row, "experiment_id")?;
+            sqlx::query("UPDATE experiments SET artifact_location = $1 WHERE experiment_id = $2")
+                .bind(artifact_location(id))
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            for tag in tags {
+                upsert_experiment_tag(tx, id, tag).await?;
+            }
+            Ok(id.to_string())
+        })
         .await
-        .map_err(|e| unique_to_exists(e, name))?;
-        let id: i64 = get(&row, "experiment_id")?;
-        sqlx::query("UPDATE experiments SET artifact_location = $1 WHERE experiment_id = $2")
-            .bind(artifact_location(id))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        for tag in tags {
-            upsert_experiment_tag(&mut tx, id, tag).await?;
-        }
-        tx.commit().await?;
-        Ok(id.to_string())
     }
 
     pub async fn get_experiment(&self, id: i64) -> Result<Option<Experiment>> {
@@ -129,11 +128,7 @@ impl Store {
         let order = search::order_joins(&target, &query.order_by, &mut sql)?;
         sql.push(" WHERE ");
         search::lifecycle_clause(&target, query.view, &mut sql);
-        for clause in &query.clauses {
-            sql.push(" AND ");
-            search::filter_clause(&target, clause, &mut sql)?;
-        }
-        sql.order_limit(&search::order_list(&order), query.limit, query.offset);
+        search::clauses_and_page(&target, query, &order, &mut sql)?;
         let rows = sql.query().fetch_all(self.reader()).await?;
         let mut experiments: Vec<Experiment> = rows
             .iter()
@@ -165,33 +160,33 @@ impl Store {
     }
 
     pub async fn rename_experiment(&self, id: i64, new_name: &str) -> Result<()> {
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        let taken = sqlx::query("SELECT experiment_id FROM experiments WHERE name = $1")
-            .bind(new_name)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if let Some(row) = taken {
-            if get::<i64>(&row, "experiment_id")? != id {
-                return Err(StoreError::AlreadyExists(format!(
-                    "Experiment '{new_name}'"
-                )));
+        self.write(async |tx| {
+            let taken = sqlx::query("SELECT experiment_id FROM experiments WHERE name = $1")
+                .bind(new_name)
+                .fetch_optional(&mut **tx)
+                .await?;
+            if let Some(row) = taken {
+                if get::<i64>(&row, "experiment_id")? != id {
+                    return Err(StoreError::AlreadyExists(format!(
+                        "Experiment '{new_name}'"
+                    )));
+                }
             }
-        }
-        let done = sqlx::query(
-            "UPDATE experiments SET name = $1, last_update_time = $2 WHERE experiment_id = $3",
-        )
-        .bind(new_name)
-        .bind(now_ms())
-        .bind(id)
-        .execute(&mut *tx)
+            let done = sqlx::query(
+                "UPDATE experiments SET name = $1, last_update_time = $2 WHERE experiment_id = $3",
+            )
+            .bind(new_name)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| unique_to_exists(e, new_name))?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!("Experiment with id={id}")));
+            }
+            Ok(())
+        })
         .await
-        .map_err(|e| unique_to_exists(e, new_name))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("Experiment with id={id}")));
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     /// Deletes (`deleted = true`) or restores an experiment, and with it all of its runs, as MLflow does.
@@ -202,35 +197,35 @@ impl Store {
         } else {
             (ACTIVE, DELETED)
         };
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        let done = sqlx::query("UPDATE experiments SET lifecycle_stage = $1, last_update_time = $2 WHERE experiment_id = $3")
-            .bind(stage)
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("Experiment with id={id}")));
-        }
-        let deleted_time = if deleted { Some(now) } else { None };
-        sqlx::query("UPDATE runs SET lifecycle_stage = $1, deleted_time = $2 WHERE experiment_id = $3 AND lifecycle_stage = $4")
-            .bind(stage)
-            .bind(deleted_time)
-            .bind(id)
-            .bind(from)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(async |tx| {
+            let done = sqlx::query("UPDATE experiments SET lifecycle_stage = $1, last_update_time = $2 WHERE experiment_id = $3")
+                .bind(stage)
+                .bind(now)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound(format!("Experiment with id={id}")));
+            }
+            let deleted_time = if deleted { Some(now) } else { None };
+            sqlx::query("UPDATE runs SET lifecycle_stage = $1, deleted_time = $2 WHERE experiment_id = $3 AND lifecycle_stage = $4")
+                .bind(stage)
+                .bind(deleted_time)
+                .bind(id)
+                .bind(from)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn set_experiment_tag(&self, id: i64, tag: &Tag) -> Result<()> {
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        upsert_experiment_tag(&mut tx, id, tag).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(async |tx| {
+            upsert_experiment_tag(tx, id, tag).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Returns whether the tag existed.

@@ -157,6 +157,17 @@ impl Store {
         &self.writer
     }
 
+    /// One write transaction: `body` runs inside it, and it is committed when `body` succeeds (dropped, so
+    /// rolled back, when it fails).
+    pub(crate) async fn write<T>(&self, body: impl AsyncFnOnce(&mut sql::Tx<'_>) -> Result<T>) -> Result<T> {
+        use sqlx::Acquire;
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let out = body(&mut tx).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
     pub(crate) fn log_writer(&self) -> &log_writer::LogWriter {
         &self.log_writer
     }

@@ -129,29 +129,29 @@ impl Store {
     }
 
     async fn upsert_model_kv(&self, table: &str, model_id: &str, items: &[Tag]) -> Result<()> {
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        let exists = sqlx::query(
-            "SELECT 1 FROM logged_models WHERE model_id = $1 AND lifecycle_stage = 'active'",
-        )
-        .bind(model_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound(format!(
-                "Logged model with id={model_id}"
-            )));
-        }
-        for t in items {
-            upsert_kv(&mut tx, table, model_id, t).await?;
-        }
-        sqlx::query("UPDATE logged_models SET last_updated_timestamp_ms = $1 WHERE model_id = $2")
-            .bind(now_ms())
+        self.write(async |tx| {
+            let exists = sqlx::query(
+                "SELECT 1 FROM logged_models WHERE model_id = $1 AND lifecycle_stage = 'active'",
+            )
             .bind(model_id)
-            .execute(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
-        tx.commit().await?;
-        Ok(())
+            if exists.is_none() {
+                return Err(StoreError::NotFound(format!(
+                    "Logged model with id={model_id}"
+                )));
+            }
+            for t in items {
+                upsert_kv(tx, table, model_id, t).await?;
+            }
+            sqlx::query("UPDATE logged_models SET last_updated_timestamp_ms = $1 WHERE model_id = $2")
+                .bind(now_ms())
+                .bind(model_id)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Returns whether the tag existed.
@@ -176,15 +176,8 @@ impl Store {
         let target = Target::LOGGED_MODELS;
         let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM logged_models m"));
         let order = search::order_joins(&target, &query.order_by, &mut sql)?;
-        sql.push(" WHERE m.experiment_id IN ")
-            .list(query.experiment_ids.iter().map(|id| Arg::I64(*id)));
-        sql.push(" AND ");
-        search::lifecycle_clause(&target, query.view, &mut sql);
-        for clause in &query.clauses {
-            sql.push(" AND ");
-            search::filter_clause(&target, clause, &mut sql)?;
-        }
-        sql.order_limit(&search::order_list(&order), query.limit, query.offset);
+        search::in_experiments(&target, query, &mut sql);
+        search::clauses_and_page(&target, query, &order, &mut sql)?;
         let rows = sql.query().fetch_all(self.reader()).await?;
         let models = rows
             .iter()

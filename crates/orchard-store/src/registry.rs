@@ -12,7 +12,7 @@ use sqlx::Acquire;
 use crate::experiments::unique_to_exists;
 use crate::query::Query;
 use crate::search::{self, Target};
-use crate::sql::{Arg, Sql};
+use crate::sql::{Arg, Sql, Tx};
 use crate::values::{get, now_ms};
 use crate::error::{Result, StoreError};
 use crate::Store;
@@ -68,7 +68,6 @@ fn version_not_found(name: &str, version: i64) -> StoreError {
     StoreError::NotFound(format!("Model Version (name={name}, version={version})"))
 }
 
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 async fn model_exists(tx: &mut Tx<'_>, name: &str) -> Result<bool> {
     Ok(sqlx::query("SELECT 1 FROM registered_models WHERE name = $1")
@@ -144,32 +143,32 @@ impl Store {
     /// Renames a model; its versions, tags and aliases follow (the foreign keys cascade).
     pub async fn rename_registered_model(&self, name: &str, new_name: &str) -> Result<()> {
         let now = now_ms();
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        if !model_exists(&mut tx, name).await? {
-            return Err(model_not_found(name));
-        }
-        if name != new_name && model_exists(&mut tx, new_name).await? {
-            return Err(StoreError::AlreadyExists(format!(
-                "Registered Model (name={new_name})"
-            )));
-        }
-        sqlx::query(
-            "UPDATE registered_models SET name = $1, last_updated_timestamp_ms = $2 WHERE name = $3",
-        )
-        .bind(new_name)
-        .bind(now)
-        .bind(name)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| unique_to_exists(e, new_name))?;
-        sqlx::query("UPDATE model_versions SET last_updated_timestamp_ms = $1 WHERE name = $2")
-            .bind(now)
+        self.write(async |tx| {
+            if !model_exists(tx, name).await? {
+                return Err(model_not_found(name));
+            }
+            if name != new_name && model_exists(tx, new_name).await? {
+                return Err(StoreError::AlreadyExists(format!(
+                    "Registered Model (name={new_name})"
+                )));
+            }
+            sqlx::query(
+                "UPDATE registered_models SET name = $1, last_updated_timestamp_ms = $2 WHERE name = $3",
+            )
             .bind(new_name)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+            .bind(now)
+            .bind(name)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| unique_to_exists(e, new_name))?;
+            sqlx::query("UPDATE model_versions SET last_updated_timestamp_ms = $1 WHERE name = $2")
+                .bind(now)
+                .bind(new_name)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Sets (or with `None` clears) the description.
@@ -190,43 +189,43 @@ impl Store {
 
     /// Removes the model with all its versions (deleted ones too), tags and aliases.
     pub async fn delete_registered_model(&self, name: &str) -> Result<()> {
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        if !model_exists(&mut tx, name).await? {
-            return Err(model_not_found(name));
-        }
-        // Explicit deletes rather than relying on ON DELETE CASCADE alone: the order is the same on both
-        // engines and nothing depends on a connection's foreign-key pragma.
-        sqlx::query(
-            "DELETE FROM model_version_tags WHERE version_id IN (SELECT id FROM model_versions WHERE name = $1)",
-        )
-        .bind(name)
-        .execute(&mut *tx)
-        .await?;
-        for table in [
-            "model_versions",
-            "registered_model_aliases",
-            "registered_model_tags",
-            "registered_models",
-        ] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE name = $1"))
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.write(async |tx| {
+            if !model_exists(tx, name).await? {
+                return Err(model_not_found(name));
+            }
+            // Explicit deletes rather than relying on ON DELETE CASCADE alone: the order is the same on both
+            // engines and nothing depends on a connection's foreign-key pragma.
+            sqlx::query(
+                "DELETE FROM model_version_tags WHERE version_id IN (SELECT id FROM model_versions WHERE name = $1)",
+            )
+            .bind(name)
+            .execute(&mut **tx)
+            .await?;
+            for table in [
+                "model_versions",
+                "registered_model_aliases",
+                "registered_model_tags",
+                "registered_models",
+            ] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE name = $1"))
+                    .bind(name)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     pub async fn set_registered_model_tag(&self, name: &str, tag: &Tag) -> Result<()> {
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        if !model_exists(&mut tx, name).await? {
-            return Err(model_not_found(name));
-        }
-        upsert_model_tag(&mut tx, name, tag).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(async |tx| {
+            if !model_exists(tx, name).await? {
+                return Err(model_not_found(name));
+            }
+            upsert_model_tag(tx, name, tag).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Deleting a tag that is not there is not an error (MLflow's behaviour); a missing model is.
@@ -238,14 +237,14 @@ impl Store {
     /// Deletes one row keyed by (model name, `second`) — a tag or an alias. The model must exist; the row need
     /// not (MLflow answers both deletes with success).
     async fn delete_model_row(&self, sql: &str, name: &str, second: &str) -> Result<()> {
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        if !model_exists(&mut tx, name).await? {
-            return Err(model_not_found(name));
-        }
-        sqlx::query(sql).bind(name).bind(second).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(async |tx| {
+            if !model_exists(tx, name).await? {
+                return Err(model_not_found(name));
+            }
+            sqlx::query(sql).bind(name).bind(second).execute(&mut **tx).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// One page of registered models. `hide_prompts` leaves out models tagged as prompts.
@@ -352,55 +351,51 @@ impl Store {
 
     async fn try_create_model_version(&self, new: &NewModelVersion) -> Result<i64> {
         let now = now_ms();
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        // Lock the model's row so that concurrent creations on PostgreSQL take numbers one after the other
-        // (SQLite already has one writer at a time).
-        let lock = match self.backend() {
-            crate::backend::Backend::Postgres => "SELECT 1 FROM registered_models WHERE name = $1 FOR UPDATE",
-            crate::backend::Backend::Sqlite => "SELECT 1 FROM registered_models WHERE name = $1",
-        };
-        let exists = sqlx::query(lock)
+        self.write(async |tx| {
+            // Lock the model's row so that concurrent creations on PostgreSQL take numbers one after the other
+            // (SQLite already has one writer at a time).
+            let lock = match self.backend() {
+                crate::backend::Backend::Postgres => "SELECT 1 FROM registered_models WHERE name = $1 FOR UPDATE",
+                crate::backend::Backend::Sqlite => "SELECT 1 FROM registered_models WHERE name = $1",
+            };
+            let exists = sqlx::query(lock)
+                .bind(&new.name)
+                .fetch_optional(&mut **tx)
+                .await?
+                .is_some();
+            if !exists {
+                return Err(model_not_found(&new.name));
+            }
+            let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS n FROM model_versions WHERE name = $1")
+                .bind(&new.name)
+                .fetch_one(&mut **tx)
+                .await?;
+            let version = get::<i64>(&row, "n")? + 1;
+            let row = sqlx::query(
+                "INSERT INTO model_versions (name, version, creation_timestamp_ms, last_updated_timestamp_ms, \
+                 description, current_stage, source, storage_location, run_id, run_link, status, model_id) \
+                 VALUES ($1, $2, $3, $3, $4, 'None', $5, $6, $7, $8, 'READY', $9) RETURNING id",
+            )
             .bind(&new.name)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-        if !exists {
-            return Err(model_not_found(&new.name));
-        }
-        let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS n FROM model_versions WHERE name = $1")
-            .bind(&new.name)
-            .fetch_one(&mut *tx)
-            .await?;
-        let version = get::<i64>(&row, "n")? + 1;
-        let row = sqlx::query(
-            "INSERT INTO model_versions (name, version, creation_timestamp_ms, last_updated_timestamp_ms, \
-             description, current_stage, source, storage_location, run_id, run_link, status, model_id) \
-             VALUES ($1, $2, $3, $3, $4, 'None', $5, $6, $7, $8, 'READY', $9) RETURNING id",
-        )
-        .bind(&new.name)
-        .bind(version)
-        .bind(now)
-        .bind(new.description.as_deref().filter(|d| !d.is_empty()))
-        .bind(&new.source)
-        .bind(&new.storage_location)
-        .bind(new.run_id.as_deref().filter(|r| !r.is_empty()))
-        .bind(new.run_link.as_deref().filter(|r| !r.is_empty()))
-        .bind(new.model_id.as_deref().filter(|m| !m.is_empty()))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| unique_to_exists(e, &format!("{} version {version}", new.name)))?;
-        let id: i64 = get(&row, "id")?;
-        for t in &new.tags {
-            upsert_version_tag(&mut tx, id, t).await?;
-        }
-        sqlx::query("UPDATE registered_models SET last_updated_timestamp_ms = $1 WHERE name = $2")
+            .bind(version)
             .bind(now)
-            .bind(&new.name)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(version)
+            .bind(new.description.as_deref().filter(|d| !d.is_empty()))
+            .bind(&new.source)
+            .bind(&new.storage_location)
+            .bind(new.run_id.as_deref().filter(|r| !r.is_empty()))
+            .bind(new.run_link.as_deref().filter(|r| !r.is_empty()))
+            .bind(new.model_id.as_deref().filter(|m| !m.is_empty()))
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(|e| unique_to_exists(e, &format!("{} version {version}", new.name)))?;
+            let id: i64 = get(&row, "id")?;
+            for t in &new.tags {
+                upsert_version_tag(tx, id, t).await?;
+            }
+            touch_model(tx, &new.name, now).await?;
+            Ok(version)
+        })
+        .await
     }
 
     /// A live (not deleted) version, with its tags and aliases.
@@ -454,92 +449,84 @@ impl Store {
         archive_others: bool,
     ) -> Result<()> {
         let now = now_ms();
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        live_version_id(&mut tx, name, version).await?;
-        if archive_others {
+        self.write(async |tx| {
+            live_version_id(tx, name, version).await?;
+            if archive_others {
+                sqlx::query(
+                    "UPDATE model_versions SET current_stage = 'Archived', last_updated_timestamp_ms = $1 \
+                     WHERE name = $2 AND version != $3 AND current_stage = $4",
+                )
+                .bind(now)
+                .bind(name)
+                .bind(version)
+                .bind(stage)
+                .execute(&mut **tx)
+                .await?;
+            }
             sqlx::query(
-                "UPDATE model_versions SET current_stage = 'Archived', last_updated_timestamp_ms = $1 \
-                 WHERE name = $2 AND version != $3 AND current_stage = $4",
+                "UPDATE model_versions SET current_stage = $1, last_updated_timestamp_ms = $2 WHERE name = $3 AND version = $4",
             )
+            .bind(stage)
             .bind(now)
             .bind(name)
             .bind(version)
-            .bind(stage)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-        }
-        sqlx::query(
-            "UPDATE model_versions SET current_stage = $1, last_updated_timestamp_ms = $2 WHERE name = $3 AND version = $4",
-        )
-        .bind(stage)
-        .bind(now)
-        .bind(name)
-        .bind(version)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE registered_models SET last_updated_timestamp_ms = $1 WHERE name = $2")
-            .bind(now)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+            touch_model(tx, name, now).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Soft-deletes a version: its number stays taken, its source and run are redacted, and the aliases that
     /// pointed at it are removed.
     pub async fn delete_model_version(&self, name: &str, version: i64) -> Result<()> {
         let now = now_ms();
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        live_version_id(&mut tx, name, version).await?;
-        sqlx::query(
-            "UPDATE model_versions SET current_stage = $1, description = NULL, status_message = NULL, \
-             source = 'REDACTED-SOURCE-PATH', storage_location = 'REDACTED-SOURCE-PATH', \
-             run_id = 'REDACTED-RUN-ID', run_link = 'REDACTED-RUN-LINK', last_updated_timestamp_ms = $2 \
-             WHERE name = $3 AND version = $4",
-        )
-        .bind(DELETED_STAGE)
-        .bind(now)
-        .bind(name)
-        .bind(version)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM registered_model_aliases WHERE name = $1 AND version = $2")
-            .bind(name)
-            .bind(version)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE registered_models SET last_updated_timestamp_ms = $1 WHERE name = $2")
+        self.write(async |tx| {
+            live_version_id(tx, name, version).await?;
+            sqlx::query(
+                "UPDATE model_versions SET current_stage = $1, description = NULL, status_message = NULL, \
+                 source = 'REDACTED-SOURCE-PATH', storage_location = 'REDACTED-SOURCE-PATH', \
+                 run_id = 'REDACTED-RUN-ID', run_link = 'REDACTED-RUN-LINK', last_updated_timestamp_ms = $2 \
+                 WHERE name = $3 AND version = $4",
+            )
+            .bind(DELETED_STAGE)
             .bind(now)
             .bind(name)
-            .execute(&mut *tx)
+            .bind(version)
+            .execute(&mut **tx)
             .await?;
-        tx.commit().await?;
-        Ok(())
+            sqlx::query("DELETE FROM registered_model_aliases WHERE name = $1 AND version = $2")
+                .bind(name)
+                .bind(version)
+                .execute(&mut **tx)
+                .await?;
+            touch_model(tx, name, now).await?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn set_model_version_tag(&self, name: &str, version: i64, tag: &Tag) -> Result<()> {
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        let id = live_version_id(&mut tx, name, version).await?;
-        upsert_version_tag(&mut tx, id, tag).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(async |tx| {
+            let id = live_version_id(tx, name, version).await?;
+            upsert_version_tag(tx, id, tag).await?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn delete_model_version_tag(&self, name: &str, version: i64, key: &str) -> Result<()> {
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        let id = live_version_id(&mut tx, name, version).await?;
-        sqlx::query("DELETE FROM model_version_tags WHERE version_id = $1 AND key = $2")
-            .bind(id)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(async |tx| {
+            let id = live_version_id(tx, name, version).await?;
+            sqlx::query("DELETE FROM model_version_tags WHERE version_id = $1 AND key = $2")
+                .bind(id)
+                .bind(key)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// One page of live versions.
@@ -629,20 +616,20 @@ impl Store {
 
     /// Points `alias` at a live version (moving it if it pointed elsewhere).
     pub async fn set_registered_model_alias(&self, name: &str, alias: &str, version: i64) -> Result<()> {
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        live_version_id(&mut tx, name, version).await?;
-        sqlx::query(
-            "INSERT INTO registered_model_aliases (name, alias, version) VALUES ($1, $2, $3) \
-             ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version",
-        )
-        .bind(name)
-        .bind(alias)
-        .bind(version)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(async |tx| {
+            live_version_id(tx, name, version).await?;
+            sqlx::query(
+                "INSERT INTO registered_model_aliases (name, alias, version) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version",
+            )
+            .bind(name)
+            .bind(alias)
+            .bind(version)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Removing an alias that is not set is not an error; a missing model is.
@@ -678,11 +665,16 @@ fn filter_page(
         .str(PROMPT_TAG)
         .push(" AND LOWER(p.value) = 'true')");
     }
-    for clause in &query.clauses {
-        sql.push(" AND ");
-        search::filter_clause(target, clause, sql)?;
-    }
-    sql.order_limit(&search::order_list(order), query.limit, query.offset);
+    search::clauses_and_page(target, query, order, sql)
+}
+
+/// A change to one of a model's versions is a change to the model: its last-updated time moves too.
+async fn touch_model(tx: &mut Tx<'_>, name: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE registered_models SET last_updated_timestamp_ms = $1 WHERE name = $2")
+        .bind(now)
+        .bind(name)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

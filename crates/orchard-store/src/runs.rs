@@ -94,35 +94,35 @@ impl Store {
     }
 
     pub async fn update_run(&self, run_id: &str, update: &RunUpdate) -> Result<RunInfo> {
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        let row = sqlx::query(&format!(
-            "SELECT {INFO_COLUMNS} FROM runs r WHERE r.run_uuid = $1"
-        ))
-        .bind(run_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("Run with id={run_id}")))?;
-        let mut info = info_from_row(&row)?;
-        if let Some(status) = &update.status {
-            info.status = status.clone();
-        }
-        if let Some(end) = update.end_time {
-            info.end_time = Some(end);
-        }
-        if let Some(name) = &update.run_name {
-            info.run_name = name.clone();
-            upsert_tags(&mut tx, run_id, &[Tag::new(RUN_NAME_TAG, name.clone())]).await?;
-        }
-        sqlx::query("UPDATE runs SET status = $1, end_time = $2, name = $3 WHERE run_uuid = $4")
-            .bind(&info.status)
-            .bind(info.end_time)
-            .bind(&info.run_name)
+        self.write(async |tx| {
+            let row = sqlx::query(&format!(
+                "SELECT {INFO_COLUMNS} FROM runs r WHERE r.run_uuid = $1"
+            ))
             .bind(run_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(info)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("Run with id={run_id}")))?;
+            let mut info = info_from_row(&row)?;
+            if let Some(status) = &update.status {
+                info.status = status.clone();
+            }
+            if let Some(end) = update.end_time {
+                info.end_time = Some(end);
+            }
+            if let Some(name) = &update.run_name {
+                info.run_name = name.clone();
+                upsert_tags(tx, run_id, &[Tag::new(RUN_NAME_TAG, name.clone())]).await?;
+            }
+            sqlx::query("UPDATE runs SET status = $1, end_time = $2, name = $3 WHERE run_uuid = $4")
+                .bind(&info.status)
+                .bind(info.end_time)
+                .bind(&info.run_name)
+                .bind(run_id)
+                .execute(&mut **tx)
+                .await?;
+            Ok(info)
+        })
+        .await
     }
 
     /// Marks a run deleted or active again.
@@ -166,16 +166,16 @@ impl Store {
 
     /// Returns whether the tag existed.
     pub async fn delete_run_tag(&self, run_id: &str, key: &str) -> Result<bool> {
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        check_active(&mut tx, run_id).await?;
-        let done = sqlx::query("DELETE FROM tags WHERE run_uuid = $1 AND key = $2")
-            .bind(run_id)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        self.write(async |tx| {
+            check_active(tx, run_id).await?;
+            let done = sqlx::query("DELETE FROM tags WHERE run_uuid = $1 AND key = $2")
+                .bind(run_id)
+                .bind(key)
+                .execute(&mut **tx)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
+        .await
     }
 
     /// Records datasets (deduplicated per experiment by name and digest) and models as inputs of a run.
@@ -185,90 +185,90 @@ impl Store {
         datasets: &[DatasetInput],
         models: &[String],
     ) -> Result<()> {
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        let experiment_id = check_active(&mut tx, run_id).await?;
-        for input in datasets {
-            let d = &input.dataset;
-            let existing = sqlx::query(
-                "SELECT dataset_uuid FROM datasets WHERE experiment_id = $1 AND name = $2 AND digest = $3",
-            )
-            .bind(experiment_id)
-            .bind(&d.name)
-            .bind(&d.digest)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let dataset_uuid = match existing {
-                Some(row) => get::<String>(&row, "dataset_uuid")?,
-                None => {
-                    let id = uuid::Uuid::new_v4().simple().to_string();
-                    sqlx::query(
-                        "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, source_type, source, schema, profile) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(&id)
-                    .bind(experiment_id)
-                    .bind(&d.name)
-                    .bind(&d.digest)
-                    .bind(&d.source_type)
-                    .bind(&d.source)
-                    .bind(d.schema.as_deref())
-                    .bind(d.profile.as_deref())
-                    .execute(&mut *tx)
-                    .await?;
-                    id
-                }
-            };
-            sqlx::query(
-                "INSERT INTO run_inputs (run_uuid, dataset_uuid, position) \
-                 VALUES ($1, $2, (SELECT COUNT(*) FROM run_inputs WHERE run_uuid = $1)) ON CONFLICT DO NOTHING",
-            )
-            .bind(run_id)
-            .bind(&dataset_uuid)
-            .execute(&mut *tx)
-            .await?;
-            for tag in &input.tags {
+        self.write(async |tx| {
+            let experiment_id = check_active(tx, run_id).await?;
+            for input in datasets {
+                let d = &input.dataset;
+                let existing = sqlx::query(
+                    "SELECT dataset_uuid FROM datasets WHERE experiment_id = $1 AND name = $2 AND digest = $3",
+                )
+                .bind(experiment_id)
+                .bind(&d.name)
+                .bind(&d.digest)
+                .fetch_optional(&mut **tx)
+                .await?;
+                let dataset_uuid = match existing {
+                    Some(row) => get::<String>(&row, "dataset_uuid")?,
+                    None => {
+                        let id = uuid::Uuid::new_v4().simple().to_string();
+                        sqlx::query(
+                            "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, source_type, source, schema, profile) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        )
+                        .bind(&id)
+                        .bind(experiment_id)
+                        .bind(&d.name)
+                        .bind(&d.digest)
+                        .bind(&d.source_type)
+                        .bind(&d.source)
+                        .bind(d.schema.as_deref())
+                        .bind(d.profile.as_deref())
+                        .execute(&mut **tx)
+                        .await?;
+                        id
+                    }
+                };
                 sqlx::query(
-                    "INSERT INTO run_input_tags (run_uuid, dataset_uuid, key, value) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (run_uuid, dataset_uuid, key) DO UPDATE SET value = excluded.value",
+                    "INSERT INTO run_inputs (run_uuid, dataset_uuid, position) \
+                     VALUES ($1, $2, (SELECT COUNT(*) FROM run_inputs WHERE run_uuid = $1)) ON CONFLICT DO NOTHING",
                 )
                 .bind(run_id)
                 .bind(&dataset_uuid)
-                .bind(&tag.key)
-                .bind(&tag.value)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
+                for tag in &input.tags {
+                    sqlx::query(
+                        "INSERT INTO run_input_tags (run_uuid, dataset_uuid, key, value) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (run_uuid, dataset_uuid, key) DO UPDATE SET value = excluded.value",
+                    )
+                    .bind(run_id)
+                    .bind(&dataset_uuid)
+                    .bind(&tag.key)
+                    .bind(&tag.value)
+                    .execute(&mut **tx)
+                    .await?;
+                }
             }
-        }
-        for model_id in models {
-            sqlx::query("INSERT INTO run_model_inputs (run_uuid, model_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .bind(run_id)
-                .bind(model_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+            for model_id in models {
+                sqlx::query("INSERT INTO run_model_inputs (run_uuid, model_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(run_id)
+                    .bind(model_id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Records models as outputs of a run.
     pub async fn log_outputs(&self, run_id: &str, models: &[ModelOutput]) -> Result<()> {
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        check_active(&mut tx, run_id).await?;
-        for m in models {
-            sqlx::query(
-                "INSERT INTO run_model_outputs (run_uuid, model_id, step) VALUES ($1, $2, $3) \
-                 ON CONFLICT (run_uuid, model_id) DO UPDATE SET step = excluded.step",
-            )
-            .bind(run_id)
-            .bind(&m.model_id)
-            .bind(m.step)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.write(async |tx| {
+            check_active(tx, run_id).await?;
+            for m in models {
+                sqlx::query(
+                    "INSERT INTO run_model_outputs (run_uuid, model_id, step) VALUES ($1, $2, $3) \
+                     ON CONFLICT (run_uuid, model_id) DO UPDATE SET step = excluded.step",
+                )
+                .bind(run_id)
+                .bind(&m.model_id)
+                .bind(m.step)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Searches runs in the database and returns one page of them, complete.
@@ -297,15 +297,8 @@ impl Store {
             aliases.join(", ")
         ));
         sql.append(joins);
-        sql.push(" WHERE r.experiment_id IN ")
-            .list(query.experiment_ids.iter().map(|id| Arg::I64(*id)));
-        sql.push(" AND ");
-        search::lifecycle_clause(&target, query.view, &mut sql);
-        for clause in &query.clauses {
-            sql.push(" AND ");
-            search::filter_clause(&target, clause, &mut sql)?;
-        }
-        sql.order_limit(&search::order_list(&order), query.limit, query.offset);
+        search::in_experiments(&target, query, &mut sql);
+        search::clauses_and_page(&target, query, &order, &mut sql)?;
         sql.push(")");
         self.page_of_runs(sql, &page_order).await
     }

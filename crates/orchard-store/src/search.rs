@@ -3,7 +3,7 @@
 //! Every filter is an `EXISTS` sub-query on an indexed (owner, key) primary key, so a search touches only the
 //! rows it needs; ordering by a metric, param or tag is a `LEFT JOIN` on that same key.
 
-use crate::query::{Attribute, Clause, Comparator, DatasetField, Field, OrderBy, Value, ViewType};
+use crate::query::{Attribute, Clause, Comparator, DatasetField, Field, OrderBy, Query, Value, ViewType};
 use crate::sql::{Arg, Sql};
 use crate::error::{Result, StoreError};
 
@@ -140,6 +140,25 @@ impl Target {
             StoreError::InvalidQuery(format!("attribute {a:?} is not searchable here"))
         })
     }
+}
+
+/// What every search writes after its `WHERE` and its own conditions: the query's clauses (each after
+/// `AND`), then its order and page.
+pub(crate) fn clauses_and_page(target: &Target, query: &Query, order: &[SortKey], sql: &mut Sql) -> Result<()> {
+    for clause in &query.clauses {
+        sql.push(" AND ");
+        filter_clause(target, clause, sql)?;
+    }
+    sql.order_limit(&order_list(order), query.limit, query.offset);
+    Ok(())
+}
+
+/// `WHERE <alias>.experiment_id IN (…) AND <lifecycle>`: the start of a search within experiments.
+pub(crate) fn in_experiments(target: &Target, query: &Query, sql: &mut Sql) {
+    sql.push(&format!(" WHERE {}.experiment_id IN ", target.alias))
+        .list(query.experiment_ids.iter().map(|id| Arg::I64(*id)));
+    sql.push(" AND ");
+    lifecycle_clause(target, query.view, sql);
 }
 
 pub(crate) fn lifecycle_clause(target: &Target, view: ViewType, sql: &mut Sql) {

@@ -5,6 +5,9 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::Any;
 
+/// A transaction on either engine.
+pub(crate) type Tx<'a> = sqlx::Transaction<'a, Any>;
+
 #[derive(Clone, Debug)]
 pub(crate) enum Arg {
     Str(String),

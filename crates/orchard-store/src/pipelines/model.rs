@@ -1,0 +1,158 @@
+//! Pipeline runs, stage runs and schedules as stored, and how their rows read.
+
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+
+use crate::values::get;
+use crate::error::Result;
+
+pub const QUEUED: &str = "QUEUED";
+pub const PENDING: &str = "PENDING";
+pub const RUNNING: &str = "RUNNING";
+pub const SUCCEEDED: &str = "SUCCEEDED";
+pub const FAILED: &str = "FAILED";
+pub const BLOCKED: &str = "BLOCKED";
+pub const RESTORED: &str = "RESTORED";
+pub const UNCHANGED: &str = "UNCHANGED";
+
+/// Stage outcomes that let the stages downstream go ahead.
+pub(super) const DONE_OK: &str = "('SUCCEEDED', 'RESTORED', 'UNCHANGED')";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PipelineRun {
+    pub run_id: String,
+    /// The repository root the pipeline runs in.
+    pub project: String,
+    pub targets: Vec<String>,
+    pub overrides: Vec<String>,
+    /// The repro options as the domain layer encodes them (JSON).
+    pub options: String,
+    pub status: String,
+    pub tracking_run_id: Option<String>,
+    /// The schedule that queued it, if one did.
+    pub schedule: Option<String>,
+    pub created_ms: i64,
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StageRun {
+    pub run_id: String,
+    pub stage: String,
+    pub position: i64,
+    pub status: String,
+    pub attempts: i64,
+    pub exit_code: Option<i64>,
+    pub error: Option<String>,
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    pub stdout: String,
+    pub stderr: String,
+    pub tracking_run_id: Option<String>,
+    pub worker: Option<String>,
+    pub lease_until_ms: Option<i64>,
+}
+
+/// A stage of a new pipeline run: its name and the stages of the same run it waits for.
+#[derive(Clone, Debug)]
+pub struct NewStageRun {
+    pub stage: String,
+    pub upstream: Vec<String>,
+}
+
+/// What became of a stage run.
+#[derive(Clone, Debug, Default)]
+pub struct StageResult {
+    pub status: String,
+    pub attempts: i64,
+    pub exit_code: Option<i64>,
+    pub error: Option<String>,
+    pub start_ms: Option<i64>,
+    pub end_ms: i64,
+    pub stdout: String,
+    pub stderr: String,
+    pub tracking_run_id: Option<String>,
+}
+
+/// Something that happened to a stage run of a pipeline run executed in this process.
+#[derive(Clone, Debug)]
+pub enum StageEvent {
+    Started { stage: String, at_ms: i64 },
+    Settled { stage: String, result: StageResult },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub name: String,
+    pub cron: String,
+    pub project: String,
+    pub targets: Vec<String>,
+    pub overrides: Vec<String>,
+    pub enabled: bool,
+    /// When it fires next (ms since the epoch).
+    pub next_ms: i64,
+    pub created_ms: i64,
+}
+
+pub(super) const RUN_COLUMNS: &str = "run_id, project, targets, overrides, options, status, tracking_run_id, schedule, \
+    created_ms, start_ms, end_ms";
+pub(super) const STAGE_COLUMNS: &str = "run_id, stage, position, status, attempts, exit_code, error, start_ms, end_ms, \
+    stdout, stderr, tracking_run_id, worker, lease_until_ms";
+
+pub(super) fn list_from_json(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+pub(super) fn list_to_json(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+pub(super) fn run_from_row(row: &AnyRow) -> Result<PipelineRun> {
+    Ok(PipelineRun {
+        run_id: get(row, "run_id")?,
+        project: get(row, "project")?,
+        targets: list_from_json(&get::<String>(row, "targets")?),
+        overrides: list_from_json(&get::<String>(row, "overrides")?),
+        options: get(row, "options")?,
+        status: get(row, "status")?,
+        tracking_run_id: get(row, "tracking_run_id")?,
+        schedule: get(row, "schedule")?,
+        created_ms: get(row, "created_ms")?,
+        start_ms: get(row, "start_ms")?,
+        end_ms: get(row, "end_ms")?,
+    })
+}
+
+pub(super) fn stage_from_row(row: &AnyRow) -> Result<StageRun> {
+    Ok(StageRun {
+        run_id: get(row, "run_id")?,
+        stage: get(row, "stage")?,
+        position: get::<i64>(row, "position").or_else(|_| get::<i32>(row, "position").map(i64::from))?,
+        status: get(row, "status")?,
+        attempts: get::<i64>(row, "attempts").or_else(|_| get::<i32>(row, "attempts").map(i64::from))?,
+        exit_code: get::<Option<i64>>(row, "exit_code")
+            .or_else(|_| get::<Option<i32>>(row, "exit_code").map(|c| c.map(i64::from)))?,
+        error: get(row, "error")?,
+        start_ms: get(row, "start_ms")?,
+        end_ms: get(row, "end_ms")?,
+        stdout: get(row, "stdout")?,
+        stderr: get(row, "stderr")?,
+        tracking_run_id: get(row, "tracking_run_id")?,
+        worker: get(row, "worker")?,
+        lease_until_ms: get(row, "lease_until_ms")?,
+    })
+}
+
+pub(super) fn schedule_from_row(row: &AnyRow) -> Result<Schedule> {
+    Ok(Schedule {
+        name: get(row, "name")?,
+        cron: get(row, "cron")?,
+        project: get(row, "project")?,
+        targets: list_from_json(&get::<String>(row, "targets")?),
+        overrides: list_from_json(&get::<String>(row, "overrides")?),
+        enabled: get::<i64>(row, "enabled").or_else(|_| get::<i32>(row, "enabled").map(i64::from))? != 0,
+        next_ms: get(row, "next_ms")?,
+        created_ms: get(row, "created_ms")?,
+    })
+}
