@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use orchard_data::config::Level;
-use orchard_data::{add, checkout, gc, ls, remotes, status, transfer, Repo};
+use orchard_data::{add, checkout, gc, ls, remotes, report, status, transfer, Repo};
 
 #[derive(Args, Debug)]
 pub struct DataArgs {
@@ -202,88 +202,45 @@ pub async fn run(args: DataArgs) -> anyhow::Result<()> {
             let repo = open()?;
             let autostage = repo.autostage();
             let added = blocking(move || add::add(&repo, &cwd, &targets, progress)).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&added)?);
-            } else if !autostage {
-                let mut files: Vec<String> = Vec::new();
-                for a in &added {
-                    files.push(a.dvc_file.clone());
-                    files.extend(a.gitignore.clone());
-                }
-                let mut seen = std::collections::HashSet::new();
-                files.retain(|f| seen.insert(f.clone()));
-                println!("\nTo track the changes with git, run:\n\n\tgit add {}", files.join(" "));
-                println!("\nTo enable auto staging, run:\n\n\torchard data config core.autostage true");
+            match (json, autostage) {
+                (true, _) => print_json(&added)?,
+                (false, false) => print!("{}", report::git_add_hint(&added)),
+                (false, true) => {}
             }
         }
         DataCommand::Commit { targets, force, json } => {
             let repo = open()?;
+            let done = blocking(move || add::commit(&repo, &cwd, &targets, force, progress)).await?;
+            if json {
+                print_json(&done)?;
+            }
+        }
+        DataCommand::Status { targets, cloud, remote, json } if cloud || remote.is_some() => {
+            let (name, st) = transfer::cloud_status(&open()?, &cwd, &targets, remote.as_deref()).await?;
+            match json {
+                true => print_json(&st)?,
+                false => print!("{}", report::cloud_status_text(&name, &st)),
+            }
+        }
+        DataCommand::Status { targets, json, .. } => {
+            let repo = open()?;
+            let st = blocking(move || status::status(&repo, &cwd, &targets)).await?;
+            match json {
+                true => print_json(&report::status_json(&st))?,
+                false => print!("{}", report::status_text(&st)),
+            }
+        }
+        DataCommand::Checkout { targets, force, relink, summary, allow_missing, json } => {
+            let repo = open()?;
             let done =
-                blocking(move || add::commit(&repo, &cwd, &targets, force, progress)).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&done)?);
+                blocking(move || checkout::checkout(&repo, &cwd, &targets, force, relink, allow_missing, progress)).await?;
+            match (json, summary) {
+                (true, _) => print_json(&done)?,
+                (false, true) => println!("{}", done.summary()),
+                (false, false) => print!("{}", done.changes()),
             }
-        }
-        DataCommand::Status {
-            targets,
-            cloud,
-            remote,
-            json,
-        } => {
-            let repo = open()?;
-            if cloud || remote.is_some() {
-                let (name, st) = transfer::cloud_status(&repo, &cwd, &targets, remote.as_deref()).await?;
-                if json {
-                    println!("{}", serde_json::to_string_pretty(&st)?);
-                } else if st.is_empty() {
-                    println!("Cache and remote '{name}' are in sync.");
-                } else {
-                    for (path, state) in &st {
-                        println!("\t{:<20}{path}", format!("{state}:"));
-                    }
-                }
-            } else {
-                let st = blocking(move || status::status(&repo, &cwd, &targets)).await?;
-                if json {
-                    let value: serde_json::Map<String, serde_json::Value> = st
-                        .iter()
-                        .map(|(file, outs)| {
-                            (file.clone(), serde_json::json!([{ "changed outs": outs }]))
-                        })
-                        .collect();
-                    println!("{}", serde_json::to_string_pretty(&value)?);
-                } else if st.is_empty() {
-                    println!("Data and pipelines are up to date.");
-                } else {
-                    for (file, outs) in &st {
-                        println!("{file}:\n\tchanged outs:");
-                        for (path, state) in outs {
-                            println!("\t\t{:<20}{path}", format!("{state}:"));
-                        }
-                    }
-                }
-            }
-        }
-        DataCommand::Checkout {
-            targets,
-            force,
-            relink,
-            summary,
-            allow_missing,
-            json,
-        } => {
-            let repo = open()?;
-            let report = blocking(move || {
-                checkout::checkout(&repo, &cwd, &targets, force, relink, allow_missing, progress)
-            })
-            .await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print_checkout(&report, summary);
-                if relink {
-                    println!("Relinked successfully");
-                }
+            if relink && !json {
+                println!("Relinked successfully");
             }
         }
         DataCommand::Push(t) => {
@@ -302,97 +259,44 @@ pub async fn run(args: DataArgs) -> anyhow::Result<()> {
                 .context("failed to fetch data from the cloud")?;
             print_transfer(&r, "fetched", t.json)?;
         }
-        DataCommand::Pull {
-            transfer: t,
-            force,
-            allow_missing,
-        } => {
+        DataCommand::Pull { transfer: t, force, allow_missing } => {
             let repo = open()?;
             warn_no_remote(&repo, &t.remote);
-            let r = transfer::pull(
-                &repo,
-                &cwd,
-                &t.targets,
-                t.remote.as_deref(),
-                t.jobs,
-                force,
-                allow_missing,
-                progress,
-            )
-            .await
-            .context("failed to pull data from the cloud")?;
+            let remote = t.remote.as_deref();
+            let r = transfer::pull(&repo, &cwd, &t.targets, remote, t.jobs, force, allow_missing, progress)
+                .await
+                .context("failed to pull data from the cloud")?;
             print_transfer(&r, "fetched", t.json)?;
         }
-        DataCommand::Gc {
-            workspace,
-            all_commits,
-            cloud,
-            remote,
-            force,
-            json,
-        } => {
+        DataCommand::Gc { workspace, all_commits, cloud, remote, force, json } => {
             if !workspace && !all_commits {
                 bail!("Either of `-w|--workspace` or `-A|--all-commits` needs to be set.");
             }
             if remote.is_some() && !cloud {
                 bail!("`--remote` requires `--cloud`");
             }
-            let mut what = "This will remove all cache except items used in the workspace".to_string();
-            if all_commits {
-                what.push_str(" and all git commits");
-            }
-            what.push_str(" of the current repo.");
-            eprintln!("WARNING: {what}");
+            eprintln!("{}", report::gc_warning(all_commits));
             if !force && !confirm()? {
                 bail!("gc cancelled; use `-f` to skip the confirmation");
             }
-            let repo = open()?;
-            let scope = gc::GcScope {
-                all_commits,
-                cloud,
-                remote,
-            };
-            let report = gc::gc(&repo, &scope).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                if report.removed_from_cache > 0 {
-                    println!("Removed {} objects from repo cache.", report.removed_from_cache);
-                } else {
-                    println!("No unused 'repo' cache to remove.");
-                }
-                match report.removed_from_remote {
-                    Some(0) => println!("No unused cache to remove from remote."),
-                    Some(n) => println!("Removed {n} objects from remote."),
-                    None => {}
-                }
+            let done = gc::gc(&open()?, &gc::GcScope { all_commits, cloud, remote }).await?;
+            match json {
+                true => print_json(&done)?,
+                false => print!("{}", report::gc_text(&done)),
             }
         }
         DataCommand::Remote(cmd) => run_remote(cmd, &cwd)?,
-        DataCommand::Config {
-            name,
-            value,
-            unset,
-            local,
-        } => {
-            let mut repo = open()?;
+        DataCommand::Config { name, value, unset, local } => {
             let level = if local { Level::Local } else { Level::Repo };
-            if let Some(v) =
-                remotes::config_option(&mut repo, &name, value.as_deref(), unset, level)?
-            {
+            if let Some(v) = remotes::config_option(&mut open()?, &name, value.as_deref(), unset, level)? {
                 println!("{v}");
             }
         }
         DataCommand::Ls { path, json } => {
-            let repo = open()?;
-            let entries = ls::ls(&repo, &cwd, &path)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&entries)?);
-            } else {
-                for e in entries {
-                    let size = e.size.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
-                    println!("{}  {:>10}  {}", e.md5, size, e.path);
-                }
+            let entries = ls::ls(&open()?, &cwd, &path)?;
+            match json {
+                true => print_json(&entries)?,
+                false => print!("{}", report::ls_text(&entries)),
             }
         }
     }
@@ -403,67 +307,42 @@ fn run_remote(cmd: RemoteCommand, cwd: &std::path::Path) -> anyhow::Result<()> {
     let mut repo = Repo::find(cwd)?;
     let level = |local: bool| if local { Level::Local } else { Level::Repo };
     match cmd {
-        RemoteCommand::Add {
-            name,
-            url,
-            default,
-            force,
-            local,
-        } => {
+        RemoteCommand::Add { name, url, default, force, local } => {
             if default {
                 println!("Setting '{}' as a default remote.", name.to_lowercase());
             }
             remotes::add(&mut repo, cwd, &name, &url, default, force, level(local))?;
         }
-        RemoteCommand::List { json } => {
-            let list = remotes::list(&repo);
-            if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else {
-                for r in list {
-                    let d = if r.default { "\t(default)" } else { "" };
-                    println!("{}\t{}{d}", r.name, r.url);
-                }
+        RemoteCommand::List { json: true } => print_json(&remotes::list(&repo))?,
+        RemoteCommand::List { json: false } => print!("{}", report::remotes_text(&remotes::list(&repo))),
+        RemoteCommand::Modify { name, option, value, unset, local } => {
+            if !unset && value.is_none() {
+                bail!("a value is required (or --unset)");
             }
-        }
-        RemoteCommand::Modify {
-            name,
-            option,
-            value,
-            unset,
-            local,
-        } => {
-            let value = match (unset, value) {
-                (true, _) => None,
-                (false, Some(v)) => Some(v),
-                (false, None) => bail!("a value is required (or --unset)"),
-            };
+            let value = value.filter(|_| !unset);
             remotes::modify(&mut repo, &name, &option, value.as_deref(), level(local))?;
         }
-        RemoteCommand::Default { name, unset, local } => {
-            if unset {
-                remotes::set_default(&mut repo, None, level(local))?;
-            } else if let Some(n) = name {
-                remotes::set_default(&mut repo, Some(&n), level(local))?;
-            } else {
-                match repo.config.default_remote() {
-                    Some(d) => println!("{d}"),
-                    None => bail!("No default remote set"),
-                }
-            }
-        }
+        RemoteCommand::Default { name, unset, local } => match (unset, name) {
+            (true, _) => remotes::set_default(&mut repo, None, level(local))?,
+            (false, Some(n)) => remotes::set_default(&mut repo, Some(&n), level(local))?,
+            (false, None) => match repo.config.default_remote() {
+                Some(d) => println!("{d}"),
+                None => bail!("No default remote set"),
+            },
+        },
         RemoteCommand::Remove { name } => remotes::remove(&mut repo, &name)?,
     }
     Ok(())
 }
 
 /// Runs file-system-heavy work off the async runtime's threads (it uses rayon's pool internally).
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> orchard_data::Result<T> + Send + 'static,
-) -> anyhow::Result<T> {
-    Ok(tokio::task::spawn_blocking(f)
-        .await
-        .context("worker thread failed")??)
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> orchard_data::Result<T> + Send + 'static) -> anyhow::Result<T> {
+    Ok(tokio::task::spawn_blocking(f).await.context("worker thread failed")??)
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
 }
 
 fn warn_no_remote(repo: &Repo, explicit: &Option<String>) {
@@ -482,61 +361,15 @@ fn confirm() -> anyhow::Result<bool> {
     Ok(matches!(line.trim(), "y" | "yes"))
 }
 
-/// `N file(s) <state>` items joined DVC's way; `Everything is up to date.` when all are zero.
-fn summary(items: &[(u64, &str)]) -> String {
-    let parts: Vec<String> = items
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, what)| format!("{n} file{} {what}", if *n == 1 { "" } else { "s" }))
-        .collect();
-    match parts.len() {
-        0 => "Everything is up to date.".into(),
-        1 => parts[0].clone(),
-        n => format!("{} and {}", parts[..n - 1].join(", "), parts[n - 1]),
-    }
-}
-
-fn print_checkout(r: &checkout::CheckoutReport, only_summary: bool) {
-    if only_summary {
-        let s = summary(&[
-            (r.files_added, "added"),
-            (r.files_modified, "modified"),
-            (r.files_deleted, "deleted"),
-        ]);
-        println!("{}", if s.starts_with("Everything") { "No changes.".into() } else { s });
-        return;
-    }
-    for p in &r.modified {
-        println!("M\t{p}");
-    }
-    for p in &r.added {
-        println!("A\t{p}");
-    }
-    for p in &r.deleted {
-        println!("D\t{p}");
-    }
-}
-
 fn print_transfer(r: &transfer::TransferReport, verb: &str, json: bool) -> anyhow::Result<()> {
-    if !r.missing.is_empty() {
-        eprintln!(
-            "WARNING: Some of the cache files do not exist neither locally nor on remote. Missing cache files:\n{}",
-            r.missing.join("\n")
-        );
+    if let Some(w) = r.missing_warning() {
+        eprintln!("{w}");
     }
-    if json {
-        println!("{}", serde_json::to_string_pretty(r)?);
-        return Ok(());
+    match json {
+        true => print_json(r),
+        false => {
+            print!("{}", r.text(verb));
+            Ok(())
+        }
     }
-    let mut items = vec![(r.transferred, verb)];
-    if let Some(c) = &r.checkout {
-        print_checkout(c, false);
-        items.extend([
-            (c.files_modified, "modified"),
-            (c.files_added, "added"),
-            (c.files_deleted, "deleted"),
-        ]);
-    }
-    println!("{}", summary(&items));
-    Ok(())
 }

@@ -20,6 +20,7 @@ pub mod hash;
 pub mod ls;
 pub mod progress;
 pub mod remotes;
+pub mod report;
 pub mod repo;
 pub mod state;
 pub mod status;
