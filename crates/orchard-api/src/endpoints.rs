@@ -7,7 +7,11 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::read::{Experiment, FileInfo, KeyValue, LoggedModel, Metric, ModelVersion, Run, RunInfo};
+use crate::read::{Experiment, FileInfo, LoggedModel, ModelVersion, Run, RunInfo};
+pub use crate::requests::{
+    AliasRequest, CreateExperimentRequest, CreateRunRequest, GetExperimentByNameRequest, GetLatestVersionsRequest,
+    ListArtifactsRequest, LogBatchRequest, MetricIn, ModelVersionRequest, RunIdRequest, UpdateRunRequest,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -70,26 +74,12 @@ macro_rules! endpoint {
 
 // ------------------------------------------------------------------------------------------------ experiments
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GetExperimentByNameRequest {
-    pub experiment_name: String,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 pub struct ExperimentResponse {
     pub experiment: Experiment,
 }
 
 endpoint!(GetExperimentByName: Get "/experiments/get-by-name", GetExperimentByNameRequest => ExperimentResponse);
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CreateExperimentRequest {
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub artifact_location: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<KeyValue>,
-}
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct CreateExperimentResponse {
@@ -100,17 +90,6 @@ endpoint!(CreateExperiment: Post "/experiments/create", CreateExperimentRequest 
 
 // ------------------------------------------------------------------------------------------------------- runs
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct CreateRunRequest {
-    pub experiment_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub start_time: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub run_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<KeyValue>,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 pub struct RunResponse {
     pub run: Run,
@@ -118,23 +97,7 @@ pub struct RunResponse {
 
 endpoint!(CreateRun: Post "/runs/create", CreateRunRequest => RunResponse);
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GetRunRequest {
-    pub run_id: String,
-}
-
-endpoint!(GetRun: Get "/runs/get", GetRunRequest => RunResponse);
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct UpdateRunRequest {
-    pub run_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub end_time: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub run_name: Option<String>,
-}
+endpoint!(GetRun: Get "/runs/get", RunIdRequest => RunResponse);
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct UpdateRunResponse {
@@ -142,17 +105,6 @@ pub struct UpdateRunResponse {
 }
 
 endpoint!(UpdateRun: Post "/runs/update", UpdateRunRequest => UpdateRunResponse);
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct LogBatchRequest {
-    pub run_id: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub metrics: Vec<Metric>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub params: Vec<KeyValue>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tags: Vec<KeyValue>,
-}
 
 endpoint!(LogBatch: Post "/runs/log-batch", LogBatchRequest => Empty);
 
@@ -185,25 +137,12 @@ impl Endpoint for GetLoggedModel {
 
 // ---------------------------------------------------------------------------------------------- the registry
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GetModelVersionByAliasRequest {
-    pub name: String,
-    pub alias: String,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 pub struct ModelVersionResponse {
     pub model_version: ModelVersion,
 }
 
-endpoint!(GetModelVersionByAlias: Get "/registered-models/alias", GetModelVersionByAliasRequest => ModelVersionResponse);
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GetLatestVersionsRequest {
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub stages: Vec<String>,
-}
+endpoint!(GetModelVersionByAlias: Get "/registered-models/alias", AliasRequest => ModelVersionResponse);
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ModelVersionsResponse {
@@ -213,25 +152,14 @@ pub struct ModelVersionsResponse {
 
 endpoint!(GetLatestVersions: Get "/registered-models/get-latest-versions", GetLatestVersionsRequest => ModelVersionsResponse);
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GetDownloadUriRequest {
-    pub name: String,
-    pub version: String,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 pub struct GetDownloadUriResponse {
     pub artifact_uri: String,
 }
 
-endpoint!(GetModelVersionDownloadUri: Get "/model-versions/get-download-uri", GetDownloadUriRequest => GetDownloadUriResponse);
+endpoint!(GetModelVersionDownloadUri: Get "/model-versions/get-download-uri", ModelVersionRequest => GetDownloadUriResponse);
 
 // ------------------------------------------------------------------------------------------ the artifact proxy
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ListArtifactsRequest {
-    pub path: String,
-}
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ListArtifactsResponse {

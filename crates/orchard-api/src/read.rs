@@ -4,18 +4,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// A `{key, value}` pair: a param or a tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyValue {
-    pub key: String,
-    pub value: String,
-}
-
-impl KeyValue {
-    pub fn new(key: impl Into<String>, value: impl Into<String>) -> KeyValue {
-        KeyValue { key: key.into(), value: value.into() }
-    }
-}
+/// A `{key, value}` pair: a param or a tag (the domain's own type: its JSON is the wire's).
+pub use orchard_tracking::Tag as KeyValue;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Experiment {

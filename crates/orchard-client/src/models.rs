@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use orchard_api::endpoints::{
-    GetDownloadUriRequest, GetLatestVersions, GetLatestVersionsRequest, GetLoggedModel, GetLoggedModelRequest,
-    GetModelVersionByAlias, GetModelVersionByAliasRequest, GetModelVersionDownloadUri, GetRun, GetRunRequest,
-    ListArtifacts, ListArtifactsRequest,
+    AliasRequest, GetLatestVersions, GetLatestVersionsRequest, GetLoggedModel, GetLoggedModelRequest,
+    GetModelVersionByAlias, GetModelVersionDownloadUri, GetRun, ListArtifacts, ListArtifactsRequest,
+    ModelVersionRequest, RunIdRequest,
 };
 use orchard_tracking::registry::{parse_models_uri, ModelUri};
 
@@ -24,7 +24,7 @@ impl Client {
     /// Resolves `models:/NAME/VERSION`, `models:/NAME@ALIAS`, `models:/NAME/latest|STAGE` or
     /// `models:/<logged model id>` on this server.
     pub async fn resolve_model(&self, uri: &str) -> Result<RemoteModel> {
-        let parsed = parse_models_uri(uri).map_err(|e| ClientError::Refused(e.message))?;
+        let parsed = parse_models_uri(uri).map_err(|e| ClientError::Refused(e.to_string()))?;
         let (name, version) = match parsed {
             ModelUri::LoggedModel { model_id } => {
                 let m = self.call::<GetLoggedModel>(&GetLoggedModelRequest { model_id: model_id.clone() }).await?;
@@ -32,7 +32,7 @@ impl Client {
             }
             ModelUri::Version { name, version } => (name, version.to_string()),
             ModelUri::Alias { name, alias } => {
-                let v = self.call::<GetModelVersionByAlias>(&GetModelVersionByAliasRequest { name: name.clone(), alias }).await?;
+                let v = self.call::<GetModelVersionByAlias>(&AliasRequest { name: name.clone(), alias }).await?;
                 (name, v.model_version.version)
             }
             ModelUri::Stage { name, stage } => {
@@ -46,12 +46,12 @@ impl Client {
                 (name, best.to_string())
             }
         };
-        let request = GetDownloadUriRequest { name: name.clone(), version: version.clone() };
+        let request = ModelVersionRequest { name: name.clone(), version: version.clone() };
         let mut artifact_uri = self.call::<GetModelVersionDownloadUri>(&request).await?.artifact_uri;
         // A version registered from `runs:/<run>/path` answers that URI verbatim: follow it to the run's folder.
         if let Some(rest) = artifact_uri.strip_prefix("runs:/") {
             let (run_id, path) = rest.split_once('/').unwrap_or((rest, ""));
-            let run = self.call::<GetRun>(&GetRunRequest { run_id: run_id.to_string() }).await?.run;
+            let run = self.call::<GetRun>(&RunIdRequest { run_id: run_id.to_string() }).await?.run;
             artifact_uri = orchard_tracking::join_uri(&run.info.artifact_uri, path.trim_matches('/'));
         }
         Ok(RemoteModel { artifact_uri, name, version })

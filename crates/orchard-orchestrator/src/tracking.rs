@@ -15,7 +15,8 @@ use orchard_api::endpoints::{
     CreateExperiment, CreateExperimentRequest, CreateRun, CreateRunRequest, Endpoint, GetExperimentByName,
     GetExperimentByNameRequest, LogBatch, LogBatchRequest, UpdateRun, UpdateRunRequest,
 };
-use orchard_api::read::{KeyValue, Metric};
+use orchard_api::endpoints::MetricIn;
+use orchard_api::read::KeyValue;
 use orchard_client::{Client, ClientError};
 use orchard_pipeline::spec::Stage;
 use orchard_pipeline::{Observer, Outcome};
@@ -59,6 +60,7 @@ impl Tracker {
         };
         let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let run = t.call::<CreateRun>(&CreateRunRequest {
+            user_id: String::new(),
             experiment_id: t.experiment_id.clone(),
             start_time: Some(now_ms()),
             run_name: Some(format!("repro {name}")),
@@ -100,6 +102,7 @@ impl Tracker {
 
     fn stage_run(&self, stage: &Stage) -> Result<String, ClientError> {
         let run = self.call::<CreateRun>(&CreateRunRequest {
+            user_id: String::new(),
             experiment_id: self.experiment_id.clone(),
             start_time: Some(now_ms()),
             run_name: Some(stage.name.clone()),
@@ -129,7 +132,7 @@ impl Tracker {
         let metrics = metrics
             .into_iter()
             .filter(|(_, v)| v.is_finite())
-            .map(|(key, value)| Metric { key, value, timestamp, step: 0, run_id: None, model_id: None })
+            .map(|(key, value)| MetricIn { key, value, timestamp, step: Some(0), ..MetricIn::default() })
             .collect();
         self.call::<LogBatch>(&LogBatchRequest { run_id: run_id.to_string(), metrics, params: vec![], tags })?;
         self.end(run_id, state == "failed")

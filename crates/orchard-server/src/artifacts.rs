@@ -13,7 +13,8 @@ use orchard_tracking::{ErrorCode, TrackingError};
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
-use crate::request::Fields;
+use crate::request::Req;
+use orchard_api::requests::ListArtifactsRequest;
 use orchard_api::endpoints::{self as api, Endpoint};
 use orchard_api::wire;
 use crate::state::AppState;
@@ -38,8 +39,8 @@ fn store(s: &AppState) -> ApiResult<&Artifacts> {
     })
 }
 
-async fn list(State(s): State<AppState>, f: Fields) -> ApiResult<Json<Value>> {
-    let files = store(&s)?.list(&f.str_or_empty("path")?).await?;
+async fn list(State(s): State<AppState>, Req(r): Req<ListArtifactsRequest>) -> ApiResult<Json<Value>> {
+    let files = store(&s)?.list(&r.path).await?;
     if files.is_empty() {
         return Ok(Json(json!({})));
     }

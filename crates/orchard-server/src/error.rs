@@ -11,15 +11,6 @@ impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError(TrackingError::new(code, message))
     }
-
-    /// Names the nested field an error came from, e.g. `metrics[2].value`.
-    pub fn prefix_field(self, path: &str) -> Self {
-        let msg = self
-            .0
-            .message
-            .replacen("parameter '", &format!("parameter '{path}."), 1);
-        ApiError(TrackingError::new(self.0.code, msg))
-    }
 }
 
 impl From<TrackingError> for ApiError {
@@ -44,9 +35,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = status_of(self.0.code);
-        let body =
-            serde_json::json!({ "error_code": self.0.code.as_str(), "message": self.0.message });
+        let code = self.0.code();
+        let body = serde_json::json!({ "error_code": code.as_str(), "message": self.0.to_string() });
+        let status = status_of(code);
         (status, axum::Json(body)).into_response()
     }
 }

@@ -50,9 +50,9 @@ impl RegistryCatalog {
 }
 
 fn not_served(e: orchard_tracking::TrackingError) -> ServeError {
-    match e.code {
-        ErrorCode::ResourceDoesNotExist | ErrorCode::InvalidParameterValue => ServeError::NotFound(e.message),
-        _ => ServeError::Unavailable(e.message),
+    match e.code() {
+        ErrorCode::ResourceDoesNotExist | ErrorCode::InvalidParameterValue => ServeError::NotFound(e.to_string()),
+        _ => ServeError::Unavailable(e.to_string()),
     }
 }
 
@@ -66,7 +66,7 @@ impl Catalog for RegistryCatalog {
             .map_err(|e| {
                 ServeError::NotFound(format!(
                     "model '{name}' has no version behind the alias '@{}' to serve ({})",
-                    self.alias, e.message
+                    self.alias, e
                 ))
             })?;
         let key = (name.to_string(), version.version, version.creation_timestamp_ms);

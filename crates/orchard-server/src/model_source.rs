@@ -32,10 +32,10 @@ pub enum SourceError {
     LoadLocal { path: String, source: orchard_model::ModelError },
     #[error("cannot load {uri}: {source}")]
     Load { uri: String, source: orchard_model::ModelError },
-    #[error("cannot resolve {uri}: {message}")]
-    Resolve { uri: String, message: String },
-    #[error("cannot download {uri}: {message}")]
-    Download { uri: String, message: String },
+    #[error("cannot resolve {uri}: {source}")]
+    Resolve { uri: String, source: orchard_tracking::TrackingError },
+    #[error("cannot download {uri}: {source}")]
+    Download { uri: String, source: orchard_tracking::TrackingError },
     #[error("cannot open the backend store to resolve {uri}: {source}")]
     Store { uri: String, source: orchard_store::StoreError },
     #[error(transparent)]
@@ -92,7 +92,7 @@ impl ModelSource {
         artifacts
             .download_dir(&artifact_uri, &dir)
             .await
-            .map_err(|e| SourceError::Download { uri: artifact_uri.clone(), message: e.message })?;
+            .map_err(|source| SourceError::Download { uri: artifact_uri.clone(), source })?;
         let model = Model::load(&dir).map_err(|source| SourceError::Load { uri: uri.to_string(), source });
         // The files are in memory now; the download is not needed any more.
         let _ = std::fs::remove_dir_all(&dir);
@@ -104,9 +104,9 @@ impl ModelSource {
         let store = Store::open(&self.backend_store_uri)
             .await
             .map_err(|source| SourceError::Store { uri: uri.to_string(), source })?;
-        let resolve = |message: String| SourceError::Resolve { uri: uri.to_string(), message };
-        let tracking = Tracking::new(store, "mlflow-artifacts:/").await.map_err(|e| resolve(e.message))?;
-        let resolved = tracking.resolve_model_uri(uri).await.map_err(|e| resolve(e.message))?;
+        let resolve = |source| SourceError::Resolve { uri: uri.to_string(), source };
+        let tracking = Tracking::new(store, "mlflow-artifacts:/").await.map_err(resolve)?;
+        let resolved = tracking.resolve_model_uri(uri).await.map_err(resolve)?;
         let name = match (&resolved.name, parse_models_uri(uri)) {
             (Some(n), _) => n.clone(),
             (None, Ok(ModelUri::LoggedModel { model_id })) => model_id,

@@ -5,13 +5,13 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use orchard_api::endpoints::{self as api, Endpoint};
+use orchard_api::requests as rq;
 use orchard_api::wire::registry::{ModelVersionOut, RegisteredModelOut};
 use orchard_tracking::registry::{ModelVersion, RegisteredModel};
 use serde_json::{json, Value};
 
 use crate::error::ApiResult;
-use crate::request::Fields;
-use crate::tracking::tags;
+use crate::request::Req;
 use crate::state::AppState;
 
 type JsonResult = ApiResult<Json<Value>>;
@@ -84,230 +84,144 @@ fn version_json(v: &ModelVersion) -> JsonResult {
     Ok(Json(json!({ "model_version": ModelVersionOut::new(v) })))
 }
 
-/// `order_by` arrives as a repeated query key, or (from some clients) one comma-free string.
-fn order_by(f: &Fields) -> ApiResult<Vec<String>> {
-    f.str_list("order_by")
-}
-
 // ------------------------------------------------------------------------------------------ registered models
 
-async fn create_registered_model(State(s): State<AppState>, f: Fields) -> JsonResult {
-    let m = s
-        .tracking
-        .create_registered_model(
-            &f.str("name")?,
-            f.opt_str("description")?.as_deref(),
-            &tags(&f, "tags")?,
-        )
-        .await?;
+async fn create_registered_model(State(s): State<AppState>, Req(r): Req<rq::CreateRegisteredModelRequest>) -> JsonResult {
+    let m = s.tracking.create_registered_model(&r.name, r.description.as_deref(), &r.tags).await?;
     model_json(&m)
 }
 
-async fn get_registered_model(State(s): State<AppState>, f: Fields) -> JsonResult {
-    let m = s.tracking.get_registered_model(&f.str("name")?).await?;
-    model_json(&m)
+async fn get_registered_model(State(s): State<AppState>, Req(r): Req<rq::ModelNameRequest>) -> JsonResult {
+    model_json(&s.tracking.get_registered_model(&r.name).await?)
 }
 
-async fn rename_registered_model(State(s): State<AppState>, f: Fields) -> JsonResult {
-    let m = s
-        .tracking
-        .rename_registered_model(&f.str("name")?, &f.str("new_name")?)
-        .await?;
-    model_json(&m)
+async fn rename_registered_model(State(s): State<AppState>, Req(r): Req<rq::RenameRegisteredModelRequest>) -> JsonResult {
+    model_json(&s.tracking.rename_registered_model(&r.name, &r.new_name).await?)
 }
 
-async fn update_registered_model(State(s): State<AppState>, f: Fields) -> JsonResult {
-    let m = s
-        .tracking
-        .update_registered_model(&f.str("name")?, f.opt_str("description")?.as_deref())
-        .await?;
-    model_json(&m)
+async fn update_registered_model(State(s): State<AppState>, Req(r): Req<rq::UpdateRegisteredModelRequest>) -> JsonResult {
+    model_json(&s.tracking.update_registered_model(&r.name, r.description.as_deref()).await?)
 }
 
-async fn delete_registered_model(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking.delete_registered_model(&f.str("name")?).await?;
+async fn delete_registered_model(State(s): State<AppState>, Req(r): Req<rq::ModelNameRequest>) -> JsonResult {
+    s.tracking.delete_registered_model(&r.name).await?;
     ok()
 }
 
-async fn search_registered_models(State(s): State<AppState>, f: Fields) -> JsonResult {
+async fn search_registered_models(State(s): State<AppState>, Req(r): Req<rq::SearchRegistryRequest>) -> JsonResult {
     let page = s
         .tracking
-        .search_registered_models(
-            &f.str_or_empty("filter")?,
-            f.opt_i64("max_results")?,
-            &order_by(&f)?,
-            &f.str_or_empty("page_token")?,
-        )
+        .search_registered_models(&r.filter, r.max_results, &r.order_by, &r.page_token)
         .await?;
-    let mut out = serde_json::Map::new();
-    if !page.items.is_empty() {
-        out.insert(
-            "registered_models".into(),
-            serde_json::to_value(page.items.iter().map(RegisteredModelOut::new).collect::<Vec<_>>())
-                .unwrap_or_default(),
-        );
-    }
-    if let Some(t) = page.next_page_token {
-        out.insert("next_page_token".into(), Value::String(t));
-    }
-    Ok(Json(Value::Object(out)))
+    let models: Vec<RegisteredModelOut> = page.items.iter().map(RegisteredModelOut::new).collect();
+    Ok(Json(listing("registered_models", models, page.next_page_token)))
 }
 
-async fn get_latest_versions(State(s): State<AppState>, f: Fields) -> JsonResult {
-    let versions = s
-        .tracking
-        .get_latest_versions(&f.str("name")?, &f.str_list("stages")?)
-        .await?;
+async fn get_latest_versions(State(s): State<AppState>, Req(r): Req<rq::GetLatestVersionsRequest>) -> JsonResult {
+    let versions = s.tracking.get_latest_versions(&r.name, &r.stages).await?;
     Ok(Json(versions_json(&versions, None)))
 }
 
-async fn set_registered_model_tag(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking
-        .set_registered_model_tag(&f.str("name")?, &f.str("key")?, &f.str_or_empty("value")?)
-        .await?;
+async fn set_registered_model_tag(State(s): State<AppState>, Req(r): Req<rq::SetRegisteredModelTagRequest>) -> JsonResult {
+    s.tracking.set_registered_model_tag(&r.name, &r.key, &r.value).await?;
     ok()
 }
 
-async fn delete_registered_model_tag(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking
-        .delete_registered_model_tag(&f.str("name")?, &f.str("key")?)
-        .await?;
+async fn delete_registered_model_tag(
+    State(s): State<AppState>,
+    Req(r): Req<rq::DeleteRegisteredModelTagRequest>,
+) -> JsonResult {
+    s.tracking.delete_registered_model_tag(&r.name, &r.key).await?;
     ok()
 }
 
 // -------------------------------------------------------------------------------------------------- aliases
 
-async fn set_registered_model_alias(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking
-        .set_registered_model_alias(&f.str("name")?, &f.str_or_empty("alias")?, &f.str("version")?)
-        .await?;
+async fn set_registered_model_alias(State(s): State<AppState>, Req(r): Req<rq::SetAliasRequest>) -> JsonResult {
+    s.tracking.set_registered_model_alias(&r.name, &r.alias, &r.version).await?;
     ok()
 }
 
-async fn delete_registered_model_alias(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking
-        .delete_registered_model_alias(&f.str("name")?, &f.str_or_empty("alias")?)
-        .await?;
+async fn delete_registered_model_alias(State(s): State<AppState>, Req(r): Req<rq::AliasRequest>) -> JsonResult {
+    s.tracking.delete_registered_model_alias(&r.name, &r.alias).await?;
     ok()
 }
 
-async fn get_model_version_by_alias(State(s): State<AppState>, f: Fields) -> JsonResult {
-    let v = s
-        .tracking
-        .get_model_version_by_alias(&f.str("name")?, &f.str_or_empty("alias")?)
-        .await?;
-    version_json(&v)
+async fn get_model_version_by_alias(State(s): State<AppState>, Req(r): Req<rq::AliasRequest>) -> JsonResult {
+    version_json(&s.tracking.get_model_version_by_alias(&r.name, &r.alias).await?)
 }
 
 // ------------------------------------------------------------------------------------------- model versions
 
-async fn create_model_version(State(s): State<AppState>, f: Fields) -> JsonResult {
+async fn create_model_version(State(s): State<AppState>, Req(r): Req<rq::CreateModelVersionRequest>) -> JsonResult {
     let v = s
         .tracking
         .create_model_version(
-            &f.str("name")?,
-            &f.str("source")?,
-            f.opt_str("run_id")?.as_deref(),
-            &tags(&f, "tags")?,
-            f.opt_str("run_link")?.as_deref(),
-            f.opt_str("description")?.as_deref(),
-            f.opt_str("model_id")?.as_deref(),
+            &r.name,
+            &r.source,
+            r.run_id.as_deref(),
+            &r.tags,
+            r.run_link.as_deref(),
+            r.description.as_deref(),
+            r.model_id.as_deref(),
         )
         .await?;
     version_json(&v)
 }
 
-async fn get_model_version(State(s): State<AppState>, f: Fields) -> JsonResult {
-    let v = s
-        .tracking
-        .get_model_version(&f.str("name")?, &f.str("version")?)
-        .await?;
-    version_json(&v)
+async fn get_model_version(State(s): State<AppState>, Req(r): Req<rq::ModelVersionRequest>) -> JsonResult {
+    version_json(&s.tracking.get_model_version(&r.name, &r.version).await?)
 }
 
-async fn update_model_version(State(s): State<AppState>, f: Fields) -> JsonResult {
-    let v = s
-        .tracking
-        .update_model_version(
-            &f.str("name")?,
-            &f.str("version")?,
-            f.opt_str("description")?.as_deref(),
-        )
-        .await?;
-    version_json(&v)
+async fn update_model_version(State(s): State<AppState>, Req(r): Req<rq::UpdateModelVersionRequest>) -> JsonResult {
+    version_json(&s.tracking.update_model_version(&r.name, &r.version, r.description.as_deref()).await?)
 }
 
-async fn delete_model_version(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking
-        .delete_model_version(&f.str("name")?, &f.str("version")?)
-        .await?;
+async fn delete_model_version(State(s): State<AppState>, Req(r): Req<rq::ModelVersionRequest>) -> JsonResult {
+    s.tracking.delete_model_version(&r.name, &r.version).await?;
     ok()
 }
 
-async fn transition_model_version_stage(State(s): State<AppState>, f: Fields) -> JsonResult {
-    let v = s
-        .tracking
-        .transition_model_version_stage(
-            &f.str("name")?,
-            &f.str("version")?,
-            &f.str("stage")?,
-            f.opt_bool("archive_existing_versions")?.unwrap_or(false),
-        )
-        .await?;
-    version_json(&v)
+async fn transition_model_version_stage(State(s): State<AppState>, Req(r): Req<rq::TransitionStageRequest>) -> JsonResult {
+    let archive = r.archive_existing_versions.unwrap_or(false);
+    version_json(&s.tracking.transition_model_version_stage(&r.name, &r.version, &r.stage, archive).await?)
 }
 
-async fn set_model_version_tag(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking
-        .set_model_version_tag(
-            &f.str("name")?,
-            &f.str("version")?,
-            &f.str("key")?,
-            &f.str_or_empty("value")?,
-        )
-        .await?;
+async fn set_model_version_tag(State(s): State<AppState>, Req(r): Req<rq::SetModelVersionTagRequest>) -> JsonResult {
+    s.tracking.set_model_version_tag(&r.name, &r.version, &r.key, &r.value).await?;
     ok()
 }
 
-async fn delete_model_version_tag(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking
-        .delete_model_version_tag(&f.str("name")?, &f.str("version")?, &f.str("key")?)
-        .await?;
+async fn delete_model_version_tag(State(s): State<AppState>, Req(r): Req<rq::DeleteModelVersionTagRequest>) -> JsonResult {
+    s.tracking.delete_model_version_tag(&r.name, &r.version, &r.key).await?;
     ok()
 }
 
-async fn get_model_version_download_uri(State(s): State<AppState>, f: Fields) -> JsonResult {
-    let uri = s
-        .tracking
-        .get_model_version_download_uri(&f.str("name")?, &f.str("version")?)
-        .await?;
+async fn get_model_version_download_uri(State(s): State<AppState>, Req(r): Req<rq::ModelVersionRequest>) -> JsonResult {
+    let uri = s.tracking.get_model_version_download_uri(&r.name, &r.version).await?;
     Ok(Json(json!({ "artifact_uri": uri })))
 }
 
-async fn search_model_versions(State(s): State<AppState>, f: Fields) -> JsonResult {
+async fn search_model_versions(State(s): State<AppState>, Req(r): Req<rq::SearchRegistryRequest>) -> JsonResult {
     let page = s
         .tracking
-        .search_model_versions(
-            &f.str_or_empty("filter")?,
-            f.opt_i64("max_results")?,
-            &order_by(&f)?,
-            &f.str_or_empty("page_token")?,
-        )
+        .search_model_versions(&r.filter, r.max_results, &r.order_by, &r.page_token)
         .await?;
     Ok(Json(versions_json(&page.items, page.next_page_token)))
 }
 
-fn versions_json(versions: &[ModelVersion], next_page_token: Option<String>) -> Value {
+/// `{"<key>": [...], "next_page_token": …}`, each part left out when empty (protobuf's JSON).
+fn listing<T: serde::Serialize>(key: &str, items: Vec<T>, next_page_token: Option<String>) -> Value {
     let mut out = serde_json::Map::new();
-    if !versions.is_empty() {
-        out.insert(
-            "model_versions".into(),
-            serde_json::to_value(versions.iter().map(ModelVersionOut::new).collect::<Vec<_>>())
-                .unwrap_or_default(),
-        );
+    if !items.is_empty() {
+        out.insert(key.into(), serde_json::to_value(items).unwrap_or_default());
     }
     if let Some(t) = next_page_token {
         out.insert("next_page_token".into(), Value::String(t));
     }
     Value::Object(out)
+}
+
+fn versions_json(versions: &[ModelVersion], next_page_token: Option<String>) -> Value {
+    listing("model_versions", versions.iter().map(ModelVersionOut::new).collect(), next_page_token)
 }

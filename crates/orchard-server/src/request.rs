@@ -1,295 +1,55 @@
-//! Reading MLflow requests: a JSON body (POST, PATCH, DELETE) or a query string (GET), accessed by field name
-//! with MLflow's leniency (numbers may arrive as strings, doubles as "NaN"/"Infinity", a repeated query key is
-//! a list) and MLflow's wording when a required field is missing or mistyped.
+//! Reading MLflow requests from HTTP: a JSON body (POST, PATCH, DELETE) or a query string (GET) becomes the
+//! [`Fields`] of `orchard-api`, and [`Req`] reads an endpoint's typed request out of them.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::Method;
+use orchard_api::fields::{query_to_fields, FromFields};
+pub use orchard_api::fields::Fields;
+use orchard_tracking::TrackingError;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
-use orchard_tracking::TrackingError;
 
-/// The fields of one request (or of one object nested in it).
-#[derive(Debug, Clone)]
-pub struct Fields(pub Map<String, Value>);
+/// An endpoint's request, read from the HTTP request (`Req<Fields>` for the fields themselves).
+pub struct Req<T>(pub T);
 
-const API_DOCS: &str = "See the API docs for more information about request parameters.";
-
-fn missing(name: &str) -> ApiError {
-    TrackingError::invalid(format!(
-        "Missing value for required parameter '{name}'. {API_DOCS}"
-    ))
-    .into()
-}
-
-fn bad(name: &str, value: &Value) -> ApiError {
-    let ty = match value {
-        Value::String(_) => "str",
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "int",
-        Value::Bool(_) => "bool",
-        Value::Array(_) => "list",
-        Value::Object(_) => "dict",
-        Value::Null => "NoneType",
-    };
-    TrackingError::invalid(format!(
-        "Invalid value {value} for parameter '{name}' supplied:  Hint: Value was of type '{ty}'. {API_DOCS}"
-    ))
-    .into()
-}
-
-impl Fields {
-    /// A present, non-null value.
-    fn get(&self, name: &str) -> Option<&Value> {
-        self.0.get(name).filter(|v| !v.is_null())
-    }
-
-    pub fn opt_str(&self, name: &str) -> Result<Option<String>, ApiError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            // Protobuf's JSON parser accepts numbers for string fields (experiment ids arrive as ints).
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(other) => Err(bad(name, other)),
-        }
-    }
-
-    /// A string that must be present and non-empty.
-    pub fn str(&self, name: &str) -> Result<String, ApiError> {
-        match self.opt_str(name)? {
-            Some(s) if !s.is_empty() => Ok(s),
-            _ => Err(missing(name)),
-        }
-    }
-
-    /// A string whose absence means "".
-    pub fn str_or_empty(&self, name: &str) -> Result<String, ApiError> {
-        Ok(self.opt_str(name)?.unwrap_or_default())
-    }
-
-    /// `run_id`, falling back to the deprecated `run_uuid`.
-    pub fn run_id(&self) -> Result<String, ApiError> {
-        match self.opt_str("run_id")?.filter(|s| !s.is_empty()) {
-            Some(s) => Ok(s),
-            None => self.str("run_uuid").map_err(|_| missing("run_id")),
-        }
-    }
-
-    pub fn opt_i64(&self, name: &str) -> Result<Option<i64>, ApiError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Number(n)) => match n.as_i64() {
-                Some(i) => Ok(Some(i)),
-                None => match n.as_f64() {
-                    Some(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Ok(Some(f as i64)),
-                    _ => Err(bad(name, &Value::Number(n.clone()))),
-                },
-            },
-            Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(v @ Value::String(s)) => {
-                s.trim().parse::<i64>().map(Some).map_err(|_| bad(name, v))
-            }
-            Some(other) => Err(bad(name, other)),
-        }
-    }
-
-    pub fn i64(&self, name: &str) -> Result<i64, ApiError> {
-        self.opt_i64(name)?.ok_or_else(|| missing(name))
-    }
-
-    /// A double: a JSON number, a numeric string, or protobuf's "NaN", "Infinity", "-Infinity".
-    pub fn opt_f64(&self, name: &str) -> Result<Option<f64>, ApiError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_f64()
-                .map(Some)
-                .ok_or_else(|| bad(name, &Value::Number(n.clone()))),
-            Some(v @ Value::String(s)) => match s.as_str() {
-                "NaN" | "nan" => Ok(Some(f64::NAN)),
-                "Infinity" | "inf" => Ok(Some(f64::INFINITY)),
-                "-Infinity" | "-inf" => Ok(Some(f64::NEG_INFINITY)),
-                other => other
-                    .trim()
-                    .parse::<f64>()
-                    .map(Some)
-                    .map_err(|_| bad(name, v)),
-            },
-            Some(other) => Err(bad(name, other)),
-        }
-    }
-
-    pub fn f64(&self, name: &str) -> Result<f64, ApiError> {
-        self.opt_f64(name)?.ok_or_else(|| missing(name))
-    }
-
-    pub fn opt_bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
-            Some(Value::String(s)) => Err(TrackingError::invalid(format!(
-                "Invalid boolean value: {s}, must be 'true' or 'false'."
-            ))
-            .into()),
-            Some(other) => Err(bad(name, other)),
-        }
-    }
-
-    /// A repeated string field: a JSON array, or one or more query-string occurrences.
-    pub fn str_list(&self, name: &str) -> Result<Vec<String>, ApiError> {
-        match self.get(name) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| match v {
-                    Value::String(s) => Ok(s.clone()),
-                    Value::Number(n) => Ok(n.to_string()),
-                    other => Err(bad(name, other)),
-                })
-                .collect(),
-            Some(Value::String(s)) => Ok(vec![s.clone()]),
-            Some(Value::Number(n)) => Ok(vec![n.to_string()]),
-            Some(other) => Err(bad(name, other)),
-        }
-    }
-
-    /// A repeated message field: each element as its own [`Fields`].
-    pub fn objects(&self, name: &str) -> Result<Vec<Fields>, ApiError> {
-        match self.get(name) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| match v {
-                    Value::Object(m) => Ok(Fields(m.clone())),
-                    other => Err(bad(name, other)),
-                })
-                .collect(),
-            Some(other) => Err(bad(name, other)),
-        }
-    }
-
-    pub fn object(&self, name: &str) -> Result<Option<Fields>, ApiError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Object(m)) => Ok(Some(Fields(m.clone()))),
-            Some(other) => Err(bad(name, other)),
-        }
-    }
-
-    /// Prefixes errors from a nested object with its path (`metrics[3].value`).
-    pub fn nested<T>(path: &str, f: impl FnOnce() -> Result<T, ApiError>) -> Result<T, ApiError> {
-        f().map_err(|e| e.prefix_field(path))
-    }
-}
-
-/// Turns a query string into JSON: a key seen once maps to its string, a repeated key to a list.
-pub fn query_to_fields(query: &str) -> Fields {
-    let mut map = Map::new();
-    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-        let v = Value::String(v.into_owned());
-        match map.get_mut(k.as_ref()) {
-            None => {
-                map.insert(k.into_owned(), v);
-            }
-            Some(Value::Array(items)) => items.push(v),
-            Some(existing) => {
-                let first = existing.take();
-                *existing = Value::Array(vec![first, v]);
-            }
-        }
-    }
-    Fields(map)
-}
-
-impl<S: Send + Sync> FromRequest<S> for Fields {
+impl<S: Send + Sync, T: FromFields> FromRequest<S> for Req<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let query = req.uri().query().map(str::to_string);
-        if req.method() == Method::GET {
-            if let Some(q) = query.filter(|q| !q.is_empty()) {
-                return Ok(query_to_fields(&q));
-            }
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            ApiError::from(TrackingError::new(
-                orchard_tracking::ErrorCode::BadRequest,
-                format!("Could not read the request body: {e}"),
-            ))
-        })?;
-        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-            return Ok(Fields(Map::new()));
-        }
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(m)) => Ok(Fields(m)),
-            // A JSON string holding JSON (some clients double-encode).
-            Ok(Value::String(s)) => match serde_json::from_str::<Value>(&s) {
-                Ok(Value::Object(m)) => Ok(Fields(m)),
-                _ => Err(TrackingError::invalid("The request body must be a JSON object.").into()),
-            },
-            Ok(_) => Err(TrackingError::invalid("The request body must be a JSON object.").into()),
-            Err(e) => Err(TrackingError::invalid(format!(
-                "Malformed JSON in the request body: {e}"
-            ))
-            .into()),
-        }
+        let fields = read_fields(req, state).await?;
+        Ok(Req(T::from_fields(&fields)?))
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        /// Whatever a client sends as a query string, reading any field answers a value or a 400 — no panic.
-        #[test]
-        fn arbitrary_query_strings_never_panic(q in "[a-z_=&%0-9A-Z.+-]{0,60}") {
-            let f = query_to_fields(&q);
-            for name in ["run_id", "max_results", "run_ids", "value", "flag"] {
-                let _ = f.opt_str(name);
-                let _ = f.opt_i64(name);
-                let _ = f.opt_f64(name);
-                let _ = f.opt_bool(name);
-                let _ = f.str_list(name);
-                let _ = f.objects(name);
-            }
-        }
-
-        /// Numbers survive the trip through a query string.
-        #[test]
-        fn integers_and_doubles_read_back(i in any::<i64>(), x in -1.0e300f64..1.0e300) {
-            let f = query_to_fields(&format!("i={i}&x={x:e}"));
-            prop_assert_eq!(f.opt_i64("i").unwrap(), Some(i));
-            prop_assert_eq!(f.opt_f64("x").unwrap(), Some(x));
+async fn read_fields<S: Send + Sync>(req: Request, state: &S) -> Result<Fields, ApiError> {
+    let query = req.uri().query().map(str::to_string);
+    if req.method() == Method::GET {
+        if let Some(q) = query.filter(|q| !q.is_empty()) {
+            return Ok(query_to_fields(&q));
         }
     }
-
-    #[test]
-    fn query_strings_become_fields() {
-        let f = query_to_fields("run_ids=a&run_ids=b&metric_key=loss&max_results=10&flag=TRUE");
-        assert_eq!(f.str_list("run_ids").unwrap(), vec!["a", "b"]);
-        assert_eq!(f.str("metric_key").unwrap(), "loss");
-        assert_eq!(f.opt_i64("max_results").unwrap(), Some(10));
-        assert_eq!(f.opt_bool("flag").unwrap(), Some(true));
-        let one = query_to_fields("run_ids=a");
-        assert_eq!(one.str_list("run_ids").unwrap(), vec!["a"]);
+    let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+        ApiError::from(TrackingError::new(
+            orchard_tracking::ErrorCode::BadRequest,
+            format!("Could not read the request body: {e}"),
+        ))
+    })?;
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(Fields(Map::new()));
     }
-
-    #[test]
-    fn doubles_accept_protobuf_spellings() {
-        let f = Fields(
-            serde_json::from_str(r#"{"a": "NaN", "b": "-Infinity", "c": 1.5, "d": "2", "e": [1]}"#)
-                .unwrap(),
-        );
-        assert!(f.f64("a").unwrap().is_nan());
-        assert_eq!(f.f64("b").unwrap(), f64::NEG_INFINITY);
-        assert_eq!(f.f64("c").unwrap(), 1.5);
-        assert_eq!(f.f64("d").unwrap(), 2.0);
-        assert!(f.f64("e").is_err());
-        assert!(f.f64("missing").is_err());
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(m)) => Ok(Fields(m)),
+        // A JSON string holding JSON (some clients double-encode).
+        Ok(Value::String(s)) => match serde_json::from_str::<Value>(&s) {
+            Ok(Value::Object(m)) => Ok(Fields(m)),
+            _ => Err(TrackingError::invalid("The request body must be a JSON object.").into()),
+        },
+        Ok(_) => Err(TrackingError::invalid("The request body must be a JSON object.").into()),
+        Err(e) => Err(TrackingError::invalid(format!(
+            "Malformed JSON in the request body: {e}"
+        ))
+        .into()),
     }
 }

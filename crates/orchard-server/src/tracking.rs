@@ -6,11 +6,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use orchard_tracking::artifacts::proxied_path;
-use orchard_tracking::{DatasetInput, Metric, ModelOutput, Tag, TrackingError, ViewType};
+use orchard_api::requests as rq;
+use orchard_tracking::{DatasetInput, Metric, ModelOutput, Page, TrackingError};
 use serde_json::{json, Value};
 
-use crate::error::{ApiError, ApiResult};
-use crate::request::Fields;
+use crate::error::ApiResult;
+use crate::request::Req;
 use orchard_api::endpoints::{self as api, Endpoint};
 use orchard_api::wire;
 use crate::state::AppState;
@@ -84,330 +85,199 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-pub(crate) fn tags(f: &Fields, name: &str) -> ApiResult<Vec<Tag>> {
-    f.objects(name)?
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            Fields::nested(&format!("{name}[{i}]"), || {
-                Ok(Tag::new(t.str("key")?, t.str_or_empty("value")?))
-            })
-        })
-        .collect()
-}
-
-fn view_type(f: &Fields, name: &str) -> ApiResult<ViewType> {
-    Ok(match f.opt_str(name)?.as_deref() {
-        None | Some("") | Some("ACTIVE_ONLY") | Some("1") => ViewType::ActiveOnly,
-        Some("DELETED_ONLY") | Some("2") => ViewType::DeletedOnly,
-        Some("ALL") | Some("3") => ViewType::All,
-        Some(other) => {
-            return Err(TrackingError::invalid(format!(
-                "Invalid value \"{other}\" for parameter '{name}' supplied: expected ACTIVE_ONLY, DELETED_ONLY or ALL"
-            ))
-            .into())
-        }
-    })
-}
-
 // ------------------------------------------------------------------------------------------------ experiments
 
-async fn create_experiment(State(s): State<AppState>, f: Fields) -> JsonResult {
-    let id = s
-        .tracking
-        .create_experiment(
-            &f.str("name")?,
-            f.opt_str("artifact_location")?.as_deref(),
-            &tags(&f, "tags")?,
-        )
-        .await?;
+async fn create_experiment(State(s): State<AppState>, Req(r): Req<rq::CreateExperimentRequest>) -> JsonResult {
+    let id = s.tracking.create_experiment(&r.name, r.artifact_location.as_deref(), &r.tags).await?;
     Ok(Json(json!({ "experiment_id": id })))
 }
 
-async fn get_experiment(State(s): State<AppState>, f: Fields) -> JsonResult {
-    let e = s.tracking.get_experiment(&f.str("experiment_id")?).await?;
+async fn get_experiment(State(s): State<AppState>, Req(r): Req<rq::ExperimentIdRequest>) -> JsonResult {
+    let e = s.tracking.get_experiment(&r.experiment_id).await?;
     Ok(Json(json!({ "experiment": wire::ExperimentOut(&e) })))
 }
 
-async fn get_experiment_by_name(State(s): State<AppState>, f: Fields) -> JsonResult {
-    let e = s
-        .tracking
-        .get_experiment_by_name(&f.str("experiment_name")?)
-        .await?;
+async fn get_experiment_by_name(State(s): State<AppState>, Req(r): Req<rq::GetExperimentByNameRequest>) -> JsonResult {
+    let e = s.tracking.get_experiment_by_name(&r.experiment_name).await?;
     Ok(Json(json!({ "experiment": wire::ExperimentOut(&e) })))
 }
 
-async fn search_experiments(State(s): State<AppState>, f: Fields) -> ApiResult<Response> {
+async fn search_experiments(State(s): State<AppState>, Req(r): Req<rq::SearchExperimentsRequest>) -> ApiResult<Response> {
     let page = s
         .tracking
-        .search_experiments(
-            view_type(&f, "view_type")?,
-            f.opt_i64("max_results")?,
-            &f.str_or_empty("filter")?,
-            &f.str_list("order_by")?,
-            &f.str_or_empty("page_token")?,
-        )
+        .search_experiments(r.view_type, r.max_results, &r.filter, &r.order_by, &r.page_token)
         .await?;
-    Ok(Json(wire::PageOut {
-        key: "experiments",
-        items: wire::List(&page.items, wire::ExperimentOut),
-        next_page_token: page.next_page_token.clone(),
-    })
-    .into_response())
+    Ok(page_json("experiments", &page, wire::ExperimentOut))
 }
 
-async fn update_experiment(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking
-        .rename_experiment(&f.str("experiment_id")?, &f.str("new_name")?)
-        .await?;
+async fn update_experiment(State(s): State<AppState>, Req(r): Req<rq::UpdateExperimentRequest>) -> JsonResult {
+    s.tracking.rename_experiment(&r.experiment_id, &r.new_name).await?;
     ok()
 }
 
-async fn delete_experiment(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking
-        .delete_experiment(&f.str("experiment_id")?)
-        .await?;
+async fn delete_experiment(State(s): State<AppState>, Req(r): Req<rq::ExperimentIdRequest>) -> JsonResult {
+    s.tracking.delete_experiment(&r.experiment_id).await?;
     ok()
 }
 
-async fn restore_experiment(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking
-        .restore_experiment(&f.str("experiment_id")?)
-        .await?;
+async fn restore_experiment(State(s): State<AppState>, Req(r): Req<rq::ExperimentIdRequest>) -> JsonResult {
+    s.tracking.restore_experiment(&r.experiment_id).await?;
     ok()
 }
 
-async fn set_experiment_tag(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking
-        .set_experiment_tag(
-            &f.str("experiment_id")?,
-            &f.str("key")?,
-            &f.str_or_empty("value")?,
-        )
-        .await?;
+async fn set_experiment_tag(State(s): State<AppState>, Req(r): Req<rq::SetExperimentTagRequest>) -> JsonResult {
+    s.tracking.set_experiment_tag(&r.experiment_id, &r.key, &r.value).await?;
     ok()
 }
 
-async fn delete_experiment_tag(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking
-        .delete_experiment_tag(&f.str("experiment_id")?, &f.str("key")?)
-        .await?;
+async fn delete_experiment_tag(State(s): State<AppState>, Req(r): Req<rq::DeleteExperimentTagRequest>) -> JsonResult {
+    s.tracking.delete_experiment_tag(&r.experiment_id, &r.key).await?;
     ok()
 }
 
 // ------------------------------------------------------------------------------------------------------- runs
 
-async fn create_run(State(s): State<AppState>, f: Fields) -> JsonResult {
+async fn create_run(State(s): State<AppState>, Req(r): Req<rq::CreateRunRequest>) -> JsonResult {
     let run = s
         .tracking
-        .create_run(
-            &f.str_or_empty("experiment_id")?,
-            &f.str_or_empty("user_id")?,
-            f.opt_str("run_name")?.as_deref(),
-            f.opt_i64("start_time")?,
-            &tags(&f, "tags")?,
-        )
+        .create_run(&r.experiment_id, &r.user_id, r.run_name.as_deref(), r.start_time, &r.tags)
         .await?;
     Ok(Json(json!({ "run": wire::RunOut(&run) })))
 }
 
-async fn get_run(State(s): State<AppState>, f: Fields) -> JsonResult {
-    let run = s.tracking.get_run(&f.run_id()?).await?;
+async fn get_run(State(s): State<AppState>, Req(r): Req<rq::RunIdRequest>) -> JsonResult {
+    let run = s.tracking.get_run(&r.run_id).await?;
     Ok(Json(json!({ "run": wire::RunOut(&run) })))
 }
 
-async fn update_run(State(s): State<AppState>, f: Fields) -> JsonResult {
+async fn update_run(State(s): State<AppState>, Req(r): Req<rq::UpdateRunRequest>) -> JsonResult {
     let info = s
         .tracking
-        .update_run(
-            &f.run_id()?,
-            f.opt_str("status")?.as_deref(),
-            f.opt_i64("end_time")?,
-            f.opt_str("run_name")?.as_deref(),
-        )
+        .update_run(&r.run_id, r.status.as_deref(), r.end_time, r.run_name.as_deref())
         .await?;
     Ok(Json(json!({ "run_info": wire::RunInfoOut(&info) })))
 }
 
-async fn delete_run(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking.delete_run(&f.run_id()?).await?;
+async fn delete_run(State(s): State<AppState>, Req(r): Req<rq::RunIdRequest>) -> JsonResult {
+    s.tracking.delete_run(&r.run_id).await?;
     ok()
 }
 
-async fn restore_run(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking.restore_run(&f.run_id()?).await?;
+async fn restore_run(State(s): State<AppState>, Req(r): Req<rq::RunIdRequest>) -> JsonResult {
+    s.tracking.restore_run(&r.run_id).await?;
     ok()
 }
 
-async fn search_runs(State(s): State<AppState>, f: Fields) -> ApiResult<Response> {
+async fn search_runs(State(s): State<AppState>, Req(r): Req<rq::SearchRunsRequest>) -> ApiResult<Response> {
     let page = s
         .tracking
-        .search_runs(
-            &f.str_list("experiment_ids")?,
-            &f.str_or_empty("filter")?,
-            view_type(&f, "run_view_type")?,
-            f.opt_i64("max_results")?,
-            &f.str_list("order_by")?,
-            &f.str_or_empty("page_token")?,
-        )
+        .search_runs(&r.experiment_ids, &r.filter, r.run_view_type, r.max_results, &r.order_by, &r.page_token)
         .await?;
-    Ok(Json(wire::PageOut {
-        key: "runs",
-        items: wire::List(&page.items, wire::RunOut),
-        next_page_token: page.next_page_token.clone(),
-    })
-    .into_response())
+    Ok(page_json("runs", &page, wire::RunOut))
 }
 
-fn read_metric(m: &Fields) -> ApiResult<Metric> {
-    let mut metric = Metric::new(
-        m.str("key")?,
-        m.f64("value")?,
-        m.i64("timestamp")?,
-        m.opt_i64("step")?.unwrap_or(0),
-    );
-    metric.model_id = m.opt_str("model_id")?.filter(|s| !s.is_empty());
-    metric.dataset_name = m.opt_str("dataset_name")?.filter(|s| !s.is_empty());
-    metric.dataset_digest = m.opt_str("dataset_digest")?.filter(|s| !s.is_empty());
-    Ok(metric)
+/// A logged metric point as the domain has it (empty optional strings are absent).
+fn metric(m: rq::MetricIn) -> Metric {
+    let mut metric = Metric::new(m.key, m.value, m.timestamp, m.step.unwrap_or(0));
+    metric.model_id = m.model_id.filter(|s| !s.is_empty());
+    metric.dataset_name = m.dataset_name.filter(|s| !s.is_empty());
+    metric.dataset_digest = m.dataset_digest.filter(|s| !s.is_empty());
+    metric
 }
 
-async fn log_metric(State(s): State<AppState>, f: Fields) -> JsonResult {
-    let run_id = f.run_id()?;
-    s.tracking.log_metric(&run_id, read_metric(&f)?).await?;
+async fn log_metric(State(s): State<AppState>, Req(r): Req<rq::LogMetricRequest>) -> JsonResult {
+    let point = rq::MetricIn {
+        key: r.key,
+        value: r.value,
+        timestamp: r.timestamp,
+        step: r.step,
+        model_id: r.model_id,
+        dataset_name: r.dataset_name,
+        dataset_digest: r.dataset_digest,
+    };
+    s.tracking.log_metric(&r.run_id, metric(point)).await?;
     ok()
 }
 
-async fn log_param(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking
-        .log_param(&f.run_id()?, &f.str("key")?, &f.str_or_empty("value")?)
-        .await?;
+async fn log_param(State(s): State<AppState>, Req(r): Req<rq::RunKeyValueRequest>) -> JsonResult {
+    s.tracking.log_param(&r.run_id, &r.key, &r.value).await?;
     ok()
 }
 
-async fn set_tag(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking
-        .set_tag(&f.run_id()?, &f.str("key")?, &f.str_or_empty("value")?)
-        .await?;
+async fn set_tag(State(s): State<AppState>, Req(r): Req<rq::RunKeyValueRequest>) -> JsonResult {
+    s.tracking.set_tag(&r.run_id, &r.key, &r.value).await?;
     ok()
 }
 
-async fn delete_tag(State(s): State<AppState>, f: Fields) -> JsonResult {
-    s.tracking.delete_tag(&f.run_id()?, &f.str("key")?).await?;
+async fn delete_tag(State(s): State<AppState>, Req(r): Req<rq::DeleteTagRequest>) -> JsonResult {
+    s.tracking.delete_tag(&r.run_id, &r.key).await?;
     ok()
 }
 
-async fn log_batch(State(s): State<AppState>, f: Fields) -> JsonResult {
-    let metrics = f
-        .objects("metrics")?
-        .iter()
-        .enumerate()
-        .map(|(i, m)| Fields::nested(&format!("metrics[{i}]"), || read_metric(m)))
-        .collect::<ApiResult<Vec<_>>>()?;
-    let params = tags(&f, "params")?;
-    let tags = tags(&f, "tags")?;
-    s.tracking
-        .log_batch(&f.str("run_id")?, &metrics, &params, &tags)
-        .await?;
+async fn log_batch(State(s): State<AppState>, Req(r): Req<rq::LogBatchRequest>) -> JsonResult {
+    let metrics: Vec<Metric> = r.metrics.into_iter().map(metric).collect();
+    s.tracking.log_batch(&r.run_id, &metrics, &r.params, &r.tags).await?;
     ok()
 }
 
-async fn log_inputs(State(s): State<AppState>, f: Fields) -> JsonResult {
-    let mut datasets = Vec::new();
-    for (i, d) in f.objects("datasets")?.iter().enumerate() {
-        let input = Fields::nested(&format!("datasets[{i}]"), || {
-            let ds = d
-                .object("dataset")?
-                .ok_or_else(|| ApiError::from(TrackingError::invalid("Dataset cannot be None")))?;
-            Ok(DatasetInput {
-                tags: tags(d, "tags")?,
-                dataset: orchard_tracking::Dataset {
-                    name: ds.str_or_empty("name")?,
-                    digest: ds.str_or_empty("digest")?,
-                    source_type: ds.str_or_empty("source_type")?,
-                    source: ds.str_or_empty("source")?,
-                    schema: ds.opt_str("schema")?,
-                    profile: ds.opt_str("profile")?,
-                },
-            })
-        })?;
-        datasets.push(input);
-    }
-    let models = f
-        .objects("models")?
-        .iter()
-        .map(|m| m.str("model_id"))
-        .collect::<ApiResult<Vec<_>>>()?;
-    s.tracking
-        .log_inputs(&f.str("run_id")?, &datasets, &models)
-        .await?;
-    ok()
-}
-
-async fn log_outputs(State(s): State<AppState>, f: Fields) -> JsonResult {
-    let models = f
-        .objects("models")?
-        .iter()
-        .map(|m| {
-            Ok(ModelOutput {
-                model_id: m.str("model_id")?,
-                step: m.opt_i64("step")?.unwrap_or(0),
-            })
+async fn log_inputs(State(s): State<AppState>, Req(r): Req<rq::LogInputsRequest>) -> JsonResult {
+    let datasets: Vec<DatasetInput> = r
+        .datasets
+        .into_iter()
+        .map(|d| DatasetInput {
+            tags: d.tags,
+            dataset: orchard_tracking::Dataset {
+                name: d.dataset.name,
+                digest: d.dataset.digest,
+                source_type: d.dataset.source_type,
+                source: d.dataset.source,
+                schema: d.dataset.schema,
+                profile: d.dataset.profile,
+            },
         })
-        .collect::<ApiResult<Vec<_>>>()?;
-    s.tracking.log_outputs(&f.str("run_id")?, &models).await?;
+        .collect();
+    let models: Vec<String> = r.models.into_iter().map(|m| m.model_id).collect();
+    s.tracking.log_inputs(&r.run_id, &datasets, &models).await?;
     ok()
 }
 
-async fn get_metric_history(State(s): State<AppState>, f: Fields) -> ApiResult<Response> {
-    let page = s
-        .tracking
-        .get_metric_history(
-            &f.run_id()?,
-            &f.str("metric_key")?,
-            f.opt_i64("max_results")?,
-            &f.str_or_empty("page_token")?,
-        )
-        .await?;
-    Ok(Json(wire::PageOut {
-        key: "metrics",
-        items: wire::List(&page.items, wire::MetricOut),
-        next_page_token: page.next_page_token.clone(),
-    })
-    .into_response())
+async fn log_outputs(State(s): State<AppState>, Req(r): Req<rq::LogOutputsRequest>) -> JsonResult {
+    let models: Vec<ModelOutput> =
+        r.models.into_iter().map(|m| ModelOutput { model_id: m.model_id, step: m.step.unwrap_or(0) }).collect();
+    s.tracking.log_outputs(&r.run_id, &models).await?;
+    ok()
 }
 
-async fn get_metric_history_bulk_interval(State(s): State<AppState>, f: Fields) -> JsonResult {
-    let run_ids = f.str_list("run_ids")?;
-    if run_ids.is_empty() {
-        return Err(TrackingError::invalid(
-            "Missing value for required parameter 'run_ids'. See the API docs for more information about request parameters.",
-        )
-        .into());
-    }
+async fn get_metric_history(State(s): State<AppState>, Req(r): Req<rq::GetMetricHistoryRequest>) -> ApiResult<Response> {
+    let page = s
+        .tracking
+        .get_metric_history(&r.run_id, &r.metric_key, r.max_results, &r.page_token)
+        .await?;
+    Ok(page_json("metrics", &page, wire::MetricOut))
+}
+
+async fn get_metric_history_bulk_interval(
+    State(s): State<AppState>,
+    Req(r): Req<rq::GetMetricHistoryBulkIntervalRequest>,
+) -> JsonResult {
     let points = s
         .tracking
-        .get_metric_history_bulk_interval(
-            &run_ids,
-            &f.str("metric_key")?,
-            f.opt_i64("start_step")?,
-            f.opt_i64("end_step")?,
-            f.opt_i64("max_results")?,
-        )
+        .get_metric_history_bulk_interval(&r.run_ids, &r.metric_key, r.start_step, r.end_step, r.max_results)
         .await?;
-    Ok(Json(
-        json!({ "metrics": wire::List(&points, wire::MetricOut) }),
-    ))
+    Ok(Json(json!({ "metrics": wire::List(&points, wire::MetricOut) })))
+}
+
+/// A page of results as `{"<key>": [...], "next_page_token": …}`, written straight from the entities.
+fn page_json<'a, T, W: serde::Serialize>(key: &'static str, page: &'a Page<T>, shape: fn(&'a T) -> W) -> Response {
+    Json(wire::PageOut { key, items: wire::List(&page.items, shape), next_page_token: page.next_page_token.clone() })
+        .into_response()
 }
 
 /// `artifacts/list` of the tracking API: a run's artifacts, with the run's root URI.
-async fn list_run_artifacts(State(s): State<AppState>, f: Fields) -> JsonResult {
-    let run = s.tracking.get_run(&f.run_id()?).await?;
-    let sub = f.str_or_empty("path")?;
-    let files = list_under(&s, &run.info.artifact_uri, &sub).await?;
-    Ok(Json(
-        json!({ "root_uri": run.info.artifact_uri, "files": files }),
-    ))
+async fn list_run_artifacts(State(s): State<AppState>, Req(r): Req<rq::ListRunArtifactsRequest>) -> JsonResult {
+    let run = s.tracking.get_run(&r.run_id).await?;
+    let files = list_under(&s, &run.info.artifact_uri, &r.path).await?;
+    Ok(Json(json!({ "root_uri": run.info.artifact_uri, "files": files })))
 }
 
 /// Lists `sub` below an artifact root the server proxies; entries are named relative to the root.
@@ -440,16 +310,16 @@ async fn list_under(s: &AppState, root_uri: &str, sub: &str) -> ApiResult<Vec<Va
 
 // ---------------------------------------------------------------------------------------------- logged models
 
-async fn create_logged_model(State(s): State<AppState>, f: Fields) -> JsonResult {
+async fn create_logged_model(State(s): State<AppState>, Req(r): Req<rq::CreateLoggedModelRequest>) -> JsonResult {
     let m = s
         .tracking
         .create_logged_model(
-            &f.str("experiment_id")?,
-            f.opt_str("name")?.as_deref(),
-            f.opt_str("model_type")?.as_deref(),
-            f.opt_str("source_run_id")?.as_deref(),
-            &tags(&f, "params")?,
-            &tags(&f, "tags")?,
+            &r.experiment_id,
+            r.name.as_deref(),
+            r.model_type.as_deref(),
+            r.source_run_id.as_deref(),
+            &r.params,
+            &r.tags,
         )
         .await?;
     Ok(Json(json!({ "model": wire::LoggedModelOut(&m) })))
@@ -463,12 +333,9 @@ async fn get_logged_model(State(s): State<AppState>, Path(model_id): Path<String
 async fn finalize_logged_model(
     State(s): State<AppState>,
     Path(model_id): Path<String>,
-    f: Fields,
+    Req(r): Req<rq::FinalizeLoggedModelRequest>,
 ) -> JsonResult {
-    let m = s
-        .tracking
-        .finalize_logged_model(&model_id, &f.str("status")?)
-        .await?;
+    let m = s.tracking.finalize_logged_model(&model_id, &r.status).await?;
     Ok(Json(json!({ "model": wire::LoggedModelOut(&m) })))
 }
 
@@ -483,22 +350,18 @@ async fn delete_logged_model(
 async fn log_logged_model_params(
     State(s): State<AppState>,
     Path(model_id): Path<String>,
-    f: Fields,
+    Req(r): Req<rq::LoggedModelParamsRequest>,
 ) -> JsonResult {
-    s.tracking
-        .log_logged_model_params(&model_id, &tags(&f, "params")?)
-        .await?;
+    s.tracking.log_logged_model_params(&model_id, &r.params).await?;
     ok()
 }
 
 async fn set_logged_model_tags(
     State(s): State<AppState>,
     Path(model_id): Path<String>,
-    f: Fields,
+    Req(r): Req<rq::LoggedModelTagsRequest>,
 ) -> JsonResult {
-    s.tracking
-        .set_logged_model_tags(&model_id, &tags(&f, "tags")?)
-        .await?;
+    s.tracking.set_logged_model_tags(&model_id, &r.tags).await?;
     ok()
 }
 
@@ -510,53 +373,22 @@ async fn delete_logged_model_tag(
     ok()
 }
 
-async fn search_logged_models(State(s): State<AppState>, f: Fields) -> ApiResult<Response> {
-    let experiment_ids = f.str_list("experiment_ids")?;
-    if experiment_ids.is_empty() {
-        return Err(TrackingError::invalid(
-            "Missing value for required parameter 'experiment_ids'. See the API docs for more information about request parameters.",
-        )
-        .into());
-    }
-    let order_by = f
-        .objects("order_by")?
-        .iter()
-        .map(|o| {
-            Ok((
-                o.str("field_name")?,
-                o.opt_bool("ascending")?.unwrap_or(true),
-            ))
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
+async fn search_logged_models(State(s): State<AppState>, Req(r): Req<rq::SearchLoggedModelsRequest>) -> ApiResult<Response> {
+    let order_by: Vec<(String, bool)> =
+        r.order_by.into_iter().map(|o| (o.field_name, o.ascending.unwrap_or(true))).collect();
     let page = s
         .tracking
-        .search_logged_models(
-            &experiment_ids,
-            &f.str_or_empty("filter")?,
-            &order_by,
-            f.opt_i64("max_results")?,
-            &f.str_or_empty("page_token")?,
-        )
+        .search_logged_models(&r.experiment_ids, &r.filter, &order_by, r.max_results, &r.page_token)
         .await?;
-    Ok(Json(wire::PageOut {
-        key: "models",
-        items: wire::List(&page.items, wire::LoggedModelOut),
-        next_page_token: page.next_page_token.clone(),
-    })
-    .into_response())
+    Ok(page_json("models", &page, wire::LoggedModelOut))
 }
 
 async fn list_logged_model_artifacts(
     State(s): State<AppState>,
     Path(model_id): Path<String>,
-    f: Fields,
+    Req(r): Req<rq::ListLoggedModelArtifactsRequest>,
 ) -> JsonResult {
     let m = s.tracking.get_logged_model(&model_id).await?;
-    let files = list_under(
-        &s,
-        &m.artifact_uri,
-        &f.str_or_empty("artifact_directory_path")?,
-    )
-    .await?;
+    let files = list_under(&s, &m.artifact_uri, &r.artifact_directory_path).await?;
     Ok(Json(json!({ "root_uri": m.artifact_uri, "files": files })))
 }

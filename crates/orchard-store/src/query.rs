@@ -125,7 +125,9 @@ pub struct OrderBy {
     pub ascending: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// Which lifecycle stages a search sees; on the wire as MLflow names them (`ACTIVE_ONLY`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ViewType {
     #[default]
     ActiveOnly,

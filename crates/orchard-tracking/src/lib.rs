@@ -14,7 +14,7 @@ pub mod validation;
 
 use std::collections::HashSet;
 
-pub use error::{ErrorCode, Result, TrackingError};
+pub use error::{ErrorCode, NotFound, Result, TrackingError};
 use filter::{decode_page_token, encode_page_token, parse_filter, parse_order_by_list, Searched};
 pub use orchard_store::query::ViewType;
 use orchard_store::query::{Attribute, Field, OrderBy, Query};
@@ -63,7 +63,7 @@ pub fn join_uri(root: &str, part: &str) -> String {
 fn parse_experiment_id(id: &str) -> Result<i64> {
     id.trim()
         .parse::<i64>()
-        .map_err(|_| TrackingError::not_found(format!("No Experiment with id={id} exists")))
+        .map_err(|_| NotFound::Experiment(id.to_string()).into())
 }
 
 impl Tracking {
@@ -114,10 +114,10 @@ impl Tracking {
             .create_experiment(name, move |id| explicit.unwrap_or_else(|| join_uri(&root, &id.to_string())), tags)
             .await
             .map_err(|e| match e {
-                StoreError::AlreadyExists(_) => TrackingError::new(
-                    ErrorCode::ResourceAlreadyExists,
-                    format!("Experiment(name={name}) already exists. Error: the name is taken (experiment names are unique, deleted ones included)"),
-                ),
+                StoreError::AlreadyExists(_) => TrackingError::AlreadyExists {
+                    what: format!("Experiment(name={name})"),
+                    detail: ". Error: the name is taken (experiment names are unique, deleted ones included)".into(),
+                },
                 other => other.into(),
             })
     }
@@ -127,7 +127,7 @@ impl Tracking {
         self.store
             .get_experiment(n)
             .await?
-            .ok_or_else(|| TrackingError::not_found(format!("No Experiment with id={id} exists")))
+            .ok_or_else(|| NotFound::Experiment(id.to_string()).into())
     }
 
     pub async fn get_experiment_by_name(&self, name: &str) -> Result<Experiment> {
@@ -135,17 +135,14 @@ impl Tracking {
             .get_experiment_by_name(name)
             .await?
             .ok_or_else(|| {
-                TrackingError::not_found(format!("Could not find experiment with name '{name}'"))
+                NotFound::ExperimentNamed(name.to_string()).into()
             })
     }
 
     async fn active_experiment(&self, id: &str) -> Result<Experiment> {
         let exp = self.get_experiment(id).await?;
         if exp.lifecycle_stage != ACTIVE {
-            return Err(TrackingError::invalid(format!(
-                "The experiment {id} must be in the 'active' state. Current state is {}.",
-                exp.lifecycle_stage
-            )));
+            return Err(TrackingError::NotActive { kind: "experiment", id: id.to_string(), stage: exp.lifecycle_stage });
         }
         Ok(exp)
     }
@@ -195,10 +192,9 @@ impl Tracking {
             .rename_experiment(parse_experiment_id(id)?, new_name)
             .await
             .map_err(|e| match e {
-                StoreError::AlreadyExists(_) => TrackingError::new(
-                    ErrorCode::ResourceAlreadyExists,
-                    format!("Experiment(name={new_name}) already exists."),
-                ),
+                StoreError::AlreadyExists(_) => {
+                    TrackingError::AlreadyExists { what: format!("Experiment(name={new_name})"), detail: ".".into() }
+                }
                 other => other.into(),
             })
     }
@@ -216,9 +212,7 @@ impl Tracking {
     async fn set_experiment_deleted(&self, id: &str, deleted: bool) -> Result<()> {
         let exp = self.get_experiment(id).await?;
         if (exp.lifecycle_stage == ACTIVE) != deleted {
-            return Err(TrackingError::not_found(format!(
-                "No Experiment with id={id} exists"
-            )));
+            return Err(NotFound::Experiment(id.to_string()).into());
         }
         Ok(self
             .store
@@ -320,10 +314,7 @@ impl Tracking {
             .await?
             .ok_or_else(|| run_not_found(run_id))?;
         if info.lifecycle_stage != ACTIVE {
-            return Err(TrackingError::invalid(format!(
-                "The run {run_id} must be in the 'active' state. Current state is {}.",
-                info.lifecycle_stage
-            )));
+            return Err(TrackingError::NotActive { kind: "run", id: run_id.to_string(), stage: info.lifecycle_stage });
         }
         Ok(info)
     }
@@ -337,9 +328,11 @@ impl Tracking {
     ) -> Result<RunInfo> {
         if let Some(s) = status {
             if !RUN_STATUSES.contains(&s) {
-                return Err(TrackingError::invalid(format!(
-                    "Invalid value \"{s}\" for parameter 'status' supplied: expected one of {RUN_STATUSES:?}"
-                )));
+                return Err(TrackingError::invalid_value(
+                    "status",
+                    format!("\"{s}\""),
+                    format!(": expected one of {RUN_STATUSES:?}"),
+                ));
             }
         }
         self.active_run(run_id).await?;
@@ -371,10 +364,7 @@ impl Tracking {
     pub async fn log_metric(&self, run_id: &str, metric: Metric) -> Result<()> {
         v::check_metric_key("key", &metric.key)?;
         if metric.timestamp < 0 {
-            return Err(TrackingError::invalid(format!(
-                "Invalid value {} for parameter 'timestamp' supplied: metric '{}' (value={}). Timestamp must be a nonnegative long (64-bit integer) ",
-                metric.timestamp, metric.key, metric.value
-            )));
+            return Err(negative_timestamp("timestamp", &metric));
         }
         self.store
             .log_batch(run_id, &[metric], &[], &[])
@@ -423,10 +413,7 @@ impl Tracking {
         for (i, m) in metrics.iter().enumerate() {
             v::check_metric_key(&format!("metrics[{i}].name"), &m.key)?;
             if m.timestamp < 0 {
-                return Err(TrackingError::invalid(format!(
-                    "Invalid value {} for parameter 'metrics[{i}].timestamp' supplied: metric '{}' (value={}). Timestamp must be a nonnegative long (64-bit integer) ",
-                    m.timestamp, m.key, m.value
-                )));
+                return Err(negative_timestamp(&format!("metrics[{i}].timestamp"), m));
             }
         }
         for (i, p) in params.iter().enumerate() {
@@ -536,7 +523,7 @@ impl Tracking {
         let offset = decode_page_token(page_token)?;
         let limit = match max_results {
             Some(n) if n > 0 => n,
-            Some(n) if n < 0 => return Err(TrackingError::invalid(format!("Invalid value {n} for parameter 'max_results' supplied. It must be a positive integer"))),
+            Some(n) if n < 0 => return Err(TrackingError::invalid_value("max_results", n.to_string(), ". It must be a positive integer")),
             _ => i64::MAX - 1,
         };
         let items = self
@@ -557,9 +544,7 @@ impl Tracking {
         max_results: Option<i64>,
     ) -> Result<Vec<Metric>> {
         if run_ids.is_empty() {
-            return Err(TrackingError::invalid(
-                "Missing value for required parameter 'run_ids'.",
-            ));
+            return Err(TrackingError::missing("run_ids"));
         }
         if run_ids.len() > 100 {
             return Err(TrackingError::invalid(format!(
@@ -792,8 +777,17 @@ fn page<T>(mut items: Vec<T>, offset: i64, limit: i64) -> Page<T> {
     }
 }
 
+/// MLflow's refusal of a metric logged before 1970.
+fn negative_timestamp(field: &str, m: &Metric) -> TrackingError {
+    let rule = format!(
+        ": metric '{}' (value={}). Timestamp must be a nonnegative long (64-bit integer) ",
+        m.key, m.value
+    );
+    TrackingError::invalid_value(field, m.timestamp.to_string(), rule)
+}
+
 fn run_not_found(run_id: &str) -> TrackingError {
-    TrackingError::not_found(format!("Run with id={run_id} not found"))
+    NotFound::Run(run_id.to_string()).into()
 }
 
 fn not_found_as_run(e: StoreError, run_id: &str) -> TrackingError {
@@ -804,7 +798,7 @@ fn not_found_as_run(e: StoreError, run_id: &str) -> TrackingError {
 }
 
 fn model_not_found(model_id: &str) -> TrackingError {
-    TrackingError::not_found(format!("Logged model with ID '{model_id}' not found."))
+    NotFound::LoggedModel(model_id.to_string()).into()
 }
 
 fn model_error(e: StoreError, model_id: &str) -> TrackingError {

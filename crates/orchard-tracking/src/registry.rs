@@ -8,7 +8,7 @@ use orchard_store::{NewModelVersion, StoreError};
 
 use crate::filter::{decode_page_token, parse_filter, parse_order_by_list, Searched};
 use crate::validation as v;
-use crate::{join_uri, page, ErrorCode, Page, Result, Tag, Tracking, TrackingError};
+use crate::{join_uri, page, NotFound, Page, Result, Tag, Tracking, TrackingError};
 
 /// The stages a version can be in, in MLflow's spelling.
 pub const STAGES: &[&str] = &["None", "Staging", "Production", "Archived"];
@@ -36,7 +36,7 @@ pub struct ResolvedModel {
 }
 
 fn missing(field: &str) -> TrackingError {
-    TrackingError::invalid(format!("Missing value for required parameter '{field}'."))
+    TrackingError::missing(field)
 }
 
 fn required(field: &str, value: &str) -> Result<()> {
@@ -91,9 +91,7 @@ fn check_alias(alias: &str) -> Result<()> {
         )));
     }
     if alias.chars().count() > MAX_ALIAS_LENGTH {
-        return Err(TrackingError::invalid(format!(
-            "'Registered model alias name' exceeds the maximum length of {MAX_ALIAS_LENGTH} characters"
-        )));
+        return Err(v::exceeds("Registered model alias name", MAX_ALIAS_LENGTH));
     }
     Ok(())
 }
@@ -243,7 +241,7 @@ pub fn parse_models_uri(uri: &str) -> Result<ModelUri> {
 fn registry_error(e: StoreError) -> TrackingError {
     match e {
         StoreError::AlreadyExists(what) => {
-            TrackingError::new(ErrorCode::ResourceAlreadyExists, format!("{what} already exists."))
+            TrackingError::AlreadyExists { what, detail: ".".into() }
         }
         other => other.into(),
     }
@@ -273,7 +271,7 @@ impl Tracking {
         self.store
             .get_registered_model(name)
             .await?
-            .ok_or_else(|| TrackingError::not_found(format!("Registered Model with name={name} not found")))
+            .ok_or_else(|| NotFound::RegisteredModel(name.to_string()).into())
     }
 
     pub async fn rename_registered_model(&self, name: &str, new_name: &str) -> Result<RegisteredModel> {
@@ -384,15 +382,10 @@ impl Tracking {
         let storage_location = if source.starts_with("models:") {
             // MLflow answers 500 here whatever went wrong; the cause's own code (404, 400) is kept instead,
             // since an unknown model is the caller's mistake, not the server's.
-            let resolved = self.resolve_model_uri(source).await.map_err(|e| {
-                TrackingError::new(
-                    e.code,
-                    format!(
-                        "Unable to fetch model from model URI source artifact location '{source}'.Error: {}",
-                        e.message
-                    ),
-                )
-            })?;
+            let resolved = self
+                .resolve_model_uri(source)
+                .await
+                .map_err(|cause| TrackingError::Unresolvable { source_uri: source.to_string(), cause: Box::new(cause) })?;
             if run_id.is_none() {
                 run_id = resolved.run_id.clone();
             }
@@ -420,10 +413,9 @@ impl Tracking {
             tags: last_of_each_key(tags),
         };
         let version = self.store.create_model_version(&new).await.map_err(|e| match e {
-            StoreError::AlreadyExists(_) => TrackingError::new(
-                ErrorCode::InternalError,
-                format!("Model Version creation error (name={name}). Giving up after 3 attempts."),
-            ),
+            StoreError::AlreadyExists(_) => {
+                TrackingError::internal(format!("Model Version creation error (name={name}). Giving up after 3 attempts."))
+            }
             other => other.into(),
         })?;
         if let Some(id) = model_id {
@@ -510,8 +502,7 @@ impl Tracking {
         let stage = canonical_stage(stage)?;
         if archive_existing_versions && !matches!(stage, "Staging" | "Production") {
             // A 400, where MLflow answers 500: the request is wrong, the server is fine.
-            return Err(TrackingError::new(
-                ErrorCode::InvalidParameterValue,
+            return Err(TrackingError::invalid(
                 format!(
                     "Model version transition cannot archive existing model versions because '{stage}' is not an \
                      Active stage. Valid stages are ['Staging', 'Production']"
@@ -751,7 +742,7 @@ fn page_size(max_results: Option<i64>, default: i64, max: i64, what: &str) -> Re
 }
 
 fn version_not_found(name: &str, version: i64) -> TrackingError {
-    TrackingError::not_found(format!("Model Version (name={name}, version={version}) not found"))
+    NotFound::ModelVersion { name: name.to_string(), version: version.to_string() }.into()
 }
 
 /// Prompts are hidden from searches unless the filter asks about the prompt tag. The client itself adds

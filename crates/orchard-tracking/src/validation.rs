@@ -28,9 +28,7 @@ fn json_str(s: &str) -> String {
 }
 
 pub fn exceeds(path: &str, limit: usize) -> TrackingError {
-    TrackingError::invalid(format!(
-        "'{path}' exceeds the maximum length of {limit} characters"
-    ))
+    TrackingError::TooLong { field: path.to_string(), limit }
 }
 
 pub fn check_len(path: &str, value: &str, limit: usize) -> Result<()> {
@@ -45,19 +43,23 @@ pub fn check_len(path: &str, value: &str, limit: usize) -> Result<()> {
 pub fn check_key(path: &str, key: &str, length_name: &str) -> Result<()> {
     let ok_char = |c: char| c.is_alphanumeric() || matches!(c, '_' | '/' | '.' | '-' | ' ' | ':');
     if !key.chars().all(ok_char) {
-        return Err(TrackingError::invalid(format!(
-            "Invalid value {} for parameter '{path}' supplied: Names may only contain alphanumerics, underscores (_), \
-             dashes (-), periods (.), spaces ( ), colon(:) and slashes (/).",
-            json_str(key)
-        )));
+        return Err(TrackingError::invalid_value(
+            path,
+            json_str(key),
+            ": Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), colon(:) \
+             and slashes (/).",
+        ));
     }
     let normalized = normpath(key);
     if normalized != key || key == "." || key.starts_with("..") || key.starts_with('/') {
-        return Err(TrackingError::invalid(format!(
-            "Invalid value {} for parameter '{path}' supplied: Names may be treated as files in certain cases, and must \
-             not resolve to other names when treated as such. This name would resolve to '{normalized}'",
-            json_str(key)
-        )));
+        return Err(TrackingError::invalid_value(
+            path,
+            json_str(key),
+            format!(
+                ": Names may be treated as files in certain cases, and must not resolve to other names when treated \
+                 as such. This name would resolve to '{normalized}'"
+            ),
+        ));
     }
     check_len(length_name, key, MAX_ENTITY_KEY_LENGTH)
 }
@@ -92,18 +94,18 @@ fn normpath(p: &str) -> String {
 
 pub fn check_metric_key(path: &str, key: &str) -> Result<()> {
     if key.is_empty() {
-        return Err(TrackingError::invalid(format!(
-            "Invalid value null for parameter '{path}' supplied: Metric name cannot be None. A key name must be provided."
-        )));
+        return Err(TrackingError::invalid_value(
+            path,
+            "null",
+            ": Metric name cannot be None. A key name must be provided.",
+        ));
     }
     check_key(path, key, "Metric name")
 }
 
 pub fn check_param(path: &str, key: &str, value: &str) -> Result<()> {
     if key.is_empty() {
-        return Err(TrackingError::invalid(format!(
-            "Invalid value \"\" for parameter '{path}' supplied: A key name must be provided."
-        )));
+        return Err(TrackingError::invalid_value(path, "\"\"", ": A key name must be provided."));
     }
     check_key(path, key, "Param key")?;
     check_len("Param value", value, MAX_PARAM_VAL_LENGTH)
@@ -111,9 +113,7 @@ pub fn check_param(path: &str, key: &str, value: &str) -> Result<()> {
 
 pub fn check_tag(path: &str, key: &str, value: &str) -> Result<()> {
     if key.is_empty() {
-        return Err(TrackingError::invalid(format!(
-            "Missing value for required parameter '{path}'."
-        )));
+        return Err(TrackingError::missing(path));
     }
     check_key(path, key, "key")?;
     check_len("value", value, MAX_TAG_VAL_LENGTH)
@@ -121,9 +121,7 @@ pub fn check_tag(path: &str, key: &str, value: &str) -> Result<()> {
 
 pub fn check_experiment_tag(key: &str, value: &str) -> Result<()> {
     if key.is_empty() {
-        return Err(TrackingError::invalid(
-            "Missing value for required parameter 'key'.",
-        ));
+        return Err(TrackingError::missing("key"));
     }
     check_key("key", key, "key")?;
     check_len("value", value, MAX_EXPERIMENT_TAG_VAL_LENGTH)
@@ -140,25 +138,20 @@ pub fn check_experiment_name(name: &str) -> Result<()> {
 
 pub fn check_max_results(n: i64) -> Result<()> {
     if n < 1 {
-        return Err(TrackingError::invalid(format!(
-            "Invalid value {n} for parameter 'max_results' supplied. It must be a positive integer"
-        )));
+        return Err(TrackingError::invalid_value("max_results", n.to_string(), ". It must be a positive integer"));
     }
     if n > SEARCH_MAX_RESULTS_THRESHOLD {
-        return Err(TrackingError::invalid(format!(
-            "Invalid value {n} for parameter 'max_results' supplied. It must be at most {SEARCH_MAX_RESULTS_THRESHOLD}"
-        )));
+        return Err(TrackingError::invalid_value(
+            "max_results",
+            n.to_string(),
+            format!(". It must be at most {SEARCH_MAX_RESULTS_THRESHOLD}"),
+        ));
     }
     Ok(())
 }
 
 pub fn check_batch_limits(metrics: usize, params: usize, tags: usize) -> Result<()> {
-    let msg = |limit: usize, entity: &str, n: usize| {
-        Err(TrackingError::invalid(format!(
-            "A batch logging request can contain at most {limit} {entity}. Got {n} {entity}. \
-             Please split up {entity} across multiple requests and try again."
-        )))
-    };
+    let msg = |limit: usize, what: &'static str, got: usize| Err(TrackingError::BatchTooLarge { what, limit, got });
     if metrics > MAX_METRICS_PER_BATCH {
         return msg(MAX_METRICS_PER_BATCH, "metrics", metrics);
     }
@@ -181,10 +174,7 @@ pub fn check_run_id(run_id: &str) -> Result<()> {
         && run_id.len() <= 256
         && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '-');
     if !ok {
-        return Err(TrackingError::invalid(format!(
-            "Invalid value {} for parameter 'run_id' supplied.",
-            json_str(run_id)
-        )));
+        return Err(TrackingError::invalid_value("run_id", json_str(run_id), "."));
     }
     Ok(())
 }
@@ -201,7 +191,7 @@ mod tests {
         for bad in ["a//b", "./a", "../a", "/a", "a/", "a$b", "a\nb", "."] {
             assert!(check_metric_key("key", bad).is_err(), "{bad}");
         }
-        let e = check_param("key", "a//b", "1").unwrap_err().message;
+        let e = check_param("key", "a//b", "1").unwrap_err().to_string();
         assert!(e.contains("would resolve to 'a/b'"), "{e}");
         assert!(check_metric_key("key", &"k".repeat(251)).is_err());
     }
@@ -211,7 +201,7 @@ mod tests {
         assert!(check_param("key", "p", &"v".repeat(6000)).is_ok());
         let e = check_param("key", "p", &"v".repeat(6001))
             .unwrap_err()
-            .message;
+            .to_string();
         assert_eq!(
             e,
             "'Param value' exceeds the maximum length of 6000 characters"
@@ -225,19 +215,19 @@ mod tests {
         assert!(check_batch_limits(1000, 0, 0).is_ok());
         assert!(check_batch_limits(1001, 0, 0)
             .unwrap_err()
-            .message
+            .to_string()
             .contains("at most 1000 metrics"));
         assert!(check_batch_limits(0, 101, 0)
             .unwrap_err()
-            .message
+            .to_string()
             .contains("at most 100 params"));
         assert!(check_batch_limits(0, 0, 101)
             .unwrap_err()
-            .message
+            .to_string()
             .contains("at most 100 tags"));
         assert!(check_batch_limits(900, 100, 100)
             .unwrap_err()
-            .message
+            .to_string()
             .contains("metrics, params, and tags"));
     }
 }
