@@ -215,17 +215,18 @@ request! {
     }
 }
 
-request! {
-    /// `runs/log-metric`.
-    LogMetricRequest {
-        run_id: String = run_id,
-        key: String = str,
-        value: f64 = f64,
-        timestamp: i64 = i64,
-        step: Option<i64> = opt_i64,
-        model_id: Option<String> = opt_str,
-        dataset_name: Option<String> = opt_str,
-        dataset_digest: Option<String> = opt_str,
+/// `runs/log-metric`: a run and one metric point (the point's fields at the top level, as MLflow takes them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogMetricRequest {
+    #[serde(default, skip_serializing_if = "Omit::omit")]
+    pub run_id: String,
+    #[serde(flatten)]
+    pub metric: MetricIn,
+}
+
+impl FromFields for LogMetricRequest {
+    fn from_fields(f: &Fields) -> Result<Self, TrackingError> {
+        Ok(LogMetricRequest { run_id: f.run_id("run_id")?, metric: MetricIn::from_fields(f)? })
     }
 }
 

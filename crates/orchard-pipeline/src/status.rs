@@ -64,3 +64,27 @@ fn write_change(change: &Value, text: &mut String) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_dependency_reads_like_dvc_status() {
+        let dir = tempfile::tempdir().unwrap();
+        orchard_data::Repo::init(dir.path(), true, false).unwrap();
+        std::fs::write(dir.path().join("in.txt"), "a\n").unwrap();
+        std::fs::write(
+            dir.path().join("dvc.yaml"),
+            "stages:\n  copy:\n    cmd: cp in.txt out.txt\n    deps: [in.txt]\n    outs: [out.txt]\n",
+        )
+        .unwrap();
+        let project = Project::open(dir.path()).unwrap();
+        let st = status(&project, &[]).unwrap();
+        // Never run: no lock entry, so DVC reports the stage as changed, with its deps and outs.
+        assert!(st.text.starts_with("copy:\n"), "{}", st.text);
+        assert!(st.json.contains_key("copy"));
+        assert!(st.frozen.is_empty());
+        assert!(status(&project, &["nope".into()]).is_err(), "an unknown stage is an error");
+    }
+}

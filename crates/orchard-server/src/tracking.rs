@@ -186,16 +186,7 @@ fn metric(m: rq::MetricIn) -> Metric {
 }
 
 async fn log_metric(State(s): State<AppState>, Req(r): Req<rq::LogMetricRequest>) -> JsonResult {
-    let point = rq::MetricIn {
-        key: r.key,
-        value: r.value,
-        timestamp: r.timestamp,
-        step: r.step,
-        model_id: r.model_id,
-        dataset_name: r.dataset_name,
-        dataset_digest: r.dataset_digest,
-    };
-    s.tracking.log_metric(&r.run_id, metric(point)).await?;
+    s.tracking.log_metric(&r.run_id, metric(r.metric)).await?;
     ok()
 }
 

@@ -129,31 +129,16 @@ impl Store {
         sql.push(" WHERE ");
         search::lifecycle_clause(&target, query.view, &mut sql);
         search::clauses_and_page(&target, query, &order, &mut sql)?;
-        let rows = sql.query().fetch_all(self.reader()).await?;
-        let mut experiments: Vec<Experiment> = rows
-            .iter()
-            .map(experiment_from_row)
-            .collect::<Result<_>>()?;
+        let mut experiments = self.read_all(&sql, experiment_from_row).await?;
         if experiments.is_empty() {
             return Ok(experiments);
         }
         // All tags of the page in one query.
-        let mut tags_sql = Sql::new(
-            "SELECT experiment_id, key, value FROM experiment_tags WHERE experiment_id IN ",
-        );
-        tags_sql.list(
-            experiments
-                .iter()
-                .map(|e| crate::sql::Arg::I64(e.experiment_id.parse().unwrap_or(-1))),
-        );
-        tags_sql.push(" ORDER BY key");
-        for row in tags_sql.query().fetch_all(self.reader()).await? {
-            let id = get::<i64>(&row, "experiment_id")?.to_string();
+        let ids = experiments.iter().map(|e| crate::sql::Arg::I64(e.experiment_id.parse().unwrap_or(-1))).collect();
+        for (id, tag) in self.key_values::<i64>("experiment_tags", "experiment_id", ids).await? {
+            let id = id.to_string();
             if let Some(e) = experiments.iter_mut().find(|e| e.experiment_id == id) {
-                e.tags.push(Tag {
-                    key: get(&row, "key")?,
-                    value: get(&row, "value")?,
-                });
+                e.tags.push(tag);
             }
         }
         Ok(experiments)

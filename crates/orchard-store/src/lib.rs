@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::any::AnyPoolOptions;
+use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor};
 
 pub use backend::Backend;
@@ -155,6 +155,25 @@ impl Store {
 
     pub(crate) fn writer(&self) -> &AnyPool {
         &self.writer
+    }
+
+    /// Every row of a query, each read by `from_row`.
+    pub(crate) async fn read_all<T>(&self, sql: &sql::Sql, from_row: fn(&AnyRow) -> Result<T>) -> Result<Vec<T>> {
+        sql.query().fetch_all(&self.pool).await?.iter().map(from_row).collect()
+    }
+
+    /// The `{key, value}` rows of `table` (tags or params) whose `owner` column is one of `owners`, with their
+    /// owner, ordered by key: how a page of entities gets its tags in one query.
+    pub(crate) async fn key_values<K>(&self, table: &str, owner: &str, owners: Vec<sql::Arg>) -> Result<Vec<(K, Tag)>>
+    where
+        K: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        let mut q = sql::Sql::new(&format!("SELECT {owner}, key, value FROM {table} WHERE {owner} IN "));
+        q.list(owners).push(" ORDER BY key");
+        let rows = q.query().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| Ok((values::get::<K>(r, owner)?, Tag { key: values::get(r, "key")?, value: values::get(r, "value")? })))
+            .collect()
     }
 
     /// One write transaction: `body` runs inside it, and it is committed when `body` succeeds (dropped, so

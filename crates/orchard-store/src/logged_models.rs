@@ -83,37 +83,27 @@ impl Store {
     }
 
     pub async fn set_logged_model_status(&self, model_id: &str, status: &str) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE logged_models SET status = $1, last_updated_timestamp_ms = $2 \
-             WHERE model_id = $3 AND lifecycle_stage = 'active'",
-        )
-        .bind(status)
-        .bind(now_ms())
-        .bind(model_id)
-        .execute(self.writer())
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "Logged model with id={model_id}"
-            )));
-        }
-        Ok(())
+        self.update_active_model(model_id, "status", status).await
     }
 
     pub async fn delete_logged_model(&self, model_id: &str) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE logged_models SET lifecycle_stage = $1, last_updated_timestamp_ms = $2 \
-             WHERE model_id = $3 AND lifecycle_stage = 'active'",
-        )
-        .bind(DELETED)
+        self.update_active_model(model_id, "lifecycle_stage", DELETED).await
+    }
+
+    /// Sets one column of a live logged model (and its last-updated time); a missing or deleted model is an
+    /// error.
+    async fn update_active_model(&self, model_id: &str, column: &'static str, value: &str) -> Result<()> {
+        let done = sqlx::query(&format!(
+            "UPDATE logged_models SET {column} = $1, last_updated_timestamp_ms = $2 \
+             WHERE model_id = $3 AND lifecycle_stage = 'active'"
+        ))
+        .bind(value)
         .bind(now_ms())
         .bind(model_id)
         .execute(self.writer())
         .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!(
-                "Logged model with id={model_id}"
-            )));
+            return Err(StoreError::NotFound(format!("Logged model with id={model_id}")));
         }
         Ok(())
     }
@@ -178,11 +168,7 @@ impl Store {
         let order = search::order_joins(&target, &query.order_by, &mut sql)?;
         search::in_experiments(&target, query, &mut sql);
         search::clauses_and_page(&target, query, &order, &mut sql)?;
-        let rows = sql.query().fetch_all(self.reader()).await?;
-        let models = rows
-            .iter()
-            .map(model_from_row)
-            .collect::<Result<Vec<_>>>()?;
+        let models = self.read_all(&sql, model_from_row).await?;
         self.load_models(models).await
     }
 
@@ -195,18 +181,10 @@ impl Store {
             .enumerate()
             .map(|(i, m)| (m.model_id.clone(), i))
             .collect();
-        let ids = || index.keys().map(|k| Arg::Str(k.clone()));
+        let ids = || index.keys().map(|k| Arg::Str(k.clone())).collect();
         for table in ["logged_model_tags", "logged_model_params"] {
-            let mut sql = Sql::new(&format!(
-                "SELECT model_id, key, value FROM {table} WHERE model_id IN "
-            ));
-            sql.list(ids()).push(" ORDER BY key");
-            for row in sql.query().fetch_all(self.reader()).await? {
-                let m = &mut models[index[&get::<String>(&row, "model_id")?]];
-                let kv = Tag {
-                    key: get(&row, "key")?,
-                    value: get(&row, "value")?,
-                };
+            for (id, kv) in self.key_values::<String>(table, "model_id", ids()).await? {
+                let m = &mut models[index[&id]];
                 if table == "logged_model_tags" {
                     m.tags.push(kv);
                 } else {

@@ -1,11 +1,18 @@
 //! Metric histories.
 
+use sqlx::any::AnyRow;
+
 use crate::runs::metric_value;
 use crate::sql::{Arg, Sql};
 use crate::values::get;
 use crate::model::Metric;
 use crate::error::Result;
 use crate::Store;
+
+/// A metric point's key, value, timestamp and step from a row of `metrics`.
+fn point_from_row(row: &AnyRow) -> Result<Metric> {
+    Ok(Metric::new(get::<String>(row, "key")?, metric_value(row)?, get(row, "timestamp")?, get(row, "step")?))
+}
 
 impl Store {
     /// Every point of one metric of one run, ordered by step then timestamp; `offset`/`limit` page it.
@@ -28,12 +35,7 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
-                let mut m = Metric::new(
-                    get::<String>(row, "key")?,
-                    metric_value(row)?,
-                    get(row, "timestamp")?,
-                    get(row, "step")?,
-                );
+                let mut m = point_from_row(row)?;
                 m.model_id = get(row, "model_id")?;
                 m.dataset_name = get(row, "dataset_name")?;
                 m.dataset_digest = get(row, "dataset_digest")?;
@@ -70,12 +72,7 @@ impl Store {
         let rows = sql.query().fetch_all(self.reader()).await?;
         rows.iter()
             .map(|row| {
-                let mut m = Metric::new(
-                    get::<String>(row, "key")?,
-                    metric_value(row)?,
-                    get(row, "timestamp")?,
-                    get(row, "step")?,
-                );
+                let mut m = point_from_row(row)?;
                 m.run_id = Some(get(row, "run_uuid")?);
                 Ok(m)
             })

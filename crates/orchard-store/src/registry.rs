@@ -258,11 +258,7 @@ impl Store {
         let order = search::order_joins(&target, &query.order_by, &mut sql)?;
         sql.push(" WHERE 1 = 1");
         filter_page(&target, query, hide_prompts.then_some("m.name"), &order, &mut sql)?;
-        let rows = sql.query().fetch_all(self.reader()).await?;
-        let models = rows
-            .iter()
-            .map(model_from_row)
-            .collect::<Result<Vec<_>>>()?;
+        let models = self.read_all(&sql, model_from_row).await?;
         self.load_registered_models(models).await
     }
 
@@ -277,13 +273,8 @@ impl Store {
             .map(|(i, m)| (m.name.clone(), i))
             .collect();
         let names = || index.keys().map(|k| Arg::Str(k.clone()));
-        let mut sql = Sql::new("SELECT name, key, value FROM registered_model_tags WHERE name IN ");
-        sql.list(names()).push(" ORDER BY key");
-        for row in sql.query().fetch_all(self.reader()).await? {
-            models[index[&get::<String>(&row, "name")?]].tags.push(Tag {
-                key: get(&row, "key")?,
-                value: get(&row, "value")?,
-            });
+        for (name, tag) in self.key_values::<String>("registered_model_tags", "name", names().collect()).await? {
+            models[index[&name]].tags.push(tag);
         }
         let mut sql = Sql::new("SELECT name, alias, version FROM registered_model_aliases WHERE name IN ");
         sql.list(names()).push(" ORDER BY alias");
@@ -540,11 +531,7 @@ impl Store {
         let order = search::order_joins(&target, &query.order_by, &mut sql)?;
         sql.push(" WHERE v.current_stage != ").str(DELETED_STAGE);
         filter_page(&target, query, hide_prompts.then_some("v.name"), &order, &mut sql)?;
-        let rows = sql.query().fetch_all(self.reader()).await?;
-        let versions = rows
-            .iter()
-            .map(version_from_row)
-            .collect::<Result<Vec<_>>>()?;
+        let versions = self.read_all(&sql, version_from_row).await?;
         self.load_versions(versions, true).await
     }
 
@@ -582,14 +569,9 @@ impl Store {
             .map(|(i, (id, _))| (*id, i))
             .collect();
         let mut out: Vec<ModelVersion> = versions.into_iter().map(|(_, v)| v).collect();
-        let mut sql = Sql::new("SELECT version_id, key, value FROM model_version_tags WHERE version_id IN ");
-        sql.list(index.keys().map(|id| Arg::I64(*id)))
-            .push(" ORDER BY key");
-        for row in sql.query().fetch_all(self.reader()).await? {
-            out[index[&get::<i64>(&row, "version_id")?]].tags.push(Tag {
-                key: get(&row, "key")?,
-                value: get(&row, "value")?,
-            });
+        let ids = index.keys().map(|id| Arg::I64(*id)).collect();
+        for (id, tag) in self.key_values::<i64>("model_version_tags", "version_id", ids).await? {
+            out[index[&id]].tags.push(tag);
         }
         if with_aliases {
             let mut names: Vec<String> = out.iter().map(|v| v.name.clone()).collect();
