@@ -143,6 +143,12 @@ struct TransferArgs {
     json: bool,
 }
 
+impl TransferArgs {
+    fn transfer(&self, show_progress: bool) -> transfer::Transfer<'_> {
+        transfer::Transfer { targets: &self.targets, remote: self.remote.as_deref(), jobs: self.jobs, show_progress }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum RemoteCommand {
     /// Add a remote: a local folder or s3://bucket/prefix.
@@ -246,7 +252,7 @@ pub async fn run(args: DataArgs) -> anyhow::Result<()> {
         DataCommand::Push(t) => {
             let repo = open()?;
             warn_no_remote(&repo, &t.remote);
-            let r = transfer::push(&repo, &cwd, &t.targets, t.remote.as_deref(), t.jobs, progress)
+            let r = transfer::push(&repo, &cwd, &t.transfer(progress))
                 .await
                 .context("failed to push data to the cloud")?;
             print_transfer(&r, "pushed", t.json)?;
@@ -254,7 +260,7 @@ pub async fn run(args: DataArgs) -> anyhow::Result<()> {
         DataCommand::Fetch(t) => {
             let repo = open()?;
             warn_no_remote(&repo, &t.remote);
-            let r = transfer::fetch(&repo, &cwd, &t.targets, t.remote.as_deref(), t.jobs, progress)
+            let r = transfer::fetch(&repo, &cwd, &t.transfer(progress))
                 .await
                 .context("failed to fetch data from the cloud")?;
             print_transfer(&r, "fetched", t.json)?;
@@ -262,8 +268,7 @@ pub async fn run(args: DataArgs) -> anyhow::Result<()> {
         DataCommand::Pull { transfer: t, force, allow_missing } => {
             let repo = open()?;
             warn_no_remote(&repo, &t.remote);
-            let remote = t.remote.as_deref();
-            let r = transfer::pull(&repo, &cwd, &t.targets, remote, t.jobs, force, allow_missing, progress)
+            let r = transfer::pull(&repo, &cwd, &t.transfer(progress), force, allow_missing)
                 .await
                 .context("failed to pull data from the cloud")?;
             print_transfer(&r, "fetched", t.json)?;

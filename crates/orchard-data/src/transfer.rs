@@ -346,16 +346,20 @@ fn wanted(repo: &Repo, files: &[DvcFile], outs: &[&Tracked]) -> Wanted {
     w
 }
 
-pub async fn push(
-    repo: &Repo,
-    cwd: &Path,
-    targets: &[PathBuf],
-    remote: Option<&str>,
-    jobs: Option<usize>,
-    show_progress: bool,
-) -> Result<TransferReport> {
+/// What a push, fetch or pull moves and how: the targets (all tracked data when empty), the remote (else
+/// `core.remote`, or each output's own), concurrent transfers (else 4 × cores or the remote's `jobs`).
+#[derive(Clone, Debug, Default)]
+pub struct Transfer<'a> {
+    pub targets: &'a [PathBuf],
+    pub remote: Option<&'a str>,
+    pub jobs: Option<usize>,
+    pub show_progress: bool,
+}
+
+pub async fn push(repo: &Repo, cwd: &Path, t: &Transfer<'_>) -> Result<TransferReport> {
+    let (remote, jobs, show_progress) = (t.remote, t.jobs, t.show_progress);
     let files = repo.dvc_files()?;
-    let selected = repo.select(&files, cwd, targets)?;
+    let selected = repo.select(&files, cwd, t.targets)?;
     let mut report = TransferReport::default();
     let mut failures = Vec::new();
     for (name, outs) in group_by_remote(&files, &selected, remote, true) {
@@ -506,17 +510,10 @@ fn tally(
     ok
 }
 
-pub async fn fetch(
-    repo: &Repo,
-    cwd: &Path,
-    targets: &[PathBuf],
-    remote: Option<&str>,
-    jobs: Option<usize>,
-    show_progress: bool,
-) -> Result<TransferReport> {
+pub async fn fetch(repo: &Repo, cwd: &Path, t: &Transfer<'_>) -> Result<TransferReport> {
     let files = repo.dvc_files()?;
-    let selected = repo.select(&files, cwd, targets)?;
-    let (report, failures) = fetch_outputs(repo, &files, &selected, remote, jobs, show_progress).await?;
+    let selected = repo.select(&files, cwd, t.targets)?;
+    let (report, failures) = fetch_outputs(repo, &files, &selected, t).await?;
     repo.close();
     if !failures.is_empty() {
         return Err(DataError::TransferFailed {
@@ -532,10 +529,9 @@ async fn fetch_outputs(
     repo: &Repo,
     files: &[DvcFile],
     selected: &[Tracked],
-    remote: Option<&str>,
-    jobs: Option<usize>,
-    show_progress: bool,
+    t: &Transfer<'_>,
 ) -> Result<(TransferReport, Vec<String>)> {
+    let (remote, jobs, show_progress) = (t.remote, t.jobs, t.show_progress);
     let mut report = TransferReport::default();
     let mut failures = Vec::new();
     for (name, outs) in group_by_remote(files, selected, remote, false) {
@@ -588,21 +584,11 @@ async fn receive(
 
 /// `pull`: fetch, then check out. Outputs whose objects could not be had are reported, the rest are
 /// checked out.
-#[allow(clippy::too_many_arguments)]
-pub async fn pull(
-    repo: &Repo,
-    cwd: &Path,
-    targets: &[PathBuf],
-    remote: Option<&str>,
-    jobs: Option<usize>,
-    force: bool,
-    allow_missing: bool,
-    show_progress: bool,
-) -> Result<TransferReport> {
+pub async fn pull(repo: &Repo, cwd: &Path, t: &Transfer<'_>, force: bool, allow_missing: bool) -> Result<TransferReport> {
+    let show_progress = t.show_progress;
     let files = repo.dvc_files()?;
-    let selected = repo.select(&files, cwd, targets)?;
-    let (mut report, failures) =
-        fetch_outputs(repo, &files, &selected, remote, jobs, show_progress).await?;
+    let selected = repo.select(&files, cwd, t.targets)?;
+    let (mut report, failures) = fetch_outputs(repo, &files, &selected, t).await?;
     let checkout = checkout::checkout_outputs(
         repo,
         &files,

@@ -60,9 +60,9 @@ fn push_pull_and_gc_through_a_local_remote() {
     let remote_dir = d.path().join("remote");
     remotes::add(&mut repo, &root, "store", remote_dir.to_str().unwrap(), true, false, orchard_data::config::Level::Repo).unwrap();
     add::add(&repo, &root, &targets(&["data", "model.bin"]), false).unwrap();
-    let pushed = rt().block_on(transfer::push(&repo, &root, &[], None, Some(4), false)).unwrap();
+    let pushed = rt().block_on(transfer::push(&repo, &root, &transfer::Transfer { jobs: Some(4), ..Default::default() })).unwrap();
     assert_eq!(pushed.transferred, 4); // two files, the listing, the model
-    let again = rt().block_on(transfer::push(&repo, &root, &[], None, None, false)).unwrap();
+    let again = rt().block_on(transfer::push(&repo, &root, &transfer::Transfer::default())).unwrap();
     assert_eq!(again.transferred, 0);
 
     // Lose the cache and the workspace; pull brings both back.
@@ -72,7 +72,7 @@ fn push_pull_and_gc_through_a_local_remote() {
     fs::remove_file(root.join("model.bin")).unwrap();
     let repo = Repo::open(&root).unwrap();
     let pulled = rt()
-        .block_on(transfer::pull(&repo, &root, &[], None, None, false, false, false))
+        .block_on(transfer::pull(&repo, &root, &transfer::Transfer::default(), false, false))
         .unwrap();
     assert_eq!(pulled.transferred, 4);
     assert_eq!(fs::read_to_string(root.join("data/sub/b.txt")).unwrap(), "beta\n");

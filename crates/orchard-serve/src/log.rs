@@ -335,20 +335,12 @@ fn write_files(runtime: &tokio::runtime::Handle, store: &BlobStore, prefix: &str
     batch.records = 0;
 }
 
-/// `yyyy-mm-dd` (UTC) of a time in ms since the epoch: the proleptic Gregorian calendar from a day count.
+/// `yyyy-mm-dd` (UTC) of a time in ms since the epoch.
 pub fn civil_date(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    // Shift the epoch to 0000-03-01 so that leap days fall at the end of a 400-year era's years.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    match chrono::DateTime::from_timestamp_millis(ms) {
+        Some(t) => t.format("%Y-%m-%d").to_string(),
+        None => "0000-00-00".into(),
+    }
 }
 
 #[cfg(test)]
