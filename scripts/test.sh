@@ -27,6 +27,9 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432; then
 fi
 pg_isready -h 127.0.0.1 -p 5432
 
+step "Module structure (no two files of a crate import each other)"
+python3 scripts/import_cycles.py crates
+
 step "Rust tests (SQLite and PostgreSQL)"
 cargo build --locked --bin orchard
 cargo test --locked --workspace
