@@ -231,12 +231,13 @@ pub fn repro_cmd(args: ReproArgs) -> anyhow::Result<()> {
         stop: orchard_pipeline::Stop::new(),
     };
     if let Some(store) = store.as_ref().filter(|_| args.queue) {
-        let queued = repro::queue(rt.handle(), store, &request)?;
+        let queued = repro::queue(rt.handle(), store, &request, &mut |q| {
+            if !args.json {
+                println!("Queued pipeline run {} ({} stages){}", q.run_id, q.stages, overrides_note(&q.overrides));
+            }
+        })?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&queued)?);
-        }
-        for q in queued.iter().filter(|_| !args.json) {
-            println!("Queued pipeline run {} ({} stages){}", q.run_id, q.stages, overrides_note(&q.overrides));
         }
         return Ok(());
     }

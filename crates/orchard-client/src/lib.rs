@@ -16,10 +16,10 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The server could not be reached, or the connection broke.
-    #[error("cannot reach {url}: {source}")]
+    #[error("cannot reach {url}")]
     Unreachable { url: String, source: reqwest::Error },
     /// The server answered with an error: MLflow's `{error_code, message}` when it sent one.
-    #[error("{url}: {status} {message}")]
+    #[error("{url}: {} {message}", status_text(*status))]
     Api { url: String, status: u16, error_code: String, message: String },
     /// The answer was not the JSON the endpoint gives.
     #[error("{url}: unexpected answer: {message}")]
@@ -27,8 +27,25 @@ pub enum ClientError {
     /// A URI or path this client refuses to follow.
     #[error("{0}")]
     Refused(String),
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Io { path: String, source: std::io::Error },
+}
+
+fn status_text(status: u16) -> String {
+    reqwest::StatusCode::from_u16(status).map(|s| s.to_string()).unwrap_or_else(|_| status.to_string())
+}
+
+/// An error and every cause beneath it, `: `-separated (`cannot reach http://…: error sending request…:
+/// Connection refused`), for messages that go out as one line.
+pub fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 impl ClientError {
@@ -42,6 +59,9 @@ impl ClientError {
 }
 
 pub type Result<T> = std::result::Result<T, ClientError>;
+
+/// How long one API call may take (a download of artifacts has no limit).
+const API_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A tracking server at one base URL (`http://host:port`).
 #[derive(Clone, Debug)]
@@ -82,7 +102,8 @@ impl Client {
             Method::Patch => self.http.patch(&url).json(request),
             Method::Delete => self.http.delete(&url).json(request),
         };
-        let response = builder.send().await.map_err(|source| ClientError::Unreachable { url: url.clone(), source })?;
+        // An API call that hangs must not hold a pipeline stage (whose observer makes it) forever.
+        let response = builder.timeout(API_TIMEOUT).send().await.map_err(|source| ClientError::Unreachable { url: url.clone(), source })?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|source| ClientError::Unreachable { url: url.clone(), source })?;
         if !status.is_success() {
@@ -130,6 +151,15 @@ fn query_pairs<T: serde::Serialize>(request: &T) -> Vec<(String, String)> {
 mod tests {
     use super::*;
     use orchard_api::endpoints::GetLatestVersionsRequest;
+
+    #[test]
+    fn a_cause_is_told_once() {
+        let e = ClientError::Io { path: "m/model.txt".into(), source: std::io::Error::other("disk full") };
+        assert_eq!(e.to_string(), "cannot write m/model.txt");
+        assert_eq!(describe(&e), "cannot write m/model.txt: disk full");
+        let api = ClientError::Api { url: "u".into(), status: 404, error_code: String::new(), message: "gone".into() };
+        assert_eq!(api.to_string(), "u: 404 Not Found gone");
+    }
 
     #[test]
     fn lists_become_repeated_query_keys() {

@@ -79,10 +79,11 @@ pub struct Queued {
     pub overrides: Vec<String>,
 }
 
-/// Queues one pipeline run per override set for `orchard worker`s. With a tracking server, each pipeline's
+/// Queues one pipeline run per override set for `orchard worker`s, telling `queued` of each as it is queued
+/// (so that runs queued before a later one fails are reported). With a tracking server, each pipeline's
 /// tracking run is opened now; the workers' stage runs become its children.
-pub fn queue(rt: &Handle, store: &Store, request: &Request) -> Result<Vec<Queued>> {
-    let mut queued = Vec::new();
+pub fn queue(rt: &Handle, store: &Store, request: &Request, queued: &mut dyn FnMut(&Queued)) -> Result<Vec<Queued>> {
+    let mut all = Vec::new();
     for overrides in request.override_sets()? {
         let mut options = request.options();
         let tracker = match request.server() {
@@ -94,14 +95,16 @@ pub fn queue(rt: &Handle, store: &Store, request: &Request) -> Result<Vec<Queued
         let parent = tracker.as_ref().map(|t| t.parent.clone());
         let (run, stages) =
             crate::queue::enqueue(rt, store, &request.root, &request.targets, &overrides, &options, None, parent)?;
-        queued.push(Queued { run_id: run.run_id, stages, overrides });
+        let q = Queued { run_id: run.run_id, stages, overrides };
+        queued(&q);
+        all.push(q);
     }
-    Ok(queued)
+    Ok(all)
 }
 
 fn open_tracking(rt: &Handle, uri: &str, experiment: &str, root: &Path) -> Result<Tracker> {
     Tracker::start(rt.clone(), uri, experiment, root)
-        .map_err(|e| OrchestratorError::Invalid(format!("opening a tracking run on {uri}: {e}")))
+        .map_err(|e| OrchestratorError::Invalid(format!("opening a tracking run on {uri}: {}", orchard_client::describe(&e))))
 }
 
 /// One stage of a finished run, as `orchard repro --json` prints it.

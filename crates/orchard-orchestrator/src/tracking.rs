@@ -17,7 +17,7 @@ use orchard_api::endpoints::{
 };
 use orchard_api::endpoints::MetricIn;
 use orchard_api::read::KeyValue;
-use orchard_client::{Client, ClientError};
+use orchard_client::{describe, Client, ClientError};
 use orchard_pipeline::spec::Stage;
 use orchard_pipeline::{Observer, Outcome};
 use orchard_store::pipelines::PipelineRun;
@@ -96,7 +96,7 @@ impl Tracker {
     /// Closes the pipeline's run; a failure to reach the server is a warning (the pipeline has run).
     pub fn finish(&self, failed: bool) {
         if let Err(e) = self.end(&self.parent, failed) {
-            eprintln!("WARNING: could not close the pipeline's tracking run: {e}");
+            eprintln!("WARNING: could not close the pipeline's tracking run: {}", describe(&e));
         }
     }
 
@@ -151,7 +151,7 @@ impl Observer for Tracker {
                 ]
             }
             Err(e) => {
-                eprintln!("WARNING: no tracking run for stage '{}': {e}", stage.name);
+                eprintln!("WARNING: no tracking run for stage '{}': {}", stage.name, describe(&e));
                 Vec::new()
             }
         }
@@ -161,7 +161,7 @@ impl Observer for Tracker {
         let id = self.runs.lock().expect("runs lock").get(&stage.name).cloned();
         if let Some(id) = id {
             if let Err(e) = self.record(&id, outcome, metrics) {
-                eprintln!("WARNING: could not record stage '{}' in its tracking run: {e}", stage.name);
+                eprintln!("WARNING: could not record stage '{}' in its tracking run: {}", stage.name, describe(&e));
             }
         }
     }

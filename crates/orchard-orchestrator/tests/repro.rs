@@ -121,7 +121,9 @@ async fn an_interrupted_sweep_starts_nothing_more_and_a_queued_run_waits() {
         sweep.multirun = true;
         sweep.stop.interrupt();
         let sweep = repro::run_here(&rt, Some(&store), &sweep).unwrap();
-        let queued = repro::queue(&rt, &store, &request(&root, &[])).unwrap();
+        let mut told = 0;
+        let queued = repro::queue(&rt, &store, &request(&root, &[]), &mut |_| told += 1).unwrap();
+        assert_eq!(told, 1, "each queued run is told as it is queued");
         let found = history::find(&rt, &store, &queued[0].run_id[..8], None).unwrap();
         (sweep, queued, found)
     })

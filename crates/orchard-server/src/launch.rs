@@ -48,12 +48,12 @@ pub struct Settings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
-    #[error("cannot open the backend store {uri}: {source}")]
+    #[error("cannot open the backend store {uri}")]
     Store { uri: String, source: orchard_store::StoreError },
-    #[error("cannot open the artifact store {uri}: {source}")]
+    #[error("cannot open the artifact store {uri}")]
     Blob { uri: String, source: orchard_blob::BlobError },
-    #[error("cannot prepare the tracking store: {0}")]
-    Tracking(orchard_tracking::TrackingError),
+    #[error("cannot prepare the tracking store")]
+    Tracking(#[source] orchard_tracking::TrackingError),
 }
 
 /// A server ready to be served, and what must be stopped after it.

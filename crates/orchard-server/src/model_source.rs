@@ -28,15 +28,15 @@ pub struct ModelSource {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("cannot load the model at {path}: {source}")]
+    #[error("cannot load the model at {path}")]
     LoadLocal { path: String, source: orchard_model::ModelError },
-    #[error("cannot load {uri}: {source}")]
+    #[error("cannot load {uri}")]
     Load { uri: String, source: orchard_model::ModelError },
-    #[error("cannot resolve {uri}: {source}")]
+    #[error("cannot resolve {uri}")]
     Resolve { uri: String, source: orchard_tracking::TrackingError },
-    #[error("cannot download {uri}: {source}")]
+    #[error("cannot download {uri}")]
     Download { uri: String, source: orchard_tracking::TrackingError },
-    #[error("cannot open the backend store to resolve {uri}: {source}")]
+    #[error("cannot open the backend store to resolve {uri}")]
     Store { uri: String, source: orchard_store::StoreError },
     #[error(transparent)]
     Remote(#[from] orchard_client::ClientError),
