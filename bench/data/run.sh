@@ -3,8 +3,5 @@
 # removed first) for 10,000 files of 1–4 KB and for one 1 GiB file, with md5sum/cp as the physical reference.
 # Builds Orchard (release) and uses the project's pinned Python environment for dvc.
 # Options: --files N (default 10000), --big-mib N (default 1024), --skip-big, --out FILE (JSON results).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-cargo build --release --locked --bin orchard
-venv=$(scripts/venv.sh)
+source "$(dirname "$0")/../prepare.sh"
 exec "$venv/bin/python" bench/data/bench.py "$@"

@@ -4,10 +4,7 @@
 # here, ~/.cache/orchard/bench-prefect-<hash>), created on first use.
 # Options: --stages N (default 1000), --repeat N (runs of the baseline and of orchard, default 3; medians used).
 # BENCH_DIR=/dev/shm runs it on tmpfs.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-cargo build --release --locked --bin orchard
-venv=$(scripts/venv.sh)
+source "$(dirname "$0")/../prepare.sh"
 pins=$(sha256sum bench/pipeline/requirements.txt | cut -c1-12)
 prefect=${ORCHARD_PREFECT_VENV:-$HOME/.cache/orchard/bench-prefect-$pins}
 if [ ! -f "$prefect/.complete" ]; then

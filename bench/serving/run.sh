@@ -3,9 +3,5 @@
 # (wrk, 32 connections), same machine. Builds Orchard (release), uses the project's pinned Python environment
 # (scripts/venv.sh) for lightgbm/fastapi/uvicorn, needs `wrk` (apt-get install wrk).
 # Options: --seconds N (default 15), --connections N (default 32).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-cargo build --release --locked --bin orchard
-venv=$(scripts/venv.sh)
+source "$(dirname "$0")/../prepare.sh" wrk
 exec "$venv/bin/python" bench/serving/bench.py "$@"

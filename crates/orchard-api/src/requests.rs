@@ -45,10 +45,10 @@ impl Omit for ViewType {
     }
 }
 
-/// A request type: the struct (sent by clients) and how the server reads it (`field: Type = accessor`, the
+/// Request types: for each, the struct (sent by clients) and how the server reads it (`field: Type = accessor`, the
 /// accessor a method of [`Fields`] taking the field's name).
 macro_rules! request {
-    ($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty = $read:ident),* $(,)? }) => {
+    ($($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty = $read:ident),* $(,)? })*) => {$(
         $(#[$doc])*
         #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
         pub struct $name {
@@ -63,7 +63,7 @@ macro_rules! request {
                 Ok($name { $($field: f.$read(stringify!($field))?,)* })
             }
         }
-    };
+    )*};
 }
 
 // ------------------------------------------------------------------------------------------ nested objects
@@ -86,9 +86,7 @@ request! {
         dataset_name: Option<String> = opt_str,
         dataset_digest: Option<String> = opt_str,
     }
-}
 
-request! {
     /// A dataset of `log-inputs`.
     DatasetIn {
         name: String = str_or_empty,
@@ -120,14 +118,10 @@ impl FromFields for DatasetInputIn {
 request! {
     /// A model named by id (`log-inputs`' models).
     ModelIdIn { model_id: String = str }
-}
 
-request! {
     /// A model a run produced, at a step (`outputs`).
     ModelOutputIn { model_id: String = str, step: Option<i64> = opt_i64 }
-}
 
-request! {
     /// One ordering of `logged-models/search`.
     OrderByIn { field_name: String = str, ascending: Option<bool> = opt_bool }
 }
@@ -137,19 +131,13 @@ request! {
 request! {
     /// `experiments/create`.
     CreateExperimentRequest { name: String = str, artifact_location: Option<String> = opt_str, tags: Vec<Tag> = list }
-}
 
-request! {
     /// `experiments/get`, `experiments/delete`, `experiments/restore`.
     ExperimentIdRequest { experiment_id: String = str }
-}
 
-request! {
     /// `experiments/get-by-name`.
     GetExperimentByNameRequest { experiment_name: String = str }
-}
 
-request! {
     /// `experiments/search`.
     SearchExperimentsRequest {
         view_type: ViewType = view_type,
@@ -158,19 +146,13 @@ request! {
         order_by: Vec<String> = str_list,
         page_token: String = str_or_empty,
     }
-}
 
-request! {
     /// `experiments/update` (a rename).
     UpdateExperimentRequest { experiment_id: String = str, new_name: String = str }
-}
 
-request! {
     /// `experiments/set-experiment-tag`.
     SetExperimentTagRequest { experiment_id: String = str, key: String = str, value: String = str_or_empty }
-}
 
-request! {
     /// `experiments/delete-experiment-tag`.
     DeleteExperimentTagRequest { experiment_id: String = str, key: String = str }
 }
@@ -186,14 +168,10 @@ request! {
         start_time: Option<i64> = opt_i64,
         tags: Vec<Tag> = list,
     }
-}
 
-request! {
     /// `runs/get`, `runs/delete`, `runs/restore` (`run_uuid` is read when `run_id` is absent).
     RunIdRequest { run_id: String = run_id }
-}
 
-request! {
     /// `runs/update`.
     UpdateRunRequest {
         run_id: String = run_id,
@@ -201,9 +179,7 @@ request! {
         end_time: Option<i64> = opt_i64,
         run_name: Option<String> = opt_str,
     }
-}
 
-request! {
     /// `runs/search`.
     SearchRunsRequest {
         experiment_ids: Vec<String> = str_list,
@@ -233,14 +209,10 @@ impl FromFields for LogMetricRequest {
 request! {
     /// `runs/log-parameter` and `runs/set-tag`: one key and value on a run.
     RunKeyValueRequest { run_id: String = run_id, key: String = str, value: String = str_or_empty }
-}
 
-request! {
     /// `runs/delete-tag`.
     DeleteTagRequest { run_id: String = run_id, key: String = str }
-}
 
-request! {
     /// `runs/log-batch`.
     LogBatchRequest {
         metrics: Vec<MetricIn> = list,
@@ -248,19 +220,13 @@ request! {
         tags: Vec<Tag> = list,
         run_id: String = str,
     }
-}
 
-request! {
     /// `runs/log-inputs`.
     LogInputsRequest { datasets: Vec<DatasetInputIn> = list, models: Vec<ModelIdIn> = list_unnamed, run_id: String = str }
-}
 
-request! {
     /// `runs/outputs`.
     LogOutputsRequest { models: Vec<ModelOutputIn> = list_unnamed, run_id: String = str }
-}
 
-request! {
     /// `metrics/get-history`.
     GetMetricHistoryRequest {
         run_id: String = run_id,
@@ -268,9 +234,7 @@ request! {
         max_results: Option<i64> = opt_i64,
         page_token: String = str_or_empty,
     }
-}
 
-request! {
     /// `metrics/get-history-bulk-interval`.
     GetMetricHistoryBulkIntervalRequest {
         run_ids: Vec<String> = required_list,
@@ -279,9 +243,7 @@ request! {
         end_step: Option<i64> = opt_i64,
         max_results: Option<i64> = opt_i64,
     }
-}
 
-request! {
     /// `artifacts/list` of the tracking API.
     ListRunArtifactsRequest { run_id: String = run_id, path: String = str_or_empty }
 }
@@ -298,24 +260,16 @@ request! {
         params: Vec<Tag> = list,
         tags: Vec<Tag> = list,
     }
-}
 
-request! {
     /// `logged-models/{id}` (finalize).
     FinalizeLoggedModelRequest { status: String = str }
-}
 
-request! {
     /// `logged-models/{id}/params`.
     LoggedModelParamsRequest { params: Vec<Tag> = list }
-}
 
-request! {
     /// `logged-models/{id}/tags`.
     LoggedModelTagsRequest { tags: Vec<Tag> = list }
-}
 
-request! {
     /// `logged-models/search`.
     SearchLoggedModelsRequest {
         experiment_ids: Vec<String> = required_list,
@@ -324,14 +278,10 @@ request! {
         max_results: Option<i64> = opt_i64,
         page_token: String = str_or_empty,
     }
-}
 
-request! {
     /// `logged-models/{id}/artifacts/directories`.
     ListLoggedModelArtifactsRequest { artifact_directory_path: String = str_or_empty }
-}
 
-request! {
     /// The artifact proxy's listing (`mlflow-artifacts/artifacts?path=…`).
     ListArtifactsRequest { path: String = str_or_empty }
 }
@@ -341,24 +291,16 @@ request! {
 request! {
     /// `registered-models/create`.
     CreateRegisteredModelRequest { name: String = str, description: Option<String> = opt_str, tags: Vec<Tag> = list }
-}
 
-request! {
     /// `registered-models/get`, `registered-models/delete`.
     ModelNameRequest { name: String = str }
-}
 
-request! {
     /// `registered-models/rename`.
     RenameRegisteredModelRequest { name: String = str, new_name: String = str }
-}
 
-request! {
     /// `registered-models/update`.
     UpdateRegisteredModelRequest { name: String = str, description: Option<String> = opt_str }
-}
 
-request! {
     /// `registered-models/search` and `model-versions/search`.
     SearchRegistryRequest {
         filter: String = str_or_empty,
@@ -366,34 +308,22 @@ request! {
         order_by: Vec<String> = str_list,
         page_token: String = str_or_empty,
     }
-}
 
-request! {
     /// `registered-models/get-latest-versions`.
     GetLatestVersionsRequest { name: String = str, stages: Vec<String> = str_list }
-}
 
-request! {
     /// `registered-models/set-tag`.
     SetRegisteredModelTagRequest { name: String = str, key: String = str, value: String = str_or_empty }
-}
 
-request! {
     /// `registered-models/delete-tag`.
     DeleteRegisteredModelTagRequest { name: String = str, key: String = str }
-}
 
-request! {
     /// `registered-models/alias` (set).
     SetAliasRequest { name: String = str, alias: String = str_or_empty, version: String = str }
-}
 
-request! {
     /// `registered-models/alias` (get, delete).
     AliasRequest { name: String = str, alias: String = str_or_empty }
-}
 
-request! {
     /// `model-versions/create`.
     CreateModelVersionRequest {
         name: String = str,
@@ -404,19 +334,13 @@ request! {
         description: Option<String> = opt_str,
         model_id: Option<String> = opt_str,
     }
-}
 
-request! {
     /// `model-versions/get`, `model-versions/delete`, `model-versions/get-download-uri`.
     ModelVersionRequest { name: String = str, version: String = str }
-}
 
-request! {
     /// `model-versions/update`.
     UpdateModelVersionRequest { name: String = str, version: String = str, description: Option<String> = opt_str }
-}
 
-request! {
     /// `model-versions/transition-stage`.
     TransitionStageRequest {
         name: String = str,
@@ -424,14 +348,10 @@ request! {
         stage: String = str,
         archive_existing_versions: Option<bool> = opt_bool,
     }
-}
 
-request! {
     /// `model-versions/set-tag`.
     SetModelVersionTagRequest { name: String = str, version: String = str, key: String = str, value: String = str_or_empty }
-}
 
-request! {
     /// `model-versions/delete-tag`.
     DeleteModelVersionTagRequest { name: String = str, version: String = str, key: String = str }
 }

@@ -221,11 +221,7 @@ impl BlobStore {
 
     /// The direct children of a folder (files with sizes, sub-folders), sorted by path.
     pub async fn list(&self, dir: &str) -> Result<Vec<Entry>> {
-        let prefix = if dir.is_empty() {
-            None
-        } else {
-            Some(object_path(dir)?)
-        };
+        let prefix = dir_prefix(dir)?;
         let listing = self.inner.list_with_delimiter(prefix.as_ref()).await?;
         let mut entries: Vec<Entry> = listing
             .common_prefixes
@@ -257,11 +253,7 @@ impl BlobStore {
 
     /// Every object below `dir`, at any depth (paths relative to the store root), in one paginated listing.
     pub async fn list_recursive(&self, dir: &str) -> Result<Vec<String>> {
-        let prefix = if dir.is_empty() {
-            None
-        } else {
-            Some(object_path(dir)?)
-        };
+        let prefix = dir_prefix(dir)?;
         let paths: Vec<String> = self
             .inner
             .list(prefix.as_ref())
@@ -330,6 +322,14 @@ fn local_path(uri: &str) -> Result<String> {
         std::env::current_dir().unwrap_or_default().join(p)
     };
     Ok(abs.to_string_lossy().into_owned())
+}
+
+/// The listing prefix of a folder: none for the store's root.
+fn dir_prefix(dir: &str) -> Result<Option<Path>> {
+    if dir.is_empty() {
+        return Ok(None);
+    }
+    object_path(dir).map(Some)
 }
 
 fn object_path(path: &str) -> Result<Path> {

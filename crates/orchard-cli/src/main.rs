@@ -24,26 +24,26 @@ struct Cli {
 enum Command {
     /// Run the tracking server (MLflow REST API, artifact proxy, model registry and the model gateway
     /// /models/<name>/predict) on one port.
-    Server(server::ServerArgs),
+    Server(orchard_server::cli::ServerArgs),
     /// Serve one model over HTTP: /predict, MLflow's /invocations, Open Inference Protocol v2, /metrics.
     Serve(serve::ServeArgs),
     /// Compose Hydra-style configuration (config groups, defaults lists, overrides, sweeps).
     #[command(subcommand)]
-    Config(config::ConfigCommand),
+    Config(orchard_config::cli::ConfigCommand),
     /// Version data with DVC's formats: init, add, status, commit, checkout, push, pull, fetch, gc, remote,
     /// config, ls.
-    Data(data::DataArgs),
+    Data(orchard_data::cli::DataArgs),
     /// Reproduce the pipeline of dvc.yaml: run the stages whose command, deps, params or outs changed
     /// (params composed from conf/ with the given overrides), restore from the run cache, update dvc.lock.
     /// Ctrl-C stops the running commands and records the run as failed; `orchard repro` again resumes.
-    Repro(pipeline::ReproArgs),
+    Repro(orchard_orchestrator::cli::ReproArgs),
     /// Inspect the pipeline and its runs: status (what changed since dvc.lock), dag, runs, logs, and cron
     /// schedules.
     #[command(subcommand)]
-    Pipeline(pipeline::PipelineCommand),
+    Pipeline(orchard_orchestrator::cli::PipelineCommand),
     /// Run queued pipeline stages: lease them from the metadata store one at a time (with a heartbeat, so
     /// another worker takes over the stage of a worker that dies).
-    Worker(pipeline::WorkerArgs),
+    Worker(orchard_orchestrator::cli::WorkerArgs),
 }
 
 fn init_logging() {

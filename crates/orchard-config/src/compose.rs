@@ -594,13 +594,11 @@ fn apply_value_override(config: &mut Node, o: &Override) -> Result<(), ConfigErr
         None => None,
     };
     let exists = config.get_path(key).is_some();
+    // The value as the user wrote it, for the errors that suggest another form of the override.
+    let v = value.as_ref().map(crate::overrides::override_text).unwrap_or_default();
     match o.kind {
         OverrideKind::Change => {
             if !exists {
-                let v = value
-                    .as_ref()
-                    .map(crate::overrides::override_text)
-                    .unwrap_or_default();
                 return Err(ConfigError::NoMatch(format!(
                     "Could not override '{key}'.\nTo append to your config use +{key}={v}\nKey '{key}' is not in struct"
                 )));
@@ -609,10 +607,6 @@ fn apply_value_override(config: &mut Node, o: &Override) -> Result<(), ConfigErr
         }
         OverrideKind::Add => {
             if exists {
-                let v = value
-                    .as_ref()
-                    .map(crate::overrides::override_text)
-                    .unwrap_or_default();
                 return Err(ConfigError::NoMatch(format!(
                     "Could not append to config. An item is already at '{key}'.\nEither remove + prefix: '{key}={v}'\nOr add a second + to add or override '{key}': '++{key}={v}'"
                 )));

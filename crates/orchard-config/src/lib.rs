@@ -11,6 +11,8 @@
 //! # Ok::<(), orchard_config::ConfigError>(())
 //! ```
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod compose;
 mod error;
 pub mod interp;

@@ -192,17 +192,25 @@ impl<'a> P<'a> {
                 Element::Node(n) => items.push(n),
                 Element::Sweep(_) => return self.err("a sweep cannot be a list item"),
             }
-            if self.eat(',') {
-                continue;
-            }
-            if self.eat(']') {
+            if self.closes(']')? {
                 return Ok(Node::List(items));
             }
-            return self.err(match self.peek() {
-                Some(c) => format!("mismatched input '{c}' expecting {{',', ']'}}"),
-                None => "missing ']' at '<EOF>'".into(),
-            });
         }
+    }
+
+    /// After an item of a list or dict: `,` (another item follows: false) or `close` (the end: true); anything
+    /// else is ANTLR's error, as Hydra reports it.
+    fn closes(&mut self, close: char) -> Result<bool, OverrideError> {
+        if self.eat(',') {
+            return Ok(false);
+        }
+        if self.eat(close) {
+            return Ok(true);
+        }
+        self.err(match self.peek() {
+            Some(c) => format!("mismatched input '{c}' expecting {{',', '{close}'}}"),
+            None => format!("missing '{close}' at '<EOF>'"),
+        })
     }
 
     fn dict(&mut self) -> Result<Node, OverrideError> {
@@ -232,16 +240,9 @@ impl<'a> P<'a> {
                 Element::Sweep(_) => return self.err("a sweep cannot be a dictionary value"),
             };
             map.insert(key, value);
-            if self.eat(',') {
-                continue;
-            }
-            if self.eat('}') {
+            if self.closes('}')? {
                 return Ok(Node::Map(map));
             }
-            return self.err(match self.peek() {
-                Some(c) => format!("mismatched input '{c}' expecting {{',', '}}'}}"),
-                None => "missing '}' at '<EOF>'".into(),
-            });
         }
     }
 

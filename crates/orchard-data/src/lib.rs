@@ -11,6 +11,8 @@
 pub mod add;
 pub mod cache;
 pub mod checkout;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod config;
 pub mod dvcfile;
 pub mod error;

@@ -405,15 +405,18 @@ pub async fn push(repo: &Repo, cwd: &Path, t: &Transfer<'_>) -> Result<TransferR
         }
         send(repo, &remote, &dirs_to_send, false, &mut failures, &mut report).await;
     }
-    repo.close();
-    if !failures.is_empty() {
-        return Err(DataError::TransferFailed {
-            count: failures.len(),
-            action: "upload",
-            details: failures,
-        });
-    }
+    finish(repo, "upload", failures)?;
     Ok(report)
+}
+
+/// The end of a transfer: the state index closed, and the objects that could not be moved, if any, one error
+/// that names each (DVC fails the whole command, after moving all it could).
+fn finish(repo: &Repo, action: &'static str, failures: Vec<String>) -> Result<()> {
+    repo.close();
+    match failures.is_empty() {
+        true => Ok(()),
+        false => Err(DataError::TransferFailed { count: failures.len(), action, details: failures }),
+    }
 }
 
 async fn send(
@@ -514,14 +517,7 @@ pub async fn fetch(repo: &Repo, cwd: &Path, t: &Transfer<'_>) -> Result<Transfer
     let files = repo.dvc_files()?;
     let selected = repo.select(&files, cwd, t.targets)?;
     let (report, failures) = fetch_outputs(repo, &files, &selected, t).await?;
-    repo.close();
-    if !failures.is_empty() {
-        return Err(DataError::TransferFailed {
-            count: failures.len(),
-            action: "download",
-            details: failures,
-        });
-    }
+    finish(repo, "download", failures)?;
     Ok(report)
 }
 
@@ -599,14 +595,7 @@ pub async fn pull(repo: &Repo, cwd: &Path, t: &Transfer<'_>, force: bool, allow_
         show_progress,
     )?;
     report.checkout = Some(checkout);
-    repo.close();
-    if !failures.is_empty() {
-        return Err(DataError::TransferFailed {
-            count: failures.len(),
-            action: "download",
-            details: failures,
-        });
-    }
+    finish(repo, "download", failures)?;
     if let Some(c) = &report.checkout {
         if !c.failed.is_empty() && !allow_missing {
             return Err(DataError::CheckoutFailed(c.failed.clone()));

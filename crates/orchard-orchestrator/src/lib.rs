@@ -7,17 +7,21 @@
 //!   heartbeat, so a dead worker's stage is taken over by another);
 //! - [`schedule`]: cron schedules that `orchard server` turns into queued pipeline runs;
 //! - [`tracking`]: a tracking run per pipeline run and per stage on a tracking server (`orchard-client`);
-//! - [`history`]: the recorded runs read back (`orchard pipeline runs|logs`).
+//! - [`history`]: the recorded runs read back (`orchard pipeline runs|logs`), and [`show`] what those print;
+//! - `cli` (feature `cli`): the flags of the commands, turned into this crate's requests.
 //!
 //! The pipeline crate knows nothing of the store and the store nothing of pipelines: this crate joins them.
 //! It is synchronous like the pipeline executor (stages run on threads) and reaches the async store through a
 //! tokio runtime handle.
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod history;
 pub mod queue;
 pub mod record;
 pub mod repro;
 pub mod schedule;
+pub mod show;
 pub mod tracking;
 
 use std::path::Path;

@@ -40,6 +40,24 @@ pub fn status(project: &Project, targets: &[String]) -> Result<Status> {
     Ok(out)
 }
 
+/// `orchard pipeline dag`: the target stages (all when none is named), upstream first, each with the stages
+/// it waits for — as lines `stage  <- a, b` and as JSON (`stage`, `after`, `cmd`).
+pub fn dag(project: &Project, targets: &[String]) -> Result<(String, Value)> {
+    let up = project.upstream()?;
+    let name = |j: usize| project.pipeline.stages[j].name.as_str();
+    let (mut text, mut nodes) = (String::new(), Vec::new());
+    for i in project.plan(targets, false)? {
+        let after: Vec<&str> = up[i].iter().map(|&j| name(j)).collect();
+        match after.is_empty() {
+            true => text += &format!("{}\n", name(i)),
+            false => text += &format!("{}  <- {}\n", name(i), after.join(", ")),
+        }
+        let cmd = project.pipeline.stages[i].cmd.lines();
+        nodes.push(serde_json::json!({ "stage": name(i), "after": after, "cmd": cmd }));
+    }
+    Ok((text, Value::Array(nodes)))
+}
+
 /// One change: a line of its own (`always changed`), or a section of paths with their states.
 fn write_change(change: &Value, text: &mut String) {
     let state = |v: &Value| format!("{}:", v.as_str().unwrap_or(""));
@@ -86,5 +104,20 @@ mod tests {
         assert!(st.json.contains_key("copy"));
         assert!(st.frozen.is_empty());
         assert!(status(&project, &["nope".into()]).is_err(), "an unknown stage is an error");
+    }
+
+    #[test]
+    fn the_dag_lists_stages_upstream_first_with_what_they_wait_for() {
+        let dir = tempfile::tempdir().unwrap();
+        orchard_data::Repo::init(dir.path(), true, false).unwrap();
+        std::fs::write(
+            dir.path().join("dvc.yaml"),
+            "stages:\n  train:\n    cmd: cp a b\n    deps: [a]\n    outs: [b]\n  prep:\n    cmd: touch a\n    outs: [a]\n",
+        )
+        .unwrap();
+        let (text, json) = dag(&Project::open(dir.path()).unwrap(), &[]).unwrap();
+        assert_eq!(text, "prep\ntrain  <- prep\n");
+        assert_eq!(json[1]["after"][0], "prep");
+        assert_eq!(json[1]["cmd"][0], "cp a b");
     }
 }

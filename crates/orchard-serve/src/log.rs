@@ -355,6 +355,16 @@ mod tests {
         assert_eq!(civil_date(-86_400_000), "1969-12-31");
     }
 
+    /// A prediction log writing to a fresh folder: `capacity` records queued at most, `max_records` per file.
+    fn started_log(capacity: usize, max_records: usize) -> (tempfile::TempDir, BlobStore, Arc<Metrics>, PredictionLog, LogWriter) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path().to_str().unwrap()).unwrap();
+        let metrics = Arc::new(Metrics::default());
+        let settings = LogSettings { capacity, max_records, max_age: Duration::from_secs(60), ..LogSettings::default() };
+        let (log, writer) = PredictionLog::start(store.clone(), settings, metrics.clone());
+        (dir, store, metrics, log, writer)
+    }
+
     fn record(i: usize) -> Record {
         Record {
             request_id: format!("r{i}"),
@@ -387,11 +397,7 @@ mod tests {
 
     #[tokio::test]
     async fn records_are_written_in_rotated_files_and_overflow_is_counted() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path().to_str().unwrap()).unwrap();
-        let metrics = Arc::new(Metrics::default());
-        let settings = LogSettings { capacity: 8, max_records: 3, max_age: Duration::from_secs(60), ..LogSettings::default() };
-        let (log, writer) = PredictionLog::start(store.clone(), settings, metrics.clone());
+        let (_dir, store, metrics, log, writer) = started_log(8, 3);
         // Far more than the queue holds, sent without waiting: some are dropped, none blocks.
         for i in 0..1000 {
             log.send(record(i));
@@ -419,11 +425,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn large_files_are_appended_in_pieces_and_appear_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path().to_str().unwrap()).unwrap();
-        let metrics = Arc::new(Metrics::default());
-        let settings = LogSettings { capacity: 64, max_records: 7, max_age: Duration::from_secs(60), ..LogSettings::default() };
-        let (log, writer) = PredictionLog::start(store.clone(), settings, metrics.clone());
+        let (_dir, store, metrics, log, writer) = started_log(64, 7);
         // 20 KiB per record: each file of 7 records is written in several 64 KiB pieces.
         let big = "x".repeat(20 * 1024);
         for i in 0..14 {

@@ -125,3 +125,39 @@ pub fn redact(uri: &str) -> String {
         _ => uri.to_string(),
     }
 }
+
+/// Binds the listening socket and prints `<what> listening on http://host:port` as the first line on stdout:
+/// scripts and tests read it to find a server started with `--port 0`.
+pub async fn bind(host: &str, port: u16, what: &str) -> std::io::Result<tokio::net::TcpListener> {
+    use std::io::{Error, ErrorKind, Write};
+    let context = |m: String| move |e: Error| Error::new(e.kind(), format!("{m}: {e}"));
+    let addr = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(context(format!("cannot resolve --host {host}")))?
+        .next()
+        .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("--host {host} resolves to no address")))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(context(format!("cannot listen on {addr}")))?;
+    println!("{what} listening on http://{}", listener.local_addr()?);
+    let _ = std::io::stdout().flush();
+    Ok(listener)
+}
+
+/// Resolves at the next Ctrl-C or SIGTERM: the end of a server's graceful shutdown, and the interrupts of a
+/// pipeline run (each call waits for the next one).
+pub async fn signalled() {
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminate => {},
+    }
+}

@@ -9,6 +9,8 @@
 //! leaves through [`error::ApiError`] as MLflow's `{"error_code", "message"}`.
 
 pub mod artifacts;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod error;
 pub mod gateway;
 pub mod launch;

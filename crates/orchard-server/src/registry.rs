@@ -10,15 +10,9 @@ use orchard_api::wire::registry::{ModelVersionOut, RegisteredModelOut};
 use orchard_tracking::registry::{ModelVersion, RegisteredModel};
 use serde_json::{json, Value};
 
-use crate::error::ApiResult;
-use crate::request::Req;
+use crate::request::{empty, one_call_handlers, JsonResult, Req};
 use crate::state::AppState;
 
-type JsonResult = ApiResult<Json<Value>>;
-
-fn ok() -> JsonResult {
-    Ok(Json(json!({})))
-}
 
 /// The routes below `/api/2.0/mlflow` (also mounted under `/ajax-api/2.0/mlflow`).
 pub fn routes() -> Router<AppState> {
@@ -84,28 +78,19 @@ fn version_json(v: &ModelVersion) -> JsonResult {
     Ok(Json(json!({ "model_version": ModelVersionOut::new(v) })))
 }
 
-// ------------------------------------------------------------------------------------------ registered models
+// ---------------------------------------------------------------------------- registered models and aliases
 
-async fn create_registered_model(State(s): State<AppState>, Req(r): Req<rq::CreateRegisteredModelRequest>) -> JsonResult {
-    let m = s.tracking.create_registered_model(&r.name, r.description.as_deref(), &r.tags).await?;
-    model_json(&m)
-}
-
-async fn get_registered_model(State(s): State<AppState>, Req(r): Req<rq::ModelNameRequest>) -> JsonResult {
-    model_json(&s.tracking.get_registered_model(&r.name).await?)
-}
-
-async fn rename_registered_model(State(s): State<AppState>, Req(r): Req<rq::RenameRegisteredModelRequest>) -> JsonResult {
-    model_json(&s.tracking.rename_registered_model(&r.name, &r.new_name).await?)
-}
-
-async fn update_registered_model(State(s): State<AppState>, Req(r): Req<rq::UpdateRegisteredModelRequest>) -> JsonResult {
-    model_json(&s.tracking.update_registered_model(&r.name, r.description.as_deref()).await?)
-}
-
-async fn delete_registered_model(State(s): State<AppState>, Req(r): Req<rq::ModelNameRequest>) -> JsonResult {
-    s.tracking.delete_registered_model(&r.name).await?;
-    ok()
+one_call_handlers! {
+    create_registered_model(CreateRegisteredModelRequest) => |t, r| model_json(t.create_registered_model(&r.name, r.description.as_deref(), &r.tags));
+    get_registered_model(ModelNameRequest) => |t, r| model_json(t.get_registered_model(&r.name));
+    rename_registered_model(RenameRegisteredModelRequest) => |t, r| model_json(t.rename_registered_model(&r.name, &r.new_name));
+    update_registered_model(UpdateRegisteredModelRequest) => |t, r| model_json(t.update_registered_model(&r.name, r.description.as_deref()));
+    delete_registered_model(ModelNameRequest) => |t, r| empty(t.delete_registered_model(&r.name));
+    set_registered_model_tag(SetRegisteredModelTagRequest) => |t, r| empty(t.set_registered_model_tag(&r.name, &r.key, &r.value));
+    delete_registered_model_tag(DeleteRegisteredModelTagRequest) => |t, r| empty(t.delete_registered_model_tag(&r.name, &r.key));
+    set_registered_model_alias(SetAliasRequest) => |t, r| empty(t.set_registered_model_alias(&r.name, &r.alias, &r.version));
+    delete_registered_model_alias(AliasRequest) => |t, r| empty(t.delete_registered_model_alias(&r.name, &r.alias));
+    get_model_version_by_alias(AliasRequest) => |t, r| version_json(t.get_model_version_by_alias(&r.name, &r.alias));
 }
 
 async fn search_registered_models(State(s): State<AppState>, Req(r): Req<rq::SearchRegistryRequest>) -> JsonResult {
@@ -122,36 +107,15 @@ async fn get_latest_versions(State(s): State<AppState>, Req(r): Req<rq::GetLates
     Ok(Json(versions_json(&versions, None)))
 }
 
-async fn set_registered_model_tag(State(s): State<AppState>, Req(r): Req<rq::SetRegisteredModelTagRequest>) -> JsonResult {
-    s.tracking.set_registered_model_tag(&r.name, &r.key, &r.value).await?;
-    ok()
-}
-
-async fn delete_registered_model_tag(
-    State(s): State<AppState>,
-    Req(r): Req<rq::DeleteRegisteredModelTagRequest>,
-) -> JsonResult {
-    s.tracking.delete_registered_model_tag(&r.name, &r.key).await?;
-    ok()
-}
-
-// -------------------------------------------------------------------------------------------------- aliases
-
-async fn set_registered_model_alias(State(s): State<AppState>, Req(r): Req<rq::SetAliasRequest>) -> JsonResult {
-    s.tracking.set_registered_model_alias(&r.name, &r.alias, &r.version).await?;
-    ok()
-}
-
-async fn delete_registered_model_alias(State(s): State<AppState>, Req(r): Req<rq::AliasRequest>) -> JsonResult {
-    s.tracking.delete_registered_model_alias(&r.name, &r.alias).await?;
-    ok()
-}
-
-async fn get_model_version_by_alias(State(s): State<AppState>, Req(r): Req<rq::AliasRequest>) -> JsonResult {
-    version_json(&s.tracking.get_model_version_by_alias(&r.name, &r.alias).await?)
-}
-
 // ------------------------------------------------------------------------------------------- model versions
+
+one_call_handlers! {
+    get_model_version(ModelVersionRequest) => |t, r| version_json(t.get_model_version(&r.name, &r.version));
+    update_model_version(UpdateModelVersionRequest) => |t, r| version_json(t.update_model_version(&r.name, &r.version, r.description.as_deref()));
+    delete_model_version(ModelVersionRequest) => |t, r| empty(t.delete_model_version(&r.name, &r.version));
+    set_model_version_tag(SetModelVersionTagRequest) => |t, r| empty(t.set_model_version_tag(&r.name, &r.version, &r.key, &r.value));
+    delete_model_version_tag(DeleteModelVersionTagRequest) => |t, r| empty(t.delete_model_version_tag(&r.name, &r.version, &r.key));
+}
 
 async fn create_model_version(State(s): State<AppState>, Req(r): Req<rq::CreateModelVersionRequest>) -> JsonResult {
     let v = s
@@ -169,32 +133,9 @@ async fn create_model_version(State(s): State<AppState>, Req(r): Req<rq::CreateM
     version_json(&v)
 }
 
-async fn get_model_version(State(s): State<AppState>, Req(r): Req<rq::ModelVersionRequest>) -> JsonResult {
-    version_json(&s.tracking.get_model_version(&r.name, &r.version).await?)
-}
-
-async fn update_model_version(State(s): State<AppState>, Req(r): Req<rq::UpdateModelVersionRequest>) -> JsonResult {
-    version_json(&s.tracking.update_model_version(&r.name, &r.version, r.description.as_deref()).await?)
-}
-
-async fn delete_model_version(State(s): State<AppState>, Req(r): Req<rq::ModelVersionRequest>) -> JsonResult {
-    s.tracking.delete_model_version(&r.name, &r.version).await?;
-    ok()
-}
-
 async fn transition_model_version_stage(State(s): State<AppState>, Req(r): Req<rq::TransitionStageRequest>) -> JsonResult {
     let archive = r.archive_existing_versions.unwrap_or(false);
     version_json(&s.tracking.transition_model_version_stage(&r.name, &r.version, &r.stage, archive).await?)
-}
-
-async fn set_model_version_tag(State(s): State<AppState>, Req(r): Req<rq::SetModelVersionTagRequest>) -> JsonResult {
-    s.tracking.set_model_version_tag(&r.name, &r.version, &r.key, &r.value).await?;
-    ok()
-}
-
-async fn delete_model_version_tag(State(s): State<AppState>, Req(r): Req<rq::DeleteModelVersionTagRequest>) -> JsonResult {
-    s.tracking.delete_model_version_tag(&r.name, &r.version, &r.key).await?;
-    ok()
 }
 
 async fn get_model_version_download_uri(State(s): State<AppState>, Req(r): Req<rq::ModelVersionRequest>) -> JsonResult {

@@ -53,3 +53,27 @@ async fn read_fields<S: Send + Sync>(req: Request, state: &S) -> Result<Fields, 
         .into()),
     }
 }
+
+/// The answer of a handler: a JSON body, or MLflow's error.
+pub type JsonResult = crate::error::ApiResult<axum::Json<Value>>;
+
+/// MLflow's empty answer, `{}`, to a request that only changes something.
+pub fn empty<T>(_: &T) -> JsonResult {
+    Ok(axum::Json(Value::Object(Map::new())))
+}
+
+/// Handlers that are one call of the tracking service: `name(RequestType) => |tracking, request|
+/// answer(call)` reads the request, awaits the call and shapes its result with `answer` (`empty` for `{}`).
+/// Handlers that do more than that are written out.
+macro_rules! one_call_handlers {
+    ($($name:ident($req:ident) => |$t:ident, $r:ident| $answer:ident($call:expr);)*) => {$(
+        async fn $name(
+            ::axum::extract::State(state): ::axum::extract::State<$crate::state::AppState>,
+            $crate::request::Req($r): $crate::request::Req<::orchard_api::requests::$req>,
+        ) -> $crate::request::JsonResult {
+            let $t = &state.tracking;
+            $answer(&$call.await?)
+        }
+    )*};
+}
+pub(crate) use one_call_handlers;

@@ -7,19 +7,29 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use orchard_tracking::artifacts::proxied_path;
 use orchard_api::requests as rq;
-use orchard_tracking::{DatasetInput, Metric, ModelOutput, Page, TrackingError};
+use orchard_tracking::{DatasetInput, Experiment, LoggedModel, Metric, ModelOutput, Page, Run, RunInfo, TrackingError};
 use serde_json::{json, Value};
 
 use crate::error::ApiResult;
-use crate::request::Req;
+use crate::request::{empty, one_call_handlers, JsonResult, Req};
 use orchard_api::endpoints::{self as api, Endpoint};
 use orchard_api::wire;
 use crate::state::AppState;
 
-type JsonResult = ApiResult<Json<Value>>;
+fn experiment_json(e: &Experiment) -> JsonResult {
+    Ok(Json(json!({ "experiment": wire::ExperimentOut(e) })))
+}
 
-fn ok() -> JsonResult {
-    Ok(Json(json!({})))
+fn run_json(run: &Run) -> JsonResult {
+    Ok(Json(json!({ "run": wire::RunOut(run) })))
+}
+
+fn run_info_json(info: &RunInfo) -> JsonResult {
+    Ok(Json(json!({ "run_info": wire::RunInfoOut(info) })))
+}
+
+fn logged_model_json(m: &LoggedModel) -> JsonResult {
+    Ok(Json(json!({ "model": wire::LoggedModelOut(m) })))
 }
 
 /// The routes below `/api/2.0/mlflow` (also mounted under `/ajax-api/2.0/mlflow`).
@@ -87,19 +97,19 @@ pub fn routes() -> Router<AppState> {
 
 // ------------------------------------------------------------------------------------------------ experiments
 
+one_call_handlers! {
+    get_experiment(ExperimentIdRequest) => |t, r| experiment_json(t.get_experiment(&r.experiment_id));
+    get_experiment_by_name(GetExperimentByNameRequest) => |t, r| experiment_json(t.get_experiment_by_name(&r.experiment_name));
+    update_experiment(UpdateExperimentRequest) => |t, r| empty(t.rename_experiment(&r.experiment_id, &r.new_name));
+    delete_experiment(ExperimentIdRequest) => |t, r| empty(t.delete_experiment(&r.experiment_id));
+    restore_experiment(ExperimentIdRequest) => |t, r| empty(t.restore_experiment(&r.experiment_id));
+    set_experiment_tag(SetExperimentTagRequest) => |t, r| empty(t.set_experiment_tag(&r.experiment_id, &r.key, &r.value));
+    delete_experiment_tag(DeleteExperimentTagRequest) => |t, r| empty(t.delete_experiment_tag(&r.experiment_id, &r.key));
+}
+
 async fn create_experiment(State(s): State<AppState>, Req(r): Req<rq::CreateExperimentRequest>) -> JsonResult {
     let id = s.tracking.create_experiment(&r.name, r.artifact_location.as_deref(), &r.tags).await?;
     Ok(Json(json!({ "experiment_id": id })))
-}
-
-async fn get_experiment(State(s): State<AppState>, Req(r): Req<rq::ExperimentIdRequest>) -> JsonResult {
-    let e = s.tracking.get_experiment(&r.experiment_id).await?;
-    Ok(Json(json!({ "experiment": wire::ExperimentOut(&e) })))
-}
-
-async fn get_experiment_by_name(State(s): State<AppState>, Req(r): Req<rq::GetExperimentByNameRequest>) -> JsonResult {
-    let e = s.tracking.get_experiment_by_name(&r.experiment_name).await?;
-    Ok(Json(json!({ "experiment": wire::ExperimentOut(&e) })))
 }
 
 async fn search_experiments(State(s): State<AppState>, Req(r): Req<rq::SearchExperimentsRequest>) -> ApiResult<Response> {
@@ -110,62 +120,24 @@ async fn search_experiments(State(s): State<AppState>, Req(r): Req<rq::SearchExp
     Ok(page_json("experiments", &page, wire::ExperimentOut))
 }
 
-async fn update_experiment(State(s): State<AppState>, Req(r): Req<rq::UpdateExperimentRequest>) -> JsonResult {
-    s.tracking.rename_experiment(&r.experiment_id, &r.new_name).await?;
-    ok()
-}
-
-async fn delete_experiment(State(s): State<AppState>, Req(r): Req<rq::ExperimentIdRequest>) -> JsonResult {
-    s.tracking.delete_experiment(&r.experiment_id).await?;
-    ok()
-}
-
-async fn restore_experiment(State(s): State<AppState>, Req(r): Req<rq::ExperimentIdRequest>) -> JsonResult {
-    s.tracking.restore_experiment(&r.experiment_id).await?;
-    ok()
-}
-
-async fn set_experiment_tag(State(s): State<AppState>, Req(r): Req<rq::SetExperimentTagRequest>) -> JsonResult {
-    s.tracking.set_experiment_tag(&r.experiment_id, &r.key, &r.value).await?;
-    ok()
-}
-
-async fn delete_experiment_tag(State(s): State<AppState>, Req(r): Req<rq::DeleteExperimentTagRequest>) -> JsonResult {
-    s.tracking.delete_experiment_tag(&r.experiment_id, &r.key).await?;
-    ok()
-}
-
 // ------------------------------------------------------------------------------------------------------- runs
+
+one_call_handlers! {
+    get_run(RunIdRequest) => |t, r| run_json(t.get_run(&r.run_id));
+    update_run(UpdateRunRequest) => |t, r| run_info_json(t.update_run(&r.run_id, r.status.as_deref(), r.end_time, r.run_name.as_deref()));
+    delete_run(RunIdRequest) => |t, r| empty(t.delete_run(&r.run_id));
+    restore_run(RunIdRequest) => |t, r| empty(t.restore_run(&r.run_id));
+    log_param(RunKeyValueRequest) => |t, r| empty(t.log_param(&r.run_id, &r.key, &r.value));
+    set_tag(RunKeyValueRequest) => |t, r| empty(t.set_tag(&r.run_id, &r.key, &r.value));
+    delete_tag(DeleteTagRequest) => |t, r| empty(t.delete_tag(&r.run_id, &r.key));
+}
 
 async fn create_run(State(s): State<AppState>, Req(r): Req<rq::CreateRunRequest>) -> JsonResult {
     let run = s
         .tracking
         .create_run(&r.experiment_id, &r.user_id, r.run_name.as_deref(), r.start_time, &r.tags)
         .await?;
-    Ok(Json(json!({ "run": wire::RunOut(&run) })))
-}
-
-async fn get_run(State(s): State<AppState>, Req(r): Req<rq::RunIdRequest>) -> JsonResult {
-    let run = s.tracking.get_run(&r.run_id).await?;
-    Ok(Json(json!({ "run": wire::RunOut(&run) })))
-}
-
-async fn update_run(State(s): State<AppState>, Req(r): Req<rq::UpdateRunRequest>) -> JsonResult {
-    let info = s
-        .tracking
-        .update_run(&r.run_id, r.status.as_deref(), r.end_time, r.run_name.as_deref())
-        .await?;
-    Ok(Json(json!({ "run_info": wire::RunInfoOut(&info) })))
-}
-
-async fn delete_run(State(s): State<AppState>, Req(r): Req<rq::RunIdRequest>) -> JsonResult {
-    s.tracking.delete_run(&r.run_id).await?;
-    ok()
-}
-
-async fn restore_run(State(s): State<AppState>, Req(r): Req<rq::RunIdRequest>) -> JsonResult {
-    s.tracking.restore_run(&r.run_id).await?;
-    ok()
+    run_json(&run)
 }
 
 async fn search_runs(State(s): State<AppState>, Req(r): Req<rq::SearchRunsRequest>) -> ApiResult<Response> {
@@ -187,28 +159,13 @@ fn metric(m: rq::MetricIn) -> Metric {
 
 async fn log_metric(State(s): State<AppState>, Req(r): Req<rq::LogMetricRequest>) -> JsonResult {
     s.tracking.log_metric(&r.run_id, metric(r.metric)).await?;
-    ok()
-}
-
-async fn log_param(State(s): State<AppState>, Req(r): Req<rq::RunKeyValueRequest>) -> JsonResult {
-    s.tracking.log_param(&r.run_id, &r.key, &r.value).await?;
-    ok()
-}
-
-async fn set_tag(State(s): State<AppState>, Req(r): Req<rq::RunKeyValueRequest>) -> JsonResult {
-    s.tracking.set_tag(&r.run_id, &r.key, &r.value).await?;
-    ok()
-}
-
-async fn delete_tag(State(s): State<AppState>, Req(r): Req<rq::DeleteTagRequest>) -> JsonResult {
-    s.tracking.delete_tag(&r.run_id, &r.key).await?;
-    ok()
+    empty(&())
 }
 
 async fn log_batch(State(s): State<AppState>, Req(r): Req<rq::LogBatchRequest>) -> JsonResult {
     let metrics: Vec<Metric> = r.metrics.into_iter().map(metric).collect();
     s.tracking.log_batch(&r.run_id, &metrics, &r.params, &r.tags).await?;
-    ok()
+    empty(&())
 }
 
 async fn log_inputs(State(s): State<AppState>, Req(r): Req<rq::LogInputsRequest>) -> JsonResult {
@@ -229,14 +186,14 @@ async fn log_inputs(State(s): State<AppState>, Req(r): Req<rq::LogInputsRequest>
         .collect();
     let models: Vec<String> = r.models.into_iter().map(|m| m.model_id).collect();
     s.tracking.log_inputs(&r.run_id, &datasets, &models).await?;
-    ok()
+    empty(&())
 }
 
 async fn log_outputs(State(s): State<AppState>, Req(r): Req<rq::LogOutputsRequest>) -> JsonResult {
     let models: Vec<ModelOutput> =
         r.models.into_iter().map(|m| ModelOutput { model_id: m.model_id, step: m.step.unwrap_or(0) }).collect();
     s.tracking.log_outputs(&r.run_id, &models).await?;
-    ok()
+    empty(&())
 }
 
 async fn get_metric_history(State(s): State<AppState>, Req(r): Req<rq::GetMetricHistoryRequest>) -> ApiResult<Response> {
@@ -313,12 +270,12 @@ async fn create_logged_model(State(s): State<AppState>, Req(r): Req<rq::CreateLo
             &r.tags,
         )
         .await?;
-    Ok(Json(json!({ "model": wire::LoggedModelOut(&m) })))
+    logged_model_json(&m)
 }
 
 async fn get_logged_model(State(s): State<AppState>, Path(model_id): Path<String>) -> JsonResult {
     let m = s.tracking.get_logged_model(&model_id).await?;
-    Ok(Json(json!({ "model": wire::LoggedModelOut(&m) })))
+    logged_model_json(&m)
 }
 
 async fn finalize_logged_model(
@@ -327,7 +284,7 @@ async fn finalize_logged_model(
     Req(r): Req<rq::FinalizeLoggedModelRequest>,
 ) -> JsonResult {
     let m = s.tracking.finalize_logged_model(&model_id, &r.status).await?;
-    Ok(Json(json!({ "model": wire::LoggedModelOut(&m) })))
+    logged_model_json(&m)
 }
 
 async fn delete_logged_model(
@@ -335,7 +292,7 @@ async fn delete_logged_model(
     Path(model_id): Path<String>,
 ) -> JsonResult {
     s.tracking.delete_logged_model(&model_id).await?;
-    ok()
+    empty(&())
 }
 
 async fn log_logged_model_params(
@@ -344,7 +301,7 @@ async fn log_logged_model_params(
     Req(r): Req<rq::LoggedModelParamsRequest>,
 ) -> JsonResult {
     s.tracking.log_logged_model_params(&model_id, &r.params).await?;
-    ok()
+    empty(&())
 }
 
 async fn set_logged_model_tags(
@@ -353,7 +310,7 @@ async fn set_logged_model_tags(
     Req(r): Req<rq::LoggedModelTagsRequest>,
 ) -> JsonResult {
     s.tracking.set_logged_model_tags(&model_id, &r.tags).await?;
-    ok()
+    empty(&())
 }
 
 async fn delete_logged_model_tag(
@@ -361,7 +318,7 @@ async fn delete_logged_model_tag(
     Path((model_id, key)): Path<(String, String)>,
 ) -> JsonResult {
     s.tracking.delete_logged_model_tag(&model_id, &key).await?;
-    ok()
+    empty(&())
 }
 
 async fn search_logged_models(State(s): State<AppState>, Req(r): Req<rq::SearchLoggedModelsRequest>) -> ApiResult<Response> {

@@ -13,11 +13,12 @@ pub mod registry;
 pub mod validation;
 
 use std::collections::HashSet;
+use std::future::Future;
 
 pub use error::{ErrorCode, NotFound, Result, TrackingError};
 use filter::{decode_page_token, encode_page_token, parse_filter, parse_order_by_list, Searched};
 pub use orchard_store::query::ViewType;
-use orchard_store::query::{Attribute, Field, OrderBy, Query};
+use orchard_store::query::{Attribute, Clause, Field, OrderBy, Query};
 pub use orchard_store::{
     Dataset, DatasetInput, Experiment, LoggedModel, Metric, ModelOutput, Run, RunInfo, Store,
     StoreError, Tag,
@@ -158,25 +159,10 @@ impl Tracking {
         let limit = max_results.unwrap_or(v::SEARCH_MAX_RESULTS_DEFAULT);
         v::check_max_results(limit)?;
         let clauses = parse_filter(filter, Searched::Experiments)?;
-        let mut order = parse_order_by_list(order_by, Searched::Experiments)?;
-        if order.is_empty() {
-            order.push(OrderBy {
-                field: Field::Attribute(Attribute::CreationTime),
-                ascending: false,
-            });
-        }
-        let offset = decode_page_token(page_token)?;
-        // One row more than asked tells whether another page exists.
-        let query = Query {
-            experiment_ids: vec![],
-            clauses,
-            order_by: order,
-            view,
-            offset,
-            limit: limit + 1,
-        };
+        let order = parse_order_by_list(order_by, Searched::Experiments)?;
+        let query = Query { view, ..page_query(clauses, order, Some(Attribute::CreationTime), page_token, limit)? };
         let items = self.store.search_experiments(&query).await?;
-        Ok(page(items, offset, limit))
+        Ok(page(items, query.offset, limit))
     }
 
     pub async fn rename_experiment(&self, id: &str, new_name: &str) -> Result<()> {
@@ -341,24 +327,15 @@ impl Tracking {
             end_time,
             run_name: run_name.filter(|n| !n.is_empty()).map(str::to_string),
         };
-        self.store
-            .update_run(run_id, &update)
-            .await
-            .map_err(|e| not_found_as_run(e, run_id))
+        about_run(run_id, self.store.update_run(run_id, &update)).await
     }
 
     pub async fn delete_run(&self, run_id: &str) -> Result<()> {
-        self.store
-            .set_run_deleted(run_id, true)
-            .await
-            .map_err(|e| not_found_as_run(e, run_id))
+        about_run(run_id, self.store.set_run_deleted(run_id, true)).await
     }
 
     pub async fn restore_run(&self, run_id: &str) -> Result<()> {
-        self.store
-            .set_run_deleted(run_id, false)
-            .await
-            .map_err(|e| not_found_as_run(e, run_id))
+        about_run(run_id, self.store.set_run_deleted(run_id, false)).await
     }
 
     pub async fn log_metric(&self, run_id: &str, metric: Metric) -> Result<()> {
@@ -366,34 +343,21 @@ impl Tracking {
         if metric.timestamp < 0 {
             return Err(negative_timestamp("timestamp", &metric));
         }
-        self.store
-            .log_batch(run_id, &[metric], &[], &[])
-            .await
-            .map_err(|e| not_found_as_run(e, run_id))
+        about_run(run_id, self.store.log_batch(run_id, &[metric], &[], &[])).await
     }
 
     pub async fn log_param(&self, run_id: &str, key: &str, value: &str) -> Result<()> {
         v::check_param("key", key, value)?;
-        self.store
-            .log_batch(run_id, &[], &[Tag::new(key, value)], &[])
-            .await
-            .map_err(|e| not_found_as_run(e, run_id))
+        about_run(run_id, self.store.log_batch(run_id, &[], &[Tag::new(key, value)], &[])).await
     }
 
     pub async fn set_tag(&self, run_id: &str, key: &str, value: &str) -> Result<()> {
         v::check_tag("key", key, value)?;
-        self.store
-            .log_batch(run_id, &[], &[], &[Tag::new(key, value)])
-            .await
-            .map_err(|e| not_found_as_run(e, run_id))
+        about_run(run_id, self.store.log_batch(run_id, &[], &[], &[Tag::new(key, value)])).await
     }
 
     pub async fn delete_tag(&self, run_id: &str, key: &str) -> Result<()> {
-        let existed = self
-            .store
-            .delete_run_tag(run_id, key)
-            .await
-            .map_err(|e| not_found_as_run(e, run_id))?;
+        let existed = about_run(run_id, self.store.delete_run_tag(run_id, key)).await?;
         if !existed {
             return Err(TrackingError::not_found(format!(
                 "No tag with name: {key} in run with id {run_id}"
@@ -451,10 +415,7 @@ impl Tracking {
                 )));
             }
         }
-        self.store
-            .log_batch(run_id, metrics, params, tags)
-            .await
-            .map_err(|e| not_found_as_run(e, run_id))
+        about_run(run_id, self.store.log_batch(run_id, metrics, params, tags)).await
     }
 
     pub async fn log_inputs(
@@ -499,17 +460,11 @@ impl Tracking {
                 v::check_len("value", &t.value, v::MAX_INPUT_TAG_VALUE_SIZE)?;
             }
         }
-        self.store
-            .log_inputs(run_id, datasets, models)
-            .await
-            .map_err(|e| not_found_as_run(e, run_id))
+        about_run(run_id, self.store.log_inputs(run_id, datasets, models)).await
     }
 
     pub async fn log_outputs(&self, run_id: &str, models: &[ModelOutput]) -> Result<()> {
-        self.store
-            .log_outputs(run_id, models)
-            .await
-            .map_err(|e| not_found_as_run(e, run_id))
+        about_run(run_id, self.store.log_outputs(run_id, models)).await
     }
 
     /// A metric's history; `max_results` absent means all of it (as MLflow's API documents).
@@ -602,18 +557,13 @@ impl Tracking {
         v::check_max_results(limit)?;
         let clauses = parse_filter(filter, Searched::Runs)?;
         let order = parse_order_by_list(order_by, Searched::Runs)?;
-        let offset = decode_page_token(page_token)?;
-        let ids = experiment_numbers(experiment_ids);
         let query = Query {
-            experiment_ids: ids,
-            clauses,
-            order_by: order,
+            experiment_ids: experiment_numbers(experiment_ids),
             view,
-            offset,
-            limit: limit + 1,
+            ..page_query(clauses, order, None, page_token, limit)?
         };
         let items = self.store.search_runs(&query).await?;
-        Ok(page(items, offset, limit))
+        Ok(page(items, query.offset, limit))
     }
 
     // --------------------------------------------------------------------------------------- logged models
@@ -678,36 +628,23 @@ impl Tracking {
                 )))
             }
         };
-        self.store
-            .set_logged_model_status(model_id, status)
-            .await
-            .map_err(|e| model_error(e, model_id))?;
+        about_model(model_id, self.store.set_logged_model_status(model_id, status)).await?;
         self.get_logged_model(model_id).await
     }
 
     pub async fn delete_logged_model(&self, model_id: &str) -> Result<()> {
-        self.store
-            .delete_logged_model(model_id)
-            .await
-            .map_err(|e| model_error(e, model_id))
+        about_model(model_id, self.store.delete_logged_model(model_id)).await
     }
 
     pub async fn set_logged_model_tags(&self, model_id: &str, tags: &[Tag]) -> Result<()> {
         for t in tags {
             v::check_tag("key", &t.key, &t.value)?;
         }
-        self.store
-            .set_logged_model_tags(model_id, tags)
-            .await
-            .map_err(|e| model_error(e, model_id))
+        about_model(model_id, self.store.set_logged_model_tags(model_id, tags)).await
     }
 
     pub async fn delete_logged_model_tag(&self, model_id: &str, key: &str) -> Result<()> {
-        let existed = self
-            .store
-            .delete_logged_model_tag(model_id, key)
-            .await
-            .map_err(|e| model_error(e, model_id))?;
+        let existed = about_model(model_id, self.store.delete_logged_model_tag(model_id, key)).await?;
         if !existed {
             return Err(TrackingError::not_found(format!(
                 "No tag with key '{key}' found for model with ID '{model_id}'."
@@ -720,10 +657,7 @@ impl Tracking {
         for p in params {
             v::check_param("key", &p.key, &p.value)?;
         }
-        self.store
-            .log_logged_model_params(model_id, params)
-            .await
-            .map_err(|e| model_error(e, model_id))
+        about_model(model_id, self.store.log_logged_model_params(model_id, params)).await
     }
 
     pub async fn search_logged_models(
@@ -743,18 +677,13 @@ impl Tracking {
             ob.ascending = *ascending;
             order.push(ob);
         }
-        let offset = decode_page_token(page_token)?;
-        let ids = experiment_numbers(experiment_ids);
         let query = Query {
-            experiment_ids: ids,
-            clauses,
-            order_by: order,
+            experiment_ids: experiment_numbers(experiment_ids),
             view: ViewType::ActiveOnly,
-            offset,
-            limit: limit + 1,
+            ..page_query(clauses, order, None, page_token, limit)?
         };
         let items = self.store.search_logged_models(&query).await?;
-        Ok(page(items, offset, limit))
+        Ok(page(items, query.offset, limit))
     }
 }
 
@@ -763,6 +692,22 @@ fn experiment_numbers(ids: &[String]) -> Vec<i64> {
     ids.iter()
         .filter_map(|id| id.trim().parse::<i64>().ok())
         .collect()
+}
+
+/// The query of one page of a search: `limit` results from the page token's offset, in the order asked or,
+/// when none is, newest first by `newest_first_by`. One row more than asked is fetched: it tells whether
+/// another page exists.
+pub(crate) fn page_query(
+    clauses: Vec<Clause>,
+    mut order_by: Vec<OrderBy>,
+    newest_first_by: Option<Attribute>,
+    page_token: &str,
+    limit: i64,
+) -> Result<Query> {
+    if let (true, Some(attribute)) = (order_by.is_empty(), newest_first_by) {
+        order_by.push(OrderBy { field: Field::Attribute(attribute), ascending: false });
+    }
+    Ok(Query { clauses, order_by, offset: decode_page_token(page_token)?, limit: limit + 1, ..Query::default() })
 }
 
 /// Cuts the extra row fetched to detect a next page, and makes its token.
@@ -806,6 +751,16 @@ fn model_error(e: StoreError, model_id: &str) -> TrackingError {
         StoreError::NotFound(_) => model_not_found(model_id),
         other => other.into(),
     }
+}
+
+/// A store call about one run: the store's "not found" becomes MLflow's answer for a missing run.
+async fn about_run<T>(run_id: &str, call: impl Future<Output = Result<T, StoreError>>) -> Result<T> {
+    call.await.map_err(|e| not_found_as_run(e, run_id))
+}
+
+/// A store call about one logged model, its "not found" as MLflow words it for a missing model.
+async fn about_model<T>(model_id: &str, call: impl Future<Output = Result<T, StoreError>>) -> Result<T> {
+    call.await.map_err(|e| model_error(e, model_id))
 }
 
 /// The steps to return for a bulk interval request (MLflow's sampling): every step in range when they fit,

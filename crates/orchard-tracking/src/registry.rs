@@ -2,13 +2,13 @@
 //! searches, and the resolution of model URIs (`models:/name/3`, `models:/name@alias`, `models:/name/latest`,
 //! `models:/name/Production`, `models:/<logged model id>`, `runs:/<run>/path`) to the place the files are.
 
-use orchard_store::query::{Attribute, Clause, Comparator, Field, OrderBy, Query, Value};
+use orchard_store::query::{Attribute, Clause, Comparator, Field, Value};
 pub use orchard_store::{ModelVersion, RegisteredModel, DELETED_STAGE, PROMPT_TAG};
 use orchard_store::{NewModelVersion, StoreError};
 
-use crate::filter::{decode_page_token, parse_filter, parse_order_by_list, Searched};
+use crate::filter::{parse_filter, parse_order_by_list, Searched};
 use crate::validation as v;
-use crate::{join_uri, page, NotFound, Page, Result, Tag, Tracking, TrackingError};
+use crate::{join_uri, page, page_query, NotFound, Page, Result, Tag, Tracking, TrackingError};
 
 /// The stages a version can be in, in MLflow's spelling.
 pub const STAGES: &[&str] = &["None", "Staging", "Production", "Archived"];
@@ -324,20 +324,9 @@ impl Tracking {
         let limit = page_size(max_results, RM_SEARCH_DEFAULT, RM_SEARCH_MAX, "request parameter max_results")?;
         let (clauses, hide_prompts) = prompt_filter(parse_filter(filter, Searched::RegisteredModels)?);
         let order_by = parse_order_by_list(order_by, Searched::RegisteredModels)?;
-        let offset = decode_page_token(page_token)?;
-        let query = Query {
-            experiment_ids: vec![],
-            clauses,
-            order_by,
-            offset,
-            limit: limit + 1,
-            ..Query::default()
-        };
-        let items = self
-            .store
-            .search_registered_models(&query, hide_prompts)
-            .await?;
-        Ok(page(items, offset, limit))
+        let query = page_query(clauses, order_by, None, page_token, limit)?;
+        let items = self.store.search_registered_models(&query, hide_prompts).await?;
+        Ok(page(items, query.offset, limit))
     }
 
     /// For each asked stage (every stage when none), the live version with the highest number.
@@ -551,23 +540,10 @@ impl Tracking {
     ) -> Result<Page<ModelVersion>> {
         let limit = page_size(max_results, MV_SEARCH_DEFAULT, MV_SEARCH_MAX, "max_results")?;
         let (clauses, hide_prompts) = prompt_filter(parse_filter(filter, Searched::ModelVersions)?);
-        let mut order_by = parse_order_by_list(order_by, Searched::ModelVersions)?;
-        if order_by.is_empty() {
-            order_by.push(OrderBy {
-                field: Field::Attribute(Attribute::LastUpdateTime),
-                ascending: false,
-            });
-        }
-        let offset = decode_page_token(page_token)?;
-        let query = Query {
-            clauses,
-            order_by,
-            offset,
-            limit: limit + 1,
-            ..Query::default()
-        };
+        let order_by = parse_order_by_list(order_by, Searched::ModelVersions)?;
+        let query = page_query(clauses, order_by, Some(Attribute::LastUpdateTime), page_token, limit)?;
         let items = self.store.search_model_versions(&query, hide_prompts).await?;
-        Ok(page(items, offset, limit))
+        Ok(page(items, query.offset, limit))
     }
 
     // ----------------------------------------------------------------------------------------------- aliases

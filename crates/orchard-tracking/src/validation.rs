@@ -213,21 +213,14 @@ mod tests {
     #[test]
     fn batch_limits() {
         assert!(check_batch_limits(1000, 0, 0).is_ok());
-        assert!(check_batch_limits(1001, 0, 0)
-            .unwrap_err()
-            .to_string()
-            .contains("at most 1000 metrics"));
-        assert!(check_batch_limits(0, 101, 0)
-            .unwrap_err()
-            .to_string()
-            .contains("at most 100 params"));
-        assert!(check_batch_limits(0, 0, 101)
-            .unwrap_err()
-            .to_string()
-            .contains("at most 100 tags"));
-        assert!(check_batch_limits(900, 100, 100)
-            .unwrap_err()
-            .to_string()
-            .contains("metrics, params, and tags"));
+        for ((metrics, params, tags), says) in [
+            ((1001, 0, 0), "at most 1000 metrics"),
+            ((0, 101, 0), "at most 100 params"),
+            ((0, 0, 101), "at most 100 tags"),
+            ((900, 100, 100), "metrics, params, and tags"),
+        ] {
+            let e = check_batch_limits(metrics, params, tags).unwrap_err().to_string();
+            assert!(e.contains(says), "{e}");
+        }
     }
 }

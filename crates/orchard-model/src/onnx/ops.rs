@@ -22,15 +22,27 @@ pub(crate) trait Kernel: fmt::Debug + Send + Sync + 'static {
     fn n_outputs(&self) -> usize {
         1
     }
+    /// Most kernels here work element by element or row by row: one output of the input's shape, of this
+    /// type (`None`: the input's type). Kernels of another shape override `rules` and `output_facts`.
+    fn output_type(&self) -> Option<DatumType> {
+        None
+    }
     /// Shape and type rules for tract's inference pass.
     fn rules<'r, 'p: 'r, 's: 'r>(
         &'s self,
         s: &mut Solver<'r>,
         inputs: &'p [TensorProxy],
         outputs: &'p [TensorProxy],
-    ) -> InferenceResult;
+    ) -> InferenceResult {
+        same_shape(s, inputs, outputs, self.output_type())
+    }
     /// The typed facts of the outputs.
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>>;
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        Ok(tvec!(match self.output_type() {
+            Some(dt) => dt.fact(inputs[0].shape.clone()),
+            None => inputs[0].without_value(),
+        }))
+    }
     fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>>;
 }
 
@@ -200,11 +212,8 @@ impl Kernel for Scaler {
     fn name(&self) -> &'static str {
         "Scaler"
     }
-    fn rules<'r, 'p: 'r, 's: 'r>(&'s self, s: &mut Solver<'r>, i: &'p [TensorProxy], o: &'p [TensorProxy]) -> InferenceResult {
-        same_shape(s, i, o, Some(DatumType::F32))
-    }
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        Ok(tvec!(f32::fact(inputs[0].shape.clone())))
+    fn output_type(&self) -> Option<DatumType> {
+        Some(DatumType::F32)
     }
     fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let (_, cols) = rows_cols(inputs[0].shape())?;
@@ -234,11 +243,8 @@ impl Kernel for ZipMap {
     fn name(&self) -> &'static str {
         "ZipMap"
     }
-    fn rules<'r, 'p: 'r, 's: 'r>(&'s self, s: &mut Solver<'r>, i: &'p [TensorProxy], o: &'p [TensorProxy]) -> InferenceResult {
-        same_shape(s, i, o, Some(DatumType::F32))
-    }
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        Ok(tvec!(f32::fact(inputs[0].shape.clone())))
+    fn output_type(&self) -> Option<DatumType> {
+        Some(DatumType::F32)
     }
     fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let t = inputs[0].cast_to::<f32>()?.into_owned();
@@ -260,12 +266,6 @@ fn binarizer(_ctx: &ParsingContext, node: &NodeProto) -> Built {
 impl Kernel for Binarizer {
     fn name(&self) -> &'static str {
         "Binarizer"
-    }
-    fn rules<'r, 'p: 'r, 's: 'r>(&'s self, s: &mut Solver<'r>, i: &'p [TensorProxy], o: &'p [TensorProxy]) -> InferenceResult {
-        same_shape(s, i, o, None)
-    }
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        Ok(tvec!(inputs[0].without_value()))
     }
     fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let v: Vec<f64> = values_f64(&inputs[0])?
@@ -302,12 +302,6 @@ fn imputer(_ctx: &ParsingContext, node: &NodeProto) -> Built {
 impl Kernel for Imputer {
     fn name(&self) -> &'static str {
         "Imputer"
-    }
-    fn rules<'r, 'p: 'r, 's: 'r>(&'s self, s: &mut Solver<'r>, i: &'p [TensorProxy], o: &'p [TensorProxy]) -> InferenceResult {
-        same_shape(s, i, o, None)
-    }
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        Ok(tvec!(inputs[0].without_value()))
     }
     fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let (_, cols) = rows_cols(inputs[0].shape())?;
@@ -533,11 +527,8 @@ impl Kernel for LabelEncoder {
     fn name(&self) -> &'static str {
         "LabelEncoder"
     }
-    fn rules<'r, 'p: 'r, 's: 'r>(&'s self, s: &mut Solver<'r>, i: &'p [TensorProxy], o: &'p [TensorProxy]) -> InferenceResult {
-        same_shape(s, i, o, Some(self.out))
-    }
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        Ok(tvec!(self.out.fact(inputs[0].shape.clone())))
+    fn output_type(&self) -> Option<DatumType> {
+        Some(self.out)
     }
     fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let v: Vec<f64> = values_f64(&inputs[0])?
