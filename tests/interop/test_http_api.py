@@ -126,6 +126,34 @@ def test_artifact_paths_cannot_escape(orchard, path):
     assert escaped == []
 
 
+def test_artifact_proxy_does_not_follow_links_out_of_its_root(orchard, tmp_path_factory):
+    """A link inside the artifact folder (a shared volume, a user with a shell) must not let the proxy read,
+    list, write or delete outside it."""
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "secret.txt").write_text("keep out")
+    root = pathlib.Path(orchard.workdir) / "artifacts"
+    root.mkdir(exist_ok=True)
+    (root / "shared").symlink_to(outside, target_is_directory=True)
+    (root / "alias.txt").symlink_to(outside / "secret.txt")
+    base = f"{orchard.url}/api/2.0/mlflow-artifacts/artifacts"
+    assert requests.put(f"{base}/1/inside.txt", data=b"in").ok
+
+    for r in [
+        requests.get(f"{base}/shared/secret.txt"),
+        requests.get(f"{base}/alias.txt"),
+        requests.get(base, params={"path": "shared"}),
+        requests.put(f"{base}/shared/planted.txt", data=b"x"),
+        requests.delete(f"{base}/shared/secret.txt"),
+        requests.delete(f"{base}/alias.txt"),
+    ]:
+        assert r.status_code == 400, (r.request.method, r.request.url, r.status_code, r.text)
+        assert r.json() == {"error_code": "INVALID_PARAMETER_VALUE", "message": "Invalid path"}
+    assert requests.get(base).json() == {"files": [{"path": "1", "is_dir": True}]}, "links out are not listed"
+    assert (outside / "secret.txt").read_text() == "keep out"
+    assert not (outside / "planted.txt").exists()
+    assert requests.get(f"{base}/1/inside.txt").content == b"in"
+
+
 def test_artifact_proxy_round_trip(orchard):
     base = f"{orchard.url}/api/2.0/mlflow-artifacts/artifacts"
     payload = bytes(range(256)) * 4096  # 1 MiB

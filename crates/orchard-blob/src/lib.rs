@@ -127,8 +127,11 @@ impl BlobStore {
                 path: path.clone(),
                 source,
             })?;
-            let fs = LocalFileSystem::new_with_prefix(&path)?;
-            local_root = Some(path.into());
+            // The root as the kernel resolves it: what a path resolves to must stay below it (see
+            // `contained`), so links inside the folder cannot lead a request out of it.
+            let root = std::fs::canonicalize(&path).map_err(|source| BlobError::Directory { path: path.clone(), source })?;
+            let fs = LocalFileSystem::new_with_prefix(&root)?;
+            local_root = Some(root);
             Arc::new(fs)
         };
         Ok(BlobStore {
@@ -136,6 +139,43 @@ impl BlobStore {
             uri: uri.to_string(),
             local_root,
         })
+    }
+
+    /// A path of this store as the object store names it, refused when it leaves the store.
+    fn object_path(&self, path: &str) -> Result<Path> {
+        let p = object_path(path)?;
+        self.contained(p.as_ref())?;
+        Ok(p)
+    }
+
+    /// The listing prefix of a folder: none for the store's root.
+    fn dir_prefix(&self, dir: &str) -> Result<Option<Path>> {
+        if dir.is_empty() {
+            return Ok(None);
+        }
+        self.object_path(dir).map(Some)
+    }
+
+    /// For a local folder: refuses a path that resolves outside the folder — a symbolic link inside it (a
+    /// shared volume, a user with a shell) must not let a request read, list, write or delete elsewhere. The
+    /// deepest part of the path that exists is resolved (a file to be written need not exist yet). Remote
+    /// object stores have no links.
+    fn contained(&self, rel: &str) -> Result<()> {
+        let Some(root) = &self.local_root else { return Ok(()) };
+        let mut at = root.join(rel);
+        loop {
+            match std::fs::canonicalize(&at) {
+                Ok(real) if real.starts_with(root) => return Ok(()),
+                Ok(_) => {
+                    return Err(BlobError::UnsafePath { path: rel.to_string(), reason: "it leads out of the store through a link" })
+                }
+                // Not there (yet), or a dangling link: look at the folder that holds it.
+                Err(_) => match at.parent() {
+                    Some(parent) if parent.starts_with(root) && parent != at => at = parent.to_path_buf(),
+                    _ => return Ok(()),
+                },
+            }
+        }
     }
 
     pub fn uri(&self) -> &str {
@@ -153,12 +193,13 @@ impl BlobStore {
     pub fn local_file(&self, path: &str) -> Option<std::path::PathBuf> {
         let root = self.local_root.as_ref()?;
         let safe = safe_path(path).ok()?;
+        self.contained(&safe).ok()?;
         Some(root.join(safe))
     }
 
     /// Writes a whole object. On a local folder the file appears atomically (written aside, then renamed).
     pub async fn put(&self, path: &str, bytes: Bytes) -> Result<()> {
-        let path = object_path(path)?;
+        let path = self.object_path(path)?;
         self.inner.put(&path, PutPayload::from(bytes)).await?;
         Ok(())
     }
@@ -173,7 +214,7 @@ impl BlobStore {
     where
         E: std::error::Error + Send + Sync + 'static,
     {
-        let path = object_path(path)?;
+        let path = self.object_path(path)?;
         let upload = self.inner.put_multipart(&path).await?;
         let mut writer = WriteMultipart::new(upload);
         let mut total = 0u64;
@@ -199,7 +240,7 @@ impl BlobStore {
 
     /// Reads an object as a stream of chunks, with its size.
     pub async fn get(&self, path: &str) -> Result<(u64, BoxStream<'static, Result<Bytes>>)> {
-        let p = object_path(path)?;
+        let p = self.object_path(path)?;
         match self.inner.get(&p).await {
             Ok(res) => {
                 let size = res.meta.size;
@@ -211,7 +252,7 @@ impl BlobStore {
     }
 
     pub async fn get_bytes(&self, path: &str) -> Result<Bytes> {
-        let p = object_path(path)?;
+        let p = self.object_path(path)?;
         match self.inner.get(&p).await {
             Ok(res) => Ok(res.bytes().await?),
             Err(object_store::Error::NotFound { .. }) => Err(BlobError::NotFound(path.to_string())),
@@ -221,7 +262,7 @@ impl BlobStore {
 
     /// The direct children of a folder (files with sizes, sub-folders), sorted by path.
     pub async fn list(&self, dir: &str) -> Result<Vec<Entry>> {
-        let prefix = dir_prefix(dir)?;
+        let prefix = self.dir_prefix(dir)?;
         let listing = self.inner.list_with_delimiter(prefix.as_ref()).await?;
         let mut entries: Vec<Entry> = listing
             .common_prefixes
@@ -236,6 +277,7 @@ impl BlobStore {
                 is_dir: false,
                 size: Some(o.size),
             }))
+            .filter(|e: &Entry| self.contained(&e.path).is_ok())
             .collect();
         entries.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(entries)
@@ -243,7 +285,7 @@ impl BlobStore {
 
     /// The size of an object, or `None` if there is none at `path`.
     pub async fn head(&self, path: &str) -> Result<Option<u64>> {
-        let p = object_path(path)?;
+        let p = self.object_path(path)?;
         match self.inner.head(&p).await {
             Ok(meta) => Ok(Some(meta.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -253,11 +295,12 @@ impl BlobStore {
 
     /// Every object below `dir`, at any depth (paths relative to the store root), in one paginated listing.
     pub async fn list_recursive(&self, dir: &str) -> Result<Vec<String>> {
-        let prefix = dir_prefix(dir)?;
+        let prefix = self.dir_prefix(dir)?;
         let paths: Vec<String> = self
             .inner
             .list(prefix.as_ref())
             .map_ok(|m| m.location.to_string())
+            .try_filter(|p| std::future::ready(self.contained(p).is_ok()))
             .try_collect()
             .await?;
         Ok(paths)
@@ -265,7 +308,7 @@ impl BlobStore {
 
     /// Deletes one object; a missing one is not an error.
     pub async fn delete_object(&self, path: &str) -> Result<()> {
-        let p = object_path(path)?;
+        let p = self.object_path(path)?;
         match self.inner.delete(&p).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
@@ -274,11 +317,13 @@ impl BlobStore {
 
     /// Deletes an object, or everything below a folder.
     pub async fn delete(&self, path: &str) -> Result<()> {
-        let p = object_path(path)?;
+        let p = self.object_path(path)?;
         let below: Vec<_> = self
             .inner
             .list(Some(&p))
             .map_ok(|m| m.location)
+            // A link in the folder to elsewhere is removed as a link (below), never followed.
+            .try_filter(|loc| std::future::ready(self.contained(loc.as_ref()).is_ok()))
             .try_collect()
             .await?;
         if !below.is_empty() {
@@ -322,14 +367,6 @@ fn local_path(uri: &str) -> Result<String> {
         std::env::current_dir().unwrap_or_default().join(p)
     };
     Ok(abs.to_string_lossy().into_owned())
-}
-
-/// The listing prefix of a folder: none for the store's root.
-fn dir_prefix(dir: &str) -> Result<Option<Path>> {
-    if dir.is_empty() {
-        return Ok(None);
-    }
-    object_path(dir).map(Some)
 }
 
 fn object_path(path: &str) -> Result<Path> {
@@ -385,6 +422,32 @@ pub fn safe_path(path: &str) -> Result<String> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn links_inside_a_local_store_never_lead_out_of_it() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "keep out").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("shared")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), root.path().join("alias")).unwrap();
+        let store = BlobStore::open(root.path().to_str().unwrap()).unwrap();
+        store.put("runs/model.txt", Bytes::from_static(b"ok")).await.unwrap();
+
+        for path in ["shared/secret", "alias"] {
+            assert!(matches!(store.get_bytes(path).await, Err(BlobError::UnsafePath { .. })), "read {path}");
+            assert!(matches!(store.delete(path).await, Err(BlobError::UnsafePath { .. })), "delete {path}");
+            assert!(store.local_file(path).is_none(), "local file {path}");
+        }
+        assert!(matches!(store.put("shared/planted", Bytes::from_static(b"x")).await, Err(BlobError::UnsafePath { .. })));
+        assert!(matches!(store.list("shared").await, Err(BlobError::UnsafePath { .. })));
+        let listed: Vec<String> = store.list("").await.unwrap().into_iter().map(|e| e.path).collect();
+        assert_eq!(listed, ["runs"], "links out are not listed");
+        assert_eq!(store.list_recursive("").await.unwrap(), ["runs/model.txt"]);
+        assert_eq!(&store.get_bytes("runs/model.txt").await.unwrap()[..], b"ok", "inside still works");
+        assert_eq!(std::fs::read_to_string(outside.path().join("secret")).unwrap(), "keep out");
+        assert!(!outside.path().join("planted").exists());
+    }
 
     #[test]
     fn rejects_traversal_in_every_disguise() {
