@@ -41,18 +41,28 @@ fn bad(name: &str, value: &Value) -> TrackingError {
     TrackingError::invalid_value(name, value.to_string(), format!(":  Hint: Value was of type '{ty}'. {API_DOCS}"))
 }
 
+/// A string as it may be stored: without NUL characters.
+fn storable<'a>(name: &str, s: &'a str) -> Result<&'a str, TrackingError> {
+    if s.contains('\0') {
+        let shown = serde_json::to_string(&s.chars().take(100).collect::<String>()).unwrap_or_default();
+        return Err(TrackingError::invalid_value(name, shown, ": a NUL character (\\u0000) cannot be stored"));
+    }
+    Ok(s)
+}
+
 impl Fields {
     /// A present, non-null value.
     fn get(&self, name: &str) -> Option<&Value> {
         self.0.get(name).filter(|v| !v.is_null())
     }
 
+    /// A string field. A JSON number is refused as MLflow's parser refuses it (`{"run_id": 31}` is a 400 naming
+    /// `run_id`, not a lookup of run "31"), and so is a NUL character, which no engine stores the same way
+    /// (PostgreSQL refuses it outright).
     pub fn opt_str(&self, name: &str) -> Result<Option<String>, TrackingError> {
         match self.get(name) {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            // Protobuf's JSON parser accepts numbers for string fields (experiment ids arrive as ints).
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(Value::String(s)) => storable(name, s).map(|s| Some(s.to_string())),
             Some(other) => Err(bad(name, other)),
         }
     }
@@ -146,13 +156,11 @@ impl Fields {
             Some(Value::Array(items)) => items
                 .iter()
                 .map(|v| match v {
-                    Value::String(s) => Ok(s.clone()),
-                    Value::Number(n) => Ok(n.to_string()),
+                    Value::String(s) => storable(name, s).map(str::to_string),
                     other => Err(bad(name, other)),
                 })
                 .collect(),
-            Some(Value::String(s)) => Ok(vec![s.clone()]),
-            Some(Value::Number(n)) => Ok(vec![n.to_string()]),
+            Some(Value::String(s)) => storable(name, s).map(|s| vec![s.to_string()]),
             Some(other) => Err(bad(name, other)),
         }
     }
@@ -204,9 +212,14 @@ impl Fields {
         Ok(items)
     }
 
-    /// A search's view type: MLflow's names or their numbers; absent is `ACTIVE_ONLY`.
+    /// A search's view type: MLflow's names or their numbers (a protobuf enum takes both); absent is
+    /// `ACTIVE_ONLY`.
     pub fn view_type(&self, name: &str) -> Result<ViewType, TrackingError> {
-        Ok(match self.opt_str(name)?.as_deref() {
+        let text = match self.get(name) {
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => self.opt_str(name)?,
+        };
+        Ok(match text.as_deref() {
             None | Some("") | Some("ACTIVE_ONLY") | Some("1") => ViewType::ActiveOnly,
             Some("DELETED_ONLY") | Some("2") => ViewType::DeletedOnly,
             Some("ALL") | Some("3") => ViewType::All,
@@ -280,6 +293,17 @@ mod tests {
         assert_eq!(f.opt_bool("flag").unwrap(), Some(true));
         let one = query_to_fields("run_ids=a");
         assert_eq!(one.str_list("run_ids").unwrap(), vec!["a"]);
+    }
+
+    #[test]
+    fn strings_are_strings_without_nul() {
+        let f = Fields(serde_json::from_str(r#"{"name": 123, "run_id": "a\u0000b", "ids": ["x", 7], "view": 3}"#).unwrap());
+        let e = f.str("name").unwrap_err().to_string();
+        assert!(e.starts_with("Invalid value 123 for parameter 'name' supplied:  Hint: Value was of type 'int'."), "{e}");
+        let e = f.str("run_id").unwrap_err().to_string();
+        assert_eq!(e, "Invalid value \"a\\u0000b\" for parameter 'run_id' supplied: a NUL character (\\u0000) cannot be stored");
+        assert!(f.str_list("ids").unwrap_err().to_string().contains("'ids'"));
+        assert_eq!(f.view_type("view").unwrap(), ViewType::All, "an enum may come as its number");
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub fn app(state: AppState) -> Router {
     if let Some(g) = gateway {
         app = app.merge(g);
     }
-    app
+    app.layer(axum::middleware::from_fn(refuse_nul_in_path))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(ErrorCode::InternalError, "internal error: the server hit a bug handling this request")
                 .into_response()
@@ -63,6 +63,20 @@ pub fn app(state: AppState) -> Router {
         }).on_response(|res: &Response, latency: Duration, _span: &tracing::Span| {
             tracing::info!(status = res.status().as_u16(), latency_us = latency.as_micros() as u64, "served");
         }))
+}
+
+/// A NUL character in a path (`%00`) never reaches a handler: it would reach the store through a path
+/// parameter (a logged model's id, a served model's name), and no engine stores it the same way (PostgreSQL
+/// refuses it). The answer is in the route's protocol: OIP v2's `{"error"}` under `/v2`, MLflow's elsewhere.
+async fn refuse_nul_in_path(req: Request, next: axum::middleware::Next) -> Response {
+    if !req.uri().path().contains("%00") {
+        return next.run(req).await;
+    }
+    let message = "Invalid path: a NUL character (%00) cannot be stored";
+    if req.uri().path().starts_with("/v2/") {
+        return (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response();
+    }
+    ApiError::new(ErrorCode::InvalidParameterValue, message).into_response()
 }
 
 async fn server_info() -> Json<serde_json::Value> {

@@ -16,6 +16,9 @@ pub const STAGES: &[&str] = &["None", "Staging", "Production", "Archived"];
 pub const MODEL_VERSIONS_TAG: &str = "mlflow.modelVersions";
 pub const MAX_REGISTRY_TAG_VALUE_LENGTH: usize = 100_000;
 pub const MAX_ALIAS_LENGTH: usize = 255;
+/// MLflow's schema keeps model names in 256 characters; beyond some 2,700 bytes PostgreSQL could not index
+/// them at all, so both engines refuse longer names the same way.
+pub const MAX_REGISTERED_MODEL_NAME_LENGTH: usize = 256;
 /// Registered-model search: default and maximum page size.
 pub const RM_SEARCH_DEFAULT: i64 = 100;
 pub const RM_SEARCH_MAX: i64 = 1000;
@@ -257,6 +260,7 @@ impl Tracking {
         tags: &[Tag],
     ) -> Result<RegisteredModel> {
         required("name", name)?;
+        v::check_len("name", name, MAX_REGISTERED_MODEL_NAME_LENGTH)?;
         for t in tags {
             check_tag(&t.key, &t.value)?;
         }
@@ -277,6 +281,7 @@ impl Tracking {
     pub async fn rename_registered_model(&self, name: &str, new_name: &str) -> Result<RegisteredModel> {
         required("name", name)?;
         required("new_name", new_name)?;
+        v::check_len("new_name", new_name, MAX_REGISTERED_MODEL_NAME_LENGTH)?;
         self.store
             .rename_registered_model(name, new_name)
             .await
