@@ -100,6 +100,11 @@ pub(super) const RUN_COLUMNS: &str = "run_id, project, targets, overrides, optio
 pub(super) const STAGE_COLUMNS: &str = "run_id, stage, position, status, attempts, exit_code, error, start_ms, end_ms, \
     stdout, stderr, tracking_run_id, worker, lease_until_ms";
 
+/// The pipeline run whose id is `$1`.
+pub(super) fn run_by_id() -> String {
+    format!("SELECT {RUN_COLUMNS} FROM pipeline_runs WHERE run_id = $1")
+}
+
 pub(super) fn list_from_json(text: &str) -> Vec<String> {
     serde_json::from_str(text).unwrap_or_default()
 }
