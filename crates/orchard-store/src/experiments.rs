@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use crate::query::Query;
 use crate::search::{self, Target};
 use crate::sql::{exec, statement, Arg, Sql, Tx};
-use crate::values::{get, now_ms};
+use crate::values::{from_columns, get, now_ms};
 use crate::model::{Experiment, Tag, ACTIVE, DELETED};
 use crate::error::{Result, StoreError};
 use crate::{upsert_key_value, Store};
@@ -13,15 +13,11 @@ use crate::{upsert_key_value, Store};
 const COLUMNS: &str = "e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.last_update_time";
 
 fn experiment_from_row(row: &AnyRow) -> Result<Experiment> {
-    Ok(Experiment {
+    Ok(from_columns!(row, Experiment {
+        name, artifact_location, lifecycle_stage, creation_time, last_update_time;
         experiment_id: get::<i64>(row, "experiment_id")?.to_string(),
-        name: get(row, "name")?,
-        artifact_location: get(row, "artifact_location")?,
-        lifecycle_stage: get(row, "lifecycle_stage")?,
-        creation_time: get(row, "creation_time")?,
-        last_update_time: get(row, "last_update_time")?,
         tags: Vec::new(),
-    })
+    }))
 }
 
 impl Store {

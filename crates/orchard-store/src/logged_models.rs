@@ -6,7 +6,7 @@ use crate::query::Query;
 use crate::runs::metric_value;
 use crate::search::{self, Target};
 use crate::sql::{exec, statement, Arg, Sql, Tx};
-use crate::values::{get, now_ms};
+use crate::values::{from_columns, get, now_ms};
 use crate::model::{LoggedModel, Metric, NewLoggedModel, Tag, DELETED};
 use crate::error::{Result, StoreError};
 use crate::{positions, upsert_key_value, Store};
@@ -23,22 +23,15 @@ fn not_found(model_id: &str) -> StoreError {
 }
 
 fn model_from_row(row: &AnyRow) -> Result<LoggedModel> {
-    Ok(LoggedModel {
-        model_id: get(row, "model_id")?,
+    Ok(from_columns!(row, LoggedModel {
+        model_id, name, creation_timestamp_ms, last_updated_timestamp_ms, status, lifecycle_stage,
+        model_type, source_run_id, status_message;
         experiment_id: get::<i64>(row, "experiment_id")?.to_string(),
-        name: get(row, "name")?,
         artifact_uri: get(row, "artifact_location")?,
-        creation_timestamp_ms: get(row, "creation_timestamp_ms")?,
-        last_updated_timestamp_ms: get(row, "last_updated_timestamp_ms")?,
-        status: get(row, "status")?,
-        lifecycle_stage: get(row, "lifecycle_stage")?,
-        model_type: get(row, "model_type")?,
-        source_run_id: get(row, "source_run_id")?,
-        status_message: get(row, "status_message")?,
         tags: Vec::new(),
         params: Vec::new(),
         metrics: Vec::new(),
-    })
+    }))
 }
 
 impl Store {

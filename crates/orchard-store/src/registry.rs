@@ -12,7 +12,7 @@ use crate::experiments::unique_to_exists;
 use crate::query::Query;
 use crate::search::{self, Target};
 use crate::sql::{exec, statement, Arg, Sql, Tx};
-use crate::values::{get, now_ms};
+use crate::values::{from_columns, get, now_ms};
 use crate::error::{Result, StoreError};
 use crate::{positions, upsert_key_value, Store};
 use crate::model::{ModelVersion, NewModelVersion, RegisteredModel, Tag, DELETED_STAGE, PROMPT_TAG};
@@ -24,39 +24,23 @@ const MV_COLUMNS: &str = "v.id, v.name, v.version, v.creation_timestamp_ms, v.la
     v.status_message, v.model_id";
 
 fn model_from_row(row: &AnyRow) -> Result<RegisteredModel> {
-    Ok(RegisteredModel {
-        name: get(row, "name")?,
-        creation_timestamp_ms: get(row, "creation_timestamp_ms")?,
-        last_updated_timestamp_ms: get(row, "last_updated_timestamp_ms")?,
-        description: get(row, "description")?,
+    Ok(from_columns!(row, RegisteredModel {
+        name, creation_timestamp_ms, last_updated_timestamp_ms, description;
         tags: Vec::new(),
         aliases: Vec::new(),
         latest_versions: Vec::new(),
-    })
+    }))
 }
 
 /// A version row and its surrogate id (the key of its tags).
 fn version_from_row(row: &AnyRow) -> Result<(i64, ModelVersion)> {
-    Ok((
-        get(row, "id")?,
-        ModelVersion {
-            name: get(row, "name")?,
-            version: get(row, "version")?,
-            creation_timestamp_ms: get(row, "creation_timestamp_ms")?,
-            last_updated_timestamp_ms: get(row, "last_updated_timestamp_ms")?,
-            description: get(row, "description")?,
-            current_stage: get(row, "current_stage")?,
-            source: get(row, "source")?,
-            storage_location: get(row, "storage_location")?,
-            run_id: get(row, "run_id")?,
-            run_link: get(row, "run_link")?,
-            status: get(row, "status")?,
-            status_message: get(row, "status_message")?,
-            model_id: get(row, "model_id")?,
-            tags: Vec::new(),
-            aliases: Vec::new(),
-        },
-    ))
+    let version = from_columns!(row, ModelVersion {
+        name, version, creation_timestamp_ms, last_updated_timestamp_ms, description, current_stage,
+        source, storage_location, run_id, run_link, status, status_message, model_id;
+        tags: Vec::new(),
+        aliases: Vec::new(),
+    });
+    Ok((get(row, "id")?, version))
 }
 
 fn model_not_found(name: &str) -> StoreError {

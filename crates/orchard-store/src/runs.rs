@@ -8,8 +8,8 @@ use crate::log_writer::LogOp;
 use crate::query::Query;
 use crate::search::{self, Target};
 use crate::sql::{exec, statement, Arg, Sql, Tx};
-use crate::values::{get, now_ms};
-use crate::model::{RUN_NAME_TAG, DatasetInput, Metric, ModelOutput, NewRun, Run, RunInfo, RunUpdate, Tag, ACTIVE, DELETED};
+use crate::values::{from_columns, get, now_ms};
+use crate::model::{RUN_NAME_TAG, Dataset, DatasetInput, Metric, ModelOutput, NewRun, Run, RunInfo, RunUpdate, Tag, ACTIVE, DELETED};
 use crate::error::{Result, StoreError};
 use crate::{positions, Store};
 
@@ -17,17 +17,12 @@ const INFO_COLUMNS: &str =
     "r.run_uuid, r.name, r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage";
 
 fn info_from_row(row: &AnyRow) -> Result<RunInfo> {
-    Ok(RunInfo {
+    Ok(from_columns!(row, RunInfo {
+        user_id, status, start_time, end_time, artifact_uri, lifecycle_stage;
         run_id: get(row, "run_uuid")?,
         run_name: get(row, "name")?,
         experiment_id: get::<i64>(row, "experiment_id")?.to_string(),
-        user_id: get(row, "user_id")?,
-        status: get(row, "status")?,
-        start_time: get(row, "start_time")?,
-        end_time: get(row, "end_time")?,
-        artifact_uri: get(row, "artifact_uri")?,
-        lifecycle_stage: get(row, "lifecycle_stage")?,
-    })
+    }))
 }
 
 fn run_not_found(run_id: &str) -> StoreError {
@@ -388,14 +383,7 @@ impl Store {
                     .unwrap_or_default();
                 runs[index[&run_id]].dataset_inputs.push(DatasetInput {
                     tags,
-                    dataset: crate::model::Dataset {
-                        name: get(&row, "name")?,
-                        digest: get(&row, "digest")?,
-                        source_type: get(&row, "source_type")?,
-                        source: get(&row, "source")?,
-                        schema: get(&row, "schema")?,
-                        profile: get(&row, "profile")?,
-                    },
+                    dataset: from_columns!(&row, Dataset { name, digest, source_type, source, schema, profile }),
                 });
             }
         }
@@ -417,10 +405,7 @@ impl Store {
             for row in sql.query().fetch_all(self.reader()).await? {
                 runs[index[&get::<String>(&row, "run_uuid")?]]
                     .model_outputs
-                    .push(ModelOutput {
-                        model_id: get(&row, "model_id")?,
-                        step: get(&row, "step")?,
-                    });
+                    .push(from_columns!(&row, ModelOutput { model_id, step }));
             }
         }
         Ok(runs)
