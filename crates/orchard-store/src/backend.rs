@@ -46,6 +46,14 @@ impl Backend {
         }
     }
 
+    /// `[…fields…]`: one JSON array, to nest in another.
+    pub(crate) fn json_array(self, fields: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("json_array({fields})"),
+            Backend::Postgres => format!("json_build_array({fields})"),
+        }
+    }
+
     /// `[[…fields of row 1…], …]` over the rows of the query, in `order`, as one JSON text (`[]` when none).
     pub(crate) fn json_array_agg(self, fields: &str, order: &str) -> String {
         match self {

@@ -4,37 +4,31 @@ use sqlx::any::AnyRow;
 
 use crate::query::Query;
 use crate::search::{self, Target};
-use crate::sql::Sql;
-use crate::values::{get, now_ms};
+use crate::sql::{exec, statement, Arg, Sql, Tx};
+use crate::values::{from_columns, get, now_ms};
 use crate::model::{Experiment, Tag, ACTIVE, DELETED};
 use crate::error::{Result, StoreError};
-use crate::Store;
+use crate::{upsert_key_value, Store};
 
 const COLUMNS: &str = "e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.last_update_time";
 
 fn experiment_from_row(row: &AnyRow) -> Result<Experiment> {
-    Ok(Experiment {
+    Ok(from_columns!(row, Experiment {
+        name, artifact_location, lifecycle_stage, creation_time, last_update_time;
         experiment_id: get::<i64>(row, "experiment_id")?.to_string(),
-        name: get(row, "name")?,
-        artifact_location: get(row, "artifact_location")?,
-        lifecycle_stage: get(row, "lifecycle_stage")?,
-        creation_time: get(row, "creation_time")?,
-        last_update_time: get(row, "last_update_time")?,
         tags: Vec::new(),
-    })
+    }))
 }
 
 impl Store {
     /// Creates experiment `0`, "Default", unless it exists. MLflow clients assume it is there.
     pub async fn ensure_default_experiment(&self, artifact_location: &str) -> Result<()> {
-        let now = now_ms();
-        sqlx::query(
+        exec(
+            self.writer(),
             "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time) \
              VALUES (0, 'Default', $1, 'active', $2, $2) ON CONFLICT DO NOTHING",
+            &[artifact_location.into(), now_ms().into()],
         )
-        .bind(artifact_location)
-        .bind(now)
-        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -48,31 +42,24 @@ impl Store {
     ) -> Result<String> {
         let now = now_ms();
         self.write(async |tx| {
-            let exists = sqlx::query("SELECT 1 FROM experiments WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&mut **tx)
-                .await?;
-            if exists.is_some() {
+            let taken = "SELECT 1 FROM experiments WHERE name = $1";
+            if statement(taken, &[name.into()]).fetch_optional(&mut **tx).await?.is_some() {
                 return Err(StoreError::AlreadyExists(format!("Experiment '{name}'")));
             }
             // The location may depend on the id, which the database assigns: insert, then fill it in.
-            let row = sqlx::query(
+            let row = statement(
                 "INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time) \
                  VALUES ($1, '', 'active', $2, $2) RETURNING experiment_id",
+                &[name.into(), now.into()],
             )
-            .bind(name)
-            .bind(now)
             .fetch_one(&mut **tx)
             .await
             .map_err(|e| unique_to_exists(e, name))?;
             let id: i64 = get(&row, "experiment_id")?;
-            sqlx::query("UPDATE experiments SET artifact_location = $1 WHERE experiment_id = $2")
-                .bind(artifact_location(id))
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
+            let locate = "UPDATE experiments SET artifact_location = $1 WHERE experiment_id = $2";
+            exec(&mut **tx, locate, &[artifact_location(id).into(), id.into()]).await?;
             for tag in tags {
-                upsert_experiment_tag(tx, id, tag).await?;
+                upsert_tag(tx, id, tag).await?;
             }
             Ok(id.to_string())
         })
@@ -80,93 +67,59 @@ impl Store {
     }
 
     pub async fn get_experiment(&self, id: i64) -> Result<Option<Experiment>> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM experiments e WHERE e.experiment_id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(self.reader())
-        .await?;
-        self.with_tags(row).await
+        self.experiment_where("e.experiment_id", id.into()).await
     }
 
     pub async fn get_experiment_by_name(&self, name: &str) -> Result<Option<Experiment>> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM experiments e WHERE e.name = $1"
-        ))
-        .bind(name)
-        .fetch_optional(self.reader())
-        .await?;
-        self.with_tags(row).await
+        self.experiment_where("e.name", name.into()).await
     }
 
-    async fn with_tags(&self, row: Option<AnyRow>) -> Result<Option<Experiment>> {
-        let Some(row) = row else { return Ok(None) };
-        let mut exp = experiment_from_row(&row)?;
-        let id: i64 = get(&row, "experiment_id")?;
-        let rows = sqlx::query(
-            "SELECT key, value FROM experiment_tags WHERE experiment_id = $1 ORDER BY key",
-        )
-        .bind(id)
-        .fetch_all(self.reader())
-        .await?;
-        exp.tags = rows
-            .iter()
-            .map(|r| {
-                Ok(Tag {
-                    key: get(r, "key")?,
-                    value: get(r, "value")?,
-                })
-            })
-            .collect::<Result<_>>()?;
-        Ok(Some(exp))
+    /// The experiment whose `column` is `value`, whatever its lifecycle stage.
+    async fn experiment_where(&self, column: &str, value: Arg) -> Result<Option<Experiment>> {
+        let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM experiments e WHERE {column} = "));
+        sql.arg(value);
+        Ok(self.experiments(&sql).await?.pop())
     }
 
     /// Searches experiments; the database filters, orders and pages.
     pub async fn search_experiments(&self, query: &Query) -> Result<Vec<Experiment>> {
-        let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM experiments e"));
         let target = Target::EXPERIMENTS;
-        let order = search::order_joins(&target, &query.order_by, &mut sql)?;
-        sql.push(" WHERE ");
-        search::lifecycle_clause(&target, query.view, &mut sql);
-        search::clauses_and_page(&target, query, &order, &mut sql)?;
-        let mut experiments = self.read_all(&sql, experiment_from_row).await?;
-        if experiments.is_empty() {
-            return Ok(experiments);
-        }
-        // All tags of the page in one query.
-        let ids = experiments.iter().map(|e| crate::sql::Arg::I64(e.experiment_id.parse().unwrap_or(-1))).collect();
-        for (id, tag) in self.key_values::<i64>("experiment_tags", "experiment_id", ids).await? {
-            let id = id.to_string();
-            if let Some(e) = experiments.iter_mut().find(|e| e.experiment_id == id) {
-                e.tags.push(tag);
-            }
-        }
+        let select = format!("SELECT {COLUMNS} FROM experiments e");
+        let sql = search::page(&target, &select, query, |sql| {
+            sql.push(" WHERE ");
+            search::lifecycle_clause(&target, query.view, sql);
+        })?;
+        self.experiments(&sql).await
+    }
+
+    /// The experiments `sql` selects (the columns [`COLUMNS`]), with their tags.
+    async fn experiments(&self, sql: &Sql) -> Result<Vec<Experiment>> {
+        let mut experiments = self.read_all(sql, experiment_from_row).await?;
+        // The ids are integers in the database, strings in the record.
+        let id = |e: &Experiment| e.experiment_id.parse::<i64>().unwrap_or(-1);
+        self.attach_key_values(&mut experiments, Target::EXPERIMENTS.tags, id, |e| &mut e.tags)
+            .await?;
         Ok(experiments)
     }
 
     pub async fn rename_experiment(&self, id: i64, new_name: &str) -> Result<()> {
         self.write(async |tx| {
-            let taken = sqlx::query("SELECT experiment_id FROM experiments WHERE name = $1")
-                .bind(new_name)
-                .fetch_optional(&mut **tx)
-                .await?;
-            if let Some(row) = taken {
+            let taken = "SELECT experiment_id FROM experiments WHERE name = $1";
+            if let Some(row) = statement(taken, &[new_name.into()]).fetch_optional(&mut **tx).await? {
                 if get::<i64>(&row, "experiment_id")? != id {
                     return Err(StoreError::AlreadyExists(format!(
                         "Experiment '{new_name}'"
                     )));
                 }
             }
-            let done = sqlx::query(
+            let changed = exec(
+                &mut **tx,
                 "UPDATE experiments SET name = $1, last_update_time = $2 WHERE experiment_id = $3",
+                &[new_name.into(), now_ms().into(), id.into()],
             )
-            .bind(new_name)
-            .bind(now_ms())
-            .bind(id)
-            .execute(&mut **tx)
             .await
             .map_err(|e| unique_to_exists(e, new_name))?;
-            if done.rows_affected() == 0 {
+            if changed == 0 {
                 return Err(StoreError::NotFound(format!("Experiment with id={id}")));
             }
             Ok(())
@@ -183,69 +136,49 @@ impl Store {
             (ACTIVE, DELETED)
         };
         self.write(async |tx| {
-            let done = sqlx::query("UPDATE experiments SET lifecycle_stage = $1, last_update_time = $2 WHERE experiment_id = $3")
-                .bind(stage)
-                .bind(now)
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
-            if done.rows_affected() == 0 {
+            let changed = exec(
+                &mut **tx,
+                "UPDATE experiments SET lifecycle_stage = $1, last_update_time = $2 WHERE experiment_id = $3",
+                &[stage.into(), now.into(), id.into()],
+            )
+            .await?;
+            if changed == 0 {
                 return Err(StoreError::NotFound(format!("Experiment with id={id}")));
             }
             let deleted_time = if deleted { Some(now) } else { None };
-            sqlx::query("UPDATE runs SET lifecycle_stage = $1, deleted_time = $2 WHERE experiment_id = $3 AND lifecycle_stage = $4")
-                .bind(stage)
-                .bind(deleted_time)
-                .bind(id)
-                .bind(from)
-                .execute(&mut **tx)
-                .await?;
+            exec(
+                &mut **tx,
+                "UPDATE runs SET lifecycle_stage = $1, deleted_time = $2 WHERE experiment_id = $3 AND lifecycle_stage = $4",
+                &[stage.into(), deleted_time.into(), id.into(), from.into()],
+            )
+            .await?;
             Ok(())
         })
         .await
     }
 
     pub async fn set_experiment_tag(&self, id: i64, tag: &Tag) -> Result<()> {
-        self.write(async |tx| {
-            upsert_experiment_tag(tx, id, tag).await?;
-            Ok(())
-        })
-        .await
+        self.write(async |tx| upsert_tag(tx, id, tag).await).await
     }
 
     /// Returns whether the tag existed.
     pub async fn delete_experiment_tag(&self, id: i64, key: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM experiment_tags WHERE experiment_id = $1 AND key = $2")
-            .bind(id)
-            .bind(key)
-            .execute(self.writer())
-            .await?;
-        Ok(done.rows_affected() > 0)
+        let text = "DELETE FROM experiment_tags WHERE experiment_id = $1 AND key = $2";
+        Ok(exec(self.writer(), text, &[id.into(), key.into()]).await? > 0)
     }
 }
 
-async fn upsert_experiment_tag(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    id: i64,
-    tag: &Tag,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO experiment_tags (experiment_id, key, value) VALUES ($1, $2, $3) \
-         ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
-    )
-    .bind(id)
-    .bind(&tag.key)
-    .bind(&tag.value)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+async fn upsert_tag(tx: &mut Tx<'_>, id: i64, tag: &Tag) -> Result<()> {
+    upsert_key_value(tx, Target::EXPERIMENTS.tags, id.into(), tag).await
 }
 
-pub(crate) fn unique_to_exists(e: sqlx::Error, what: &str) -> StoreError {
+/// A unique key refusing a row becomes "`what` already exists"; other errors pass through.
+pub(crate) fn unique_to_exists(e: impl Into<StoreError>, what: &str) -> StoreError {
+    let e = e.into();
     match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
+        StoreError::Db(sqlx::Error::Database(db)) if db.is_unique_violation() => {
             StoreError::AlreadyExists(format!("'{what}'"))
         }
-        _ => StoreError::Db(e),
+        _ => e,
     }
 }

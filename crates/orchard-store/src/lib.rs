@@ -25,6 +25,8 @@ mod values;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -162,18 +164,29 @@ impl Store {
         sql.query().fetch_all(&self.pool).await?.iter().map(from_row).collect()
     }
 
-    /// The `{key, value}` rows of `table` (tags or params) whose `owner` column is one of `owners`, with their
-    /// owner, ordered by key: how a page of entities gets its tags in one query.
-    pub(crate) async fn key_values<K>(&self, table: &str, owner: &str, owners: Vec<sql::Arg>) -> Result<Vec<(K, Tag)>>
+    /// Adds to each of `records` its `{key, value}` rows of `table` (tags or params), ordered by key: how a page
+    /// of entities gets its tags in one query. `owner` is the table's column that holds `key(record)`.
+    pub(crate) async fn attach_key_values<T, K>(
+        &self,
+        records: &mut [T],
+        (table, owner): (&str, &str),
+        key: impl Fn(&T) -> K,
+        list: impl Fn(&mut T) -> &mut Vec<Tag>,
+    ) -> Result<()>
     where
-        K: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+        K: Eq + Hash + Into<sql::Arg> + for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
     {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let at = positions(records, &key);
         let mut q = sql::Sql::new(&format!("SELECT {owner}, key, value FROM {table} WHERE {owner} IN "));
-        q.list(owners).push(" ORDER BY key");
-        let rows = q.query().fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| Ok((values::get::<K>(r, owner)?, Tag { key: values::get(r, "key")?, value: values::get(r, "value")? })))
-            .collect()
+        q.list(records.iter().map(|r| key(r).into())).push(" ORDER BY key");
+        for r in q.query().fetch_all(&self.pool).await? {
+            let tag = Tag { key: values::get(&r, "key")?, value: values::get(&r, "value")? };
+            list(&mut records[at[&values::get::<K>(&r, owner)?]]).push(tag);
+        }
+        Ok(())
     }
 
     /// One write transaction: `body` runs inside it, and it is committed when `body` succeeds (dropped, so
@@ -190,6 +203,28 @@ impl Store {
     pub(crate) fn log_writer(&self) -> &log_writer::LogWriter {
         &self.log_writer
     }
+}
+
+/// Where each record is in `records`, by its key: how rows read for a whole page (tags, aliases, metrics) find
+/// the record they belong to.
+pub(crate) fn positions<T, K: Eq + Hash>(records: &[T], key: impl Fn(&T) -> K) -> HashMap<K, usize> {
+    records.iter().enumerate().map(|(i, r)| (key(r), i)).collect()
+}
+
+/// Sets `tag` of the record `owner` in `table` (tags or params, keyed by (`owner_column`, key)): a new row, or
+/// the new value of the one there.
+pub(crate) async fn upsert_key_value(
+    tx: &mut sql::Tx<'_>,
+    (table, owner_column): (&str, &str),
+    owner: sql::Arg,
+    tag: &Tag,
+) -> Result<()> {
+    let text = format!(
+        "INSERT INTO {table} ({owner_column}, key, value) VALUES ($1, $2, $3) \
+         ON CONFLICT ({owner_column}, key) DO UPDATE SET value = excluded.value"
+    );
+    sql::exec(&mut **tx, &text, &[owner, tag.key.as_str().into(), tag.value.as_str().into()]).await?;
+    Ok(())
 }
 
 async fn sqlite_pool(url: &str, max: u32) -> Result<AnyPool> {

@@ -13,12 +13,12 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use sqlx::{Acquire, Any, AnyPool, Transaction};
+use sqlx::{Acquire, AnyPool};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::values::stored_value;
 use crate::model::RUN_NAME_TAG;
-use crate::sql::{Arg, Sql};
+use crate::sql::{exec, Arg, Sql, Tx};
 use crate::values::get;
 use crate::model::{Metric, Tag, ACTIVE};
 use crate::error::{Result, StoreError};
@@ -201,7 +201,7 @@ async fn try_group(pool: &AnyPool, ops: &[LogOp]) -> Result<Vec<Result<()>>> {
     Ok(results)
 }
 
-async fn insert_params(tx: &mut Transaction<'_, Any>, rows: &[(&str, &Tag)]) -> Result<()> {
+async fn insert_params(tx: &mut Tx<'_>, rows: &[(&str, &Tag)]) -> Result<()> {
     for chunk in rows.chunks(CHUNK) {
         let mut sql = Sql::new("INSERT INTO params (run_uuid, key, value) VALUES ");
         sql.values(
@@ -230,7 +230,7 @@ fn real(v: f64) -> Option<Arg> {
 /// Upserts tags (one row per (run, key); the caller resolves duplicates) and keeps `runs.name` in step with
 /// the `mlflow.runName` tag.
 pub(crate) async fn upsert_tags(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Tx<'_>,
     rows: &[(&str, &str, &str)],
 ) -> Result<()> {
     for chunk in rows.chunks(CHUNK) {
@@ -244,11 +244,8 @@ pub(crate) async fn upsert_tags(
         sql.query().execute(&mut **tx).await?;
     }
     for (run_id, _, name) in rows.iter().filter(|(_, k, _)| *k == RUN_NAME_TAG) {
-        sqlx::query("UPDATE runs SET name = $1 WHERE run_uuid = $2")
-            .bind(*name)
-            .bind(*run_id)
-            .execute(&mut **tx)
-            .await?;
+        let rename = "UPDATE runs SET name = $1 WHERE run_uuid = $2";
+        exec(&mut **tx, rename, &[(*name).into(), (*run_id).into()]).await?;
     }
     Ok(())
 }
@@ -271,7 +268,7 @@ fn later(a: &Metric, b: &Metric) -> bool {
         .is_gt()
 }
 
-async fn insert_metrics(tx: &mut Transaction<'_, Any>, rows: &[(&str, &Metric)]) -> Result<()> {
+async fn insert_metrics(tx: &mut Tx<'_>, rows: &[(&str, &Metric)]) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -336,21 +333,23 @@ async fn insert_metrics(tx: &mut Transaction<'_, Any>, rows: &[(&str, &Metric)])
     // Points logged against a model also belong to that model (when it exists here).
     for (run_id, m) in rows.iter().filter(|(_, m)| m.model_id.is_some()) {
         let (value, is_nan) = stored_value(m.value);
-        sqlx::query(
+        exec(
+            &mut **tx,
             "INSERT INTO logged_model_metrics (model_id, key, step, timestamp, value, is_nan, run_uuid, dataset_name, dataset_digest) \
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM logged_models WHERE model_id = $1) \
              ON CONFLICT DO NOTHING",
+            &[
+                m.model_id.as_deref().into(),
+                (&m.key).into(),
+                m.step.into(),
+                m.timestamp.into(),
+                value.into(),
+                is_nan.into(),
+                (*run_id).into(),
+                m.dataset_name.as_deref().into(),
+                m.dataset_digest.as_deref().into(),
+            ],
         )
-        .bind(m.model_id.as_deref())
-        .bind(&m.key)
-        .bind(m.step)
-        .bind(m.timestamp)
-        .bind(value)
-        .bind(is_nan)
-        .bind(*run_id)
-        .bind(m.dataset_name.as_deref())
-        .bind(m.dataset_digest.as_deref())
-        .execute(&mut **tx)
         .await?;
     }
     Ok(())

@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 
 use crate::runs::metric_value;
-use crate::sql::{Arg, Sql};
+use crate::sql::{statement, Arg, Sql};
 use crate::values::get;
 use crate::model::Metric;
 use crate::error::Result;
@@ -23,14 +23,11 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<Vec<Metric>> {
-        let rows = sqlx::query(
+        let rows = statement(
             "SELECT key, value, is_nan, timestamp, step, model_id, dataset_name, dataset_digest FROM metrics \
              WHERE run_uuid = $1 AND key = $2 ORDER BY step, timestamp, is_nan, value LIMIT $3 OFFSET $4",
+            &[run_id.into(), key.into(), limit.into(), offset.into()],
         )
-        .bind(run_id)
-        .bind(key)
-        .bind(limit)
-        .bind(offset)
         .fetch_all(self.reader())
         .await?;
         rows.iter()

@@ -4,18 +4,17 @@
 //! [`crate::model::DELETED_STAGE`], so its number is never handed out again (MLflow's rule). Deleting a registered model
 //! removes everything of it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use sqlx::any::AnyRow;
-use sqlx::Acquire;
 
 use crate::experiments::unique_to_exists;
 use crate::query::Query;
 use crate::search::{self, Target};
-use crate::sql::{Arg, Sql, Tx};
-use crate::values::{get, now_ms};
+use crate::sql::{exec, statement, Arg, Sql, Tx};
+use crate::values::{from_columns, get, now_ms};
 use crate::error::{Result, StoreError};
-use crate::Store;
+use crate::{positions, upsert_key_value, Store};
 use crate::model::{ModelVersion, NewModelVersion, RegisteredModel, Tag, DELETED_STAGE, PROMPT_TAG};
 
 const RM_COLUMNS: &str = "m.name, m.creation_timestamp_ms, m.last_updated_timestamp_ms, m.description";
@@ -25,39 +24,23 @@ const MV_COLUMNS: &str = "v.id, v.name, v.version, v.creation_timestamp_ms, v.la
     v.status_message, v.model_id";
 
 fn model_from_row(row: &AnyRow) -> Result<RegisteredModel> {
-    Ok(RegisteredModel {
-        name: get(row, "name")?,
-        creation_timestamp_ms: get(row, "creation_timestamp_ms")?,
-        last_updated_timestamp_ms: get(row, "last_updated_timestamp_ms")?,
-        description: get(row, "description")?,
+    Ok(from_columns!(row, RegisteredModel {
+        name, creation_timestamp_ms, last_updated_timestamp_ms, description;
         tags: Vec::new(),
         aliases: Vec::new(),
         latest_versions: Vec::new(),
-    })
+    }))
 }
 
 /// A version row and its surrogate id (the key of its tags).
 fn version_from_row(row: &AnyRow) -> Result<(i64, ModelVersion)> {
-    Ok((
-        get(row, "id")?,
-        ModelVersion {
-            name: get(row, "name")?,
-            version: get(row, "version")?,
-            creation_timestamp_ms: get(row, "creation_timestamp_ms")?,
-            last_updated_timestamp_ms: get(row, "last_updated_timestamp_ms")?,
-            description: get(row, "description")?,
-            current_stage: get(row, "current_stage")?,
-            source: get(row, "source")?,
-            storage_location: get(row, "storage_location")?,
-            run_id: get(row, "run_id")?,
-            run_link: get(row, "run_link")?,
-            status: get(row, "status")?,
-            status_message: get(row, "status_message")?,
-            model_id: get(row, "model_id")?,
-            tags: Vec::new(),
-            aliases: Vec::new(),
-        },
-    ))
+    let version = from_columns!(row, ModelVersion {
+        name, version, creation_timestamp_ms, last_updated_timestamp_ms, description, current_stage,
+        source, storage_location, run_id, run_link, status, status_message, model_id;
+        tags: Vec::new(),
+        aliases: Vec::new(),
+    });
+    Ok((get(row, "id")?, version))
 }
 
 fn model_not_found(name: &str) -> StoreError {
@@ -68,23 +51,30 @@ fn version_not_found(name: &str, version: i64) -> StoreError {
     StoreError::NotFound(format!("Model Version (name={name}, version={version})"))
 }
 
+/// An empty description (or run id, link, model id) is stored as NULL: not set, as MLflow has it.
+fn non_empty(text: Option<&str>) -> Arg {
+    text.filter(|t| !t.is_empty()).into()
+}
 
 async fn model_exists(tx: &mut Tx<'_>, name: &str) -> Result<bool> {
-    Ok(sqlx::query("SELECT 1 FROM registered_models WHERE name = $1")
-        .bind(name)
-        .fetch_optional(&mut **tx)
-        .await?
-        .is_some())
+    let text = "SELECT 1 FROM registered_models WHERE name = $1";
+    Ok(statement(text, &[name.into()]).fetch_optional(&mut **tx).await?.is_some())
+}
+
+/// Fails with "not found" unless the model exists.
+async fn check_model(tx: &mut Tx<'_>, name: &str) -> Result<()> {
+    if !model_exists(tx, name).await? {
+        return Err(model_not_found(name));
+    }
+    Ok(())
 }
 
 /// The surrogate id of a live version.
 async fn live_version_id(tx: &mut Tx<'_>, name: &str, version: i64) -> Result<i64> {
-    let row = sqlx::query(
+    let row = statement(
         "SELECT id FROM model_versions WHERE name = $1 AND version = $2 AND current_stage != $3",
+        &[name.into(), version.into(), DELETED_STAGE.into()],
     )
-    .bind(name)
-    .bind(version)
-    .bind(DELETED_STAGE)
     .fetch_optional(&mut **tx)
     .await?;
     match row {
@@ -103,69 +93,54 @@ impl Store {
         tags: &[Tag],
     ) -> Result<RegisteredModel> {
         let now = now_ms();
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        if model_exists(&mut tx, name).await? {
-            return Err(StoreError::AlreadyExists(format!(
-                "Registered Model (name={name})"
-            )));
-        }
-        sqlx::query(
-            "INSERT INTO registered_models (name, creation_timestamp_ms, last_updated_timestamp_ms, description) \
-             VALUES ($1, $2, $2, $3)",
-        )
-        .bind(name)
-        .bind(now)
-        .bind(description.filter(|d| !d.is_empty()))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| unique_to_exists(e, name))?;
-        for t in tags {
-            upsert_model_tag(&mut tx, name, t).await?;
-        }
-        tx.commit().await?;
+        self.write(async |tx| {
+            if model_exists(tx, name).await? {
+                return Err(StoreError::AlreadyExists(format!("Registered Model (name={name})")));
+            }
+            exec(
+                &mut **tx,
+                "INSERT INTO registered_models (name, creation_timestamp_ms, last_updated_timestamp_ms, description) \
+                 VALUES ($1, $2, $2, $3)",
+                &[name.into(), now.into(), non_empty(description)],
+            )
+            .await
+            .map_err(|e| unique_to_exists(e, name))?;
+            for t in tags {
+                upsert_key_value(tx, Target::REGISTERED_MODELS.tags, name.into(), t).await?;
+            }
+            Ok(())
+        })
+        .await?;
         self.get_registered_model(name)
             .await?
             .ok_or_else(|| model_not_found(name))
     }
 
     pub async fn get_registered_model(&self, name: &str) -> Result<Option<RegisteredModel>> {
-        let row = sqlx::query(&format!(
-            "SELECT {RM_COLUMNS} FROM registered_models m WHERE m.name = $1"
-        ))
-        .bind(name)
-        .fetch_optional(self.reader())
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(self.load_registered_models(vec![model_from_row(&row)?]).await?.pop())
+        let mut sql = Sql::new(&format!("SELECT {RM_COLUMNS} FROM registered_models m WHERE m.name = "));
+        sql.str(name);
+        Ok(self.registered_models(&sql).await?.pop())
     }
 
     /// Renames a model; its versions, tags and aliases follow (the foreign keys cascade).
     pub async fn rename_registered_model(&self, name: &str, new_name: &str) -> Result<()> {
         let now = now_ms();
         self.write(async |tx| {
-            if !model_exists(tx, name).await? {
-                return Err(model_not_found(name));
-            }
+            check_model(tx, name).await?;
             if name != new_name && model_exists(tx, new_name).await? {
                 return Err(StoreError::AlreadyExists(format!(
                     "Registered Model (name={new_name})"
                 )));
             }
-            sqlx::query(
+            exec(
+                &mut **tx,
                 "UPDATE registered_models SET name = $1, last_updated_timestamp_ms = $2 WHERE name = $3",
+                &[new_name.into(), now.into(), name.into()],
             )
-            .bind(new_name)
-            .bind(now)
-            .bind(name)
-            .execute(&mut **tx)
             .await
             .map_err(|e| unique_to_exists(e, new_name))?;
-            sqlx::query("UPDATE model_versions SET last_updated_timestamp_ms = $1 WHERE name = $2")
-                .bind(now)
-                .bind(new_name)
-                .execute(&mut **tx)
-                .await?;
+            let touch_versions = "UPDATE model_versions SET last_updated_timestamp_ms = $1 WHERE name = $2";
+            exec(&mut **tx, touch_versions, &[now.into(), new_name.into()]).await?;
             Ok(())
         })
         .await
@@ -173,15 +148,13 @@ impl Store {
 
     /// Sets (or with `None` clears) the description.
     pub async fn update_registered_model(&self, name: &str, description: Option<&str>) -> Result<()> {
-        let done = sqlx::query(
+        let changed = exec(
+            self.writer(),
             "UPDATE registered_models SET description = $1, last_updated_timestamp_ms = $2 WHERE name = $3",
+            &[non_empty(description), now_ms().into(), name.into()],
         )
-        .bind(description.filter(|d| !d.is_empty()))
-        .bind(now_ms())
-        .bind(name)
-        .execute(self.writer())
         .await?;
-        if done.rows_affected() == 0 {
+        if changed == 0 {
             return Err(model_not_found(name));
         }
         Ok(())
@@ -190,27 +163,19 @@ impl Store {
     /// Removes the model with all its versions (deleted ones too), tags and aliases.
     pub async fn delete_registered_model(&self, name: &str) -> Result<()> {
         self.write(async |tx| {
-            if !model_exists(tx, name).await? {
-                return Err(model_not_found(name));
-            }
+            check_model(tx, name).await?;
             // Explicit deletes rather than relying on ON DELETE CASCADE alone: the order is the same on both
             // engines and nothing depends on a connection's foreign-key pragma.
-            sqlx::query(
-                "DELETE FROM model_version_tags WHERE version_id IN (SELECT id FROM model_versions WHERE name = $1)",
-            )
-            .bind(name)
-            .execute(&mut **tx)
-            .await?;
+            let version_tags =
+                "DELETE FROM model_version_tags WHERE version_id IN (SELECT id FROM model_versions WHERE name = $1)";
+            exec(&mut **tx, version_tags, &[name.into()]).await?;
             for table in [
                 "model_versions",
                 "registered_model_aliases",
                 "registered_model_tags",
                 "registered_models",
             ] {
-                sqlx::query(&format!("DELETE FROM {table} WHERE name = $1"))
-                    .bind(name)
-                    .execute(&mut **tx)
-                    .await?;
+                exec(&mut **tx, &format!("DELETE FROM {table} WHERE name = $1"), &[name.into()]).await?;
             }
             Ok(())
         })
@@ -219,11 +184,8 @@ impl Store {
 
     pub async fn set_registered_model_tag(&self, name: &str, tag: &Tag) -> Result<()> {
         self.write(async |tx| {
-            if !model_exists(tx, name).await? {
-                return Err(model_not_found(name));
-            }
-            upsert_model_tag(tx, name, tag).await?;
-            Ok(())
+            check_model(tx, name).await?;
+            upsert_key_value(tx, Target::REGISTERED_MODELS.tags, name.into(), tag).await
         })
         .await
     }
@@ -238,10 +200,8 @@ impl Store {
     /// not (MLflow answers both deletes with success).
     async fn delete_model_row(&self, sql: &str, name: &str, second: &str) -> Result<()> {
         self.write(async |tx| {
-            if !model_exists(tx, name).await? {
-                return Err(model_not_found(name));
-            }
-            sqlx::query(sql).bind(name).bind(second).execute(&mut **tx).await?;
+            check_model(tx, name).await?;
+            exec(&mut **tx, sql, &[name.into(), second.into()]).await?;
             Ok(())
         })
         .await
@@ -253,35 +213,28 @@ impl Store {
         query: &Query,
         hide_prompts: bool,
     ) -> Result<Vec<RegisteredModel>> {
-        let target = Target::REGISTERED_MODELS;
-        let mut sql = Sql::new(&format!("SELECT {RM_COLUMNS} FROM registered_models m"));
-        let order = search::order_joins(&target, &query.order_by, &mut sql)?;
-        sql.push(" WHERE 1 = 1");
-        filter_page(&target, query, hide_prompts.then_some("m.name"), &order, &mut sql)?;
-        let models = self.read_all(&sql, model_from_row).await?;
-        self.load_registered_models(models).await
+        let select = format!("SELECT {RM_COLUMNS} FROM registered_models m");
+        let sql = search::page(&Target::REGISTERED_MODELS, &select, query, |sql| {
+            sql.push(" WHERE 1 = 1");
+            if hide_prompts {
+                leave_out_prompts("m.name", sql);
+            }
+        })?;
+        self.registered_models(&sql).await
     }
 
-    /// Fills in tags, aliases and latest versions.
-    async fn load_registered_models(&self, mut models: Vec<RegisteredModel>) -> Result<Vec<RegisteredModel>> {
+    /// The registered models `sql` selects (the columns [`RM_COLUMNS`]), with their tags, aliases and latest
+    /// versions.
+    async fn registered_models(&self, sql: &Sql) -> Result<Vec<RegisteredModel>> {
+        let mut models = self.read_all(sql, model_from_row).await?;
         if models.is_empty() {
             return Ok(models);
         }
-        let index: HashMap<String, usize> = models
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (m.name.clone(), i))
-            .collect();
-        let names = || index.keys().map(|k| Arg::Str(k.clone()));
-        for (name, tag) in self.key_values::<String>("registered_model_tags", "name", names().collect()).await? {
-            models[index[&name]].tags.push(tag);
-        }
-        let mut sql = Sql::new("SELECT name, alias, version FROM registered_model_aliases WHERE name IN ");
-        sql.list(names()).push(" ORDER BY alias");
-        for row in sql.query().fetch_all(self.reader()).await? {
-            models[index[&get::<String>(&row, "name")?]]
-                .aliases
-                .push((get(&row, "alias")?, get(&row, "version")?));
+        let tags = Target::REGISTERED_MODELS.tags;
+        self.attach_key_values(&mut models, tags, |m| m.name.clone(), |m| &mut m.tags).await?;
+        let index = positions(&models, |m| m.name.clone());
+        for (name, alias, version) in self.aliases_of(index.keys().cloned()).await? {
+            models[index[&name]].aliases.push((alias, version));
         }
         // Latest version per stage: walk the live versions in number order, keeping the highest per stage in
         // the order the stages are first met.
@@ -290,12 +243,10 @@ impl Store {
         ));
         sql.str(DELETED_STAGE)
             .push(" AND v.name IN ")
-            .list(names())
+            .list(index.keys().map(|k| Arg::Str(k.clone())))
             .push(" ORDER BY v.name, v.version");
-        let rows = sql.query().fetch_all(self.reader()).await?;
         let mut latest: Vec<Vec<(i64, ModelVersion)>> = vec![Vec::new(); models.len()];
-        for row in &rows {
-            let (id, v) = version_from_row(row)?;
+        for (id, v) in self.read_all(&sql, version_from_row).await? {
             let slot = &mut latest[index[&v.name]];
             match slot.iter_mut().find(|(_, l)| l.current_stage == v.current_stage) {
                 Some(existing) => *existing = (id, v),
@@ -349,39 +300,34 @@ impl Store {
                 crate::backend::Backend::Postgres => "SELECT 1 FROM registered_models WHERE name = $1 FOR UPDATE",
                 crate::backend::Backend::Sqlite => "SELECT 1 FROM registered_models WHERE name = $1",
             };
-            let exists = sqlx::query(lock)
-                .bind(&new.name)
-                .fetch_optional(&mut **tx)
-                .await?
-                .is_some();
-            if !exists {
+            if statement(lock, &[(&new.name).into()]).fetch_optional(&mut **tx).await?.is_none() {
                 return Err(model_not_found(&new.name));
             }
-            let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS n FROM model_versions WHERE name = $1")
-                .bind(&new.name)
-                .fetch_one(&mut **tx)
-                .await?;
+            let highest = "SELECT COALESCE(MAX(version), 0) AS n FROM model_versions WHERE name = $1";
+            let row = statement(highest, &[(&new.name).into()]).fetch_one(&mut **tx).await?;
             let version = get::<i64>(&row, "n")? + 1;
-            let row = sqlx::query(
+            let row = statement(
                 "INSERT INTO model_versions (name, version, creation_timestamp_ms, last_updated_timestamp_ms, \
                  description, current_stage, source, storage_location, run_id, run_link, status, model_id) \
                  VALUES ($1, $2, $3, $3, $4, 'None', $5, $6, $7, $8, 'READY', $9) RETURNING id",
+                &[
+                    (&new.name).into(),
+                    version.into(),
+                    now.into(),
+                    non_empty(new.description.as_deref()),
+                    (&new.source).into(),
+                    (&new.storage_location).into(),
+                    non_empty(new.run_id.as_deref()),
+                    non_empty(new.run_link.as_deref()),
+                    non_empty(new.model_id.as_deref()),
+                ],
             )
-            .bind(&new.name)
-            .bind(version)
-            .bind(now)
-            .bind(new.description.as_deref().filter(|d| !d.is_empty()))
-            .bind(&new.source)
-            .bind(&new.storage_location)
-            .bind(new.run_id.as_deref().filter(|r| !r.is_empty()))
-            .bind(new.run_link.as_deref().filter(|r| !r.is_empty()))
-            .bind(new.model_id.as_deref().filter(|m| !m.is_empty()))
             .fetch_one(&mut **tx)
             .await
             .map_err(|e| unique_to_exists(e, &format!("{} version {version}", new.name)))?;
             let id: i64 = get(&row, "id")?;
             for t in &new.tags {
-                upsert_version_tag(tx, id, t).await?;
+                upsert_key_value(tx, Target::MODEL_VERSIONS.tags, id.into(), t).await?;
             }
             touch_model(tx, &new.name, now).await?;
             Ok(version)
@@ -391,19 +337,13 @@ impl Store {
 
     /// A live (not deleted) version, with its tags and aliases.
     pub async fn get_model_version(&self, name: &str, version: i64) -> Result<Option<ModelVersion>> {
-        let row = sqlx::query(&format!(
-            "SELECT {MV_COLUMNS} FROM model_versions v WHERE v.name = $1 AND v.version = $2 AND v.current_stage != $3"
-        ))
-        .bind(name)
-        .bind(version)
-        .bind(DELETED_STAGE)
-        .fetch_optional(self.reader())
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(self
-            .load_versions(vec![version_from_row(&row)?], true)
-            .await?
-            .pop())
+        let mut sql = Sql::new(&format!("SELECT {MV_COLUMNS} FROM model_versions v WHERE v.name = "));
+        sql.str(name)
+            .push(" AND v.version = ")
+            .i64(version)
+            .push(" AND v.current_stage != ")
+            .str(DELETED_STAGE);
+        Ok(self.model_versions(&sql).await?.pop())
     }
 
     /// Sets (or with `None` clears) a version's description.
@@ -413,18 +353,14 @@ impl Store {
         version: i64,
         description: Option<&str>,
     ) -> Result<()> {
-        let done = sqlx::query(
+        let changed = exec(
+            self.writer(),
             "UPDATE model_versions SET description = $1, last_updated_timestamp_ms = $2 \
              WHERE name = $3 AND version = $4 AND current_stage != $5",
+            &[non_empty(description), now_ms().into(), name.into(), version.into(), DELETED_STAGE.into()],
         )
-        .bind(description.filter(|d| !d.is_empty()))
-        .bind(now_ms())
-        .bind(name)
-        .bind(version)
-        .bind(DELETED_STAGE)
-        .execute(self.writer())
         .await?;
-        if done.rows_affected() == 0 {
+        if changed == 0 {
             return Err(version_not_found(name, version));
         }
         Ok(())
@@ -443,28 +379,21 @@ impl Store {
         self.write(async |tx| {
             live_version_id(tx, name, version).await?;
             if archive_others {
-                sqlx::query(
+                exec(
+                    &mut **tx,
                     "UPDATE model_versions SET current_stage = 'Archived', last_updated_timestamp_ms = $1 \
                      WHERE name = $2 AND version != $3 AND current_stage = $4",
+                    &[now.into(), name.into(), version.into(), stage.into()],
                 )
-                .bind(now)
-                .bind(name)
-                .bind(version)
-                .bind(stage)
-                .execute(&mut **tx)
                 .await?;
             }
-            sqlx::query(
+            exec(
+                &mut **tx,
                 "UPDATE model_versions SET current_stage = $1, last_updated_timestamp_ms = $2 WHERE name = $3 AND version = $4",
+                &[stage.into(), now.into(), name.into(), version.into()],
             )
-            .bind(stage)
-            .bind(now)
-            .bind(name)
-            .bind(version)
-            .execute(&mut **tx)
             .await?;
-            touch_model(tx, name, now).await?;
-            Ok(())
+            touch_model(tx, name, now).await
         })
         .await
     }
@@ -475,25 +404,18 @@ impl Store {
         let now = now_ms();
         self.write(async |tx| {
             live_version_id(tx, name, version).await?;
-            sqlx::query(
+            exec(
+                &mut **tx,
                 "UPDATE model_versions SET current_stage = $1, description = NULL, status_message = NULL, \
                  source = 'REDACTED-SOURCE-PATH', storage_location = 'REDACTED-SOURCE-PATH', \
                  run_id = 'REDACTED-RUN-ID', run_link = 'REDACTED-RUN-LINK', last_updated_timestamp_ms = $2 \
                  WHERE name = $3 AND version = $4",
+                &[DELETED_STAGE.into(), now.into(), name.into(), version.into()],
             )
-            .bind(DELETED_STAGE)
-            .bind(now)
-            .bind(name)
-            .bind(version)
-            .execute(&mut **tx)
             .await?;
-            sqlx::query("DELETE FROM registered_model_aliases WHERE name = $1 AND version = $2")
-                .bind(name)
-                .bind(version)
-                .execute(&mut **tx)
-                .await?;
-            touch_model(tx, name, now).await?;
-            Ok(())
+            let aliases = "DELETE FROM registered_model_aliases WHERE name = $1 AND version = $2";
+            exec(&mut **tx, aliases, &[name.into(), version.into()]).await?;
+            touch_model(tx, name, now).await
         })
         .await
     }
@@ -501,8 +423,7 @@ impl Store {
     pub async fn set_model_version_tag(&self, name: &str, version: i64, tag: &Tag) -> Result<()> {
         self.write(async |tx| {
             let id = live_version_id(tx, name, version).await?;
-            upsert_version_tag(tx, id, tag).await?;
-            Ok(())
+            upsert_key_value(tx, Target::MODEL_VERSIONS.tags, id.into(), tag).await
         })
         .await
     }
@@ -510,11 +431,8 @@ impl Store {
     pub async fn delete_model_version_tag(&self, name: &str, version: i64, key: &str) -> Result<()> {
         self.write(async |tx| {
             let id = live_version_id(tx, name, version).await?;
-            sqlx::query("DELETE FROM model_version_tags WHERE version_id = $1 AND key = $2")
-                .bind(id)
-                .bind(key)
-                .execute(&mut **tx)
-                .await?;
+            let text = "DELETE FROM model_version_tags WHERE version_id = $1 AND key = $2";
+            exec(&mut **tx, text, &[id.into(), key.into()]).await?;
             Ok(())
         })
         .await
@@ -526,13 +444,14 @@ impl Store {
         query: &Query,
         hide_prompts: bool,
     ) -> Result<Vec<ModelVersion>> {
-        let target = Target::MODEL_VERSIONS;
-        let mut sql = Sql::new(&format!("SELECT {MV_COLUMNS} FROM model_versions v"));
-        let order = search::order_joins(&target, &query.order_by, &mut sql)?;
-        sql.push(" WHERE v.current_stage != ").str(DELETED_STAGE);
-        filter_page(&target, query, hide_prompts.then_some("v.name"), &order, &mut sql)?;
-        let versions = self.read_all(&sql, version_from_row).await?;
-        self.load_versions(versions, true).await
+        let select = format!("SELECT {MV_COLUMNS} FROM model_versions v");
+        let sql = search::page(&Target::MODEL_VERSIONS, &select, query, |sql| {
+            sql.push(" WHERE v.current_stage != ").str(DELETED_STAGE);
+            if hide_prompts {
+                leave_out_prompts("v.name", sql);
+            }
+        })?;
+        self.model_versions(&sql).await
     }
 
     /// The live version with the highest number in each of `stages` (every stage when empty), in the order
@@ -554,44 +473,41 @@ impl Store {
         Ok(out)
     }
 
+    /// The versions `sql` selects (the columns [`MV_COLUMNS`]), with their tags and aliases.
+    async fn model_versions(&self, sql: &Sql) -> Result<Vec<ModelVersion>> {
+        let versions = self.read_all(sql, version_from_row).await?;
+        self.load_versions(versions, true).await
+    }
+
     /// Fills in tags and, if asked, aliases.
     async fn load_versions(
         &self,
-        versions: Vec<(i64, ModelVersion)>,
+        mut versions: Vec<(i64, ModelVersion)>,
         with_aliases: bool,
     ) -> Result<Vec<ModelVersion>> {
-        if versions.is_empty() {
-            return Ok(Vec::new());
-        }
-        let index: HashMap<i64, usize> = versions
-            .iter()
-            .enumerate()
-            .map(|(i, (id, _))| (*id, i))
-            .collect();
+        let tags = Target::MODEL_VERSIONS.tags;
+        self.attach_key_values(&mut versions, tags, |(id, _)| *id, |(_, v)| &mut v.tags).await?;
         let mut out: Vec<ModelVersion> = versions.into_iter().map(|(_, v)| v).collect();
-        let ids = index.keys().map(|id| Arg::I64(*id)).collect();
-        for (id, tag) in self.key_values::<i64>("model_version_tags", "version_id", ids).await? {
-            out[index[&id]].tags.push(tag);
-        }
-        if with_aliases {
-            let mut names: Vec<String> = out.iter().map(|v| v.name.clone()).collect();
-            names.sort();
-            names.dedup();
-            let mut sql = Sql::new("SELECT name, alias, version FROM registered_model_aliases WHERE name IN ");
-            sql.list(names.into_iter().map(Arg::Str)).push(" ORDER BY alias");
-            let by_key: HashMap<(String, i64), usize> = out
-                .iter()
-                .enumerate()
-                .map(|(i, v)| ((v.name.clone(), v.version), i))
-                .collect();
-            for row in sql.query().fetch_all(self.reader()).await? {
-                let key = (get::<String>(&row, "name")?, get::<i64>(&row, "version")?);
-                if let Some(&i) = by_key.get(&key) {
-                    out[i].aliases.push(get(&row, "alias")?);
+        if with_aliases && !out.is_empty() {
+            let by_key = positions(&out, |v| (v.name.clone(), v.version));
+            for (name, alias, version) in self.aliases_of(out.iter().map(|v| v.name.clone())).await? {
+                if let Some(&i) = by_key.get(&(name, version)) {
+                    out[i].aliases.push(alias);
                 }
             }
         }
         Ok(out)
+    }
+
+    /// The aliases of the models named (at least one), as (model, alias, version number), ordered by alias.
+    async fn aliases_of(&self, names: impl Iterator<Item = String>) -> Result<Vec<(String, String, i64)>> {
+        let names: BTreeSet<String> = names.collect();
+        let mut sql = Sql::new("SELECT name, alias, version FROM registered_model_aliases WHERE name IN ");
+        sql.list(names.into_iter().map(Arg::Str)).push(" ORDER BY alias");
+        let rows = sql.query().fetch_all(self.reader()).await?;
+        rows.iter()
+            .map(|r| Ok((get(r, "name")?, get(r, "alias")?, get(r, "version")?)))
+            .collect()
     }
 
     // ----------------------------------------------------------------------------------------------- aliases
@@ -600,14 +516,12 @@ impl Store {
     pub async fn set_registered_model_alias(&self, name: &str, alias: &str, version: i64) -> Result<()> {
         self.write(async |tx| {
             live_version_id(tx, name, version).await?;
-            sqlx::query(
+            exec(
+                &mut **tx,
                 "INSERT INTO registered_model_aliases (name, alias, version) VALUES ($1, $2, $3) \
                  ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version",
+                &[name.into(), alias.into(), version.into()],
             )
-            .bind(name)
-            .bind(alias)
-            .bind(version)
-            .execute(&mut **tx)
             .await?;
             Ok(())
         })
@@ -622,66 +536,24 @@ impl Store {
 
     /// The version number an alias points at.
     pub async fn get_registered_model_alias(&self, name: &str, alias: &str) -> Result<Option<i64>> {
-        let row = sqlx::query("SELECT version FROM registered_model_aliases WHERE name = $1 AND alias = $2")
-            .bind(name)
-            .bind(alias)
-            .fetch_optional(self.reader())
-            .await?;
+        let text = "SELECT version FROM registered_model_aliases WHERE name = $1 AND alias = $2";
+        let row = statement(text, &[name.into(), alias.into()]).fetch_optional(self.reader()).await?;
         row.map(|r| get(&r, "version")).transpose()
     }
 }
 
-/// The rest of a registry search after its first WHERE condition: prompts left out (when `hide_prompts_of`
-/// names the model-name column), the filter clauses, the order and the page.
-fn filter_page(
-    target: &Target,
-    query: &Query,
-    hide_prompts_of: Option<&str>,
-    order: &[search::SortKey],
-    sql: &mut Sql,
-) -> Result<()> {
-    if let Some(name_column) = hide_prompts_of {
-        sql.push(&format!(
-            " AND NOT EXISTS (SELECT 1 FROM registered_model_tags p WHERE p.name = {name_column} AND p.key = "
-        ))
-        .str(PROMPT_TAG)
-        .push(" AND LOWER(p.value) = 'true')");
-    }
-    search::clauses_and_page(target, query, order, sql)
+/// ` AND NOT EXISTS (…)`: leaves out the models tagged as prompts, `name_column` naming the model.
+fn leave_out_prompts(name_column: &str, sql: &mut Sql) {
+    sql.push(&format!(
+        " AND NOT EXISTS (SELECT 1 FROM registered_model_tags p WHERE p.name = {name_column} AND p.key = "
+    ))
+    .str(PROMPT_TAG)
+    .push(" AND LOWER(p.value) = 'true')");
 }
 
 /// A change to one of a model's versions is a change to the model: its last-updated time moves too.
 async fn touch_model(tx: &mut Tx<'_>, name: &str, now: i64) -> Result<()> {
-    sqlx::query("UPDATE registered_models SET last_updated_timestamp_ms = $1 WHERE name = $2")
-        .bind(now)
-        .bind(name)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-async fn upsert_model_tag(tx: &mut Tx<'_>, name: &str, t: &Tag) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO registered_model_tags (name, key, value) VALUES ($1, $2, $3) \
-         ON CONFLICT (name, key) DO UPDATE SET value = excluded.value",
-    )
-    .bind(name)
-    .bind(&t.key)
-    .bind(&t.value)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-async fn upsert_version_tag(tx: &mut Tx<'_>, id: i64, t: &Tag) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO model_version_tags (version_id, key, value) VALUES ($1, $2, $3) \
-         ON CONFLICT (version_id, key) DO UPDATE SET value = excluded.value",
-    )
-    .bind(id)
-    .bind(&t.key)
-    .bind(&t.value)
-    .execute(&mut **tx)
-    .await?;
+    let text = "UPDATE registered_models SET last_updated_timestamp_ms = $1 WHERE name = $2";
+    exec(&mut **tx, text, &[now.into(), name.into()]).await?;
     Ok(())
 }

@@ -1,35 +1,37 @@
 //! Runs: creation, updates, logging (params, metrics, tags in one transaction), inputs/outputs and search.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use sqlx::any::AnyRow;
-use sqlx::{Acquire, Any, Transaction};
 
 use crate::log_writer::LogOp;
 use crate::query::Query;
 use crate::search::{self, Target};
-use crate::sql::{Arg, Sql};
-use crate::values::{get, now_ms};
-use crate::model::{RUN_NAME_TAG, DatasetInput, Metric, ModelOutput, NewRun, Run, RunInfo, RunUpdate, Tag, ACTIVE, DELETED};
+use crate::sql::{exec, statement, Arg, Sql, Tx};
+use crate::values::{from_columns, get, now_ms};
+use crate::model::{RUN_NAME_TAG, Dataset, DatasetInput, Metric, ModelOutput, NewRun, Run, RunInfo, RunUpdate, Tag, ACTIVE, DELETED};
 use crate::error::{Result, StoreError};
-use crate::Store;
-
+use crate::{positions, Store};
 
 const INFO_COLUMNS: &str =
     "r.run_uuid, r.name, r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage";
 
 fn info_from_row(row: &AnyRow) -> Result<RunInfo> {
-    Ok(RunInfo {
+    Ok(from_columns!(row, RunInfo {
+        user_id, status, start_time, end_time, artifact_uri, lifecycle_stage;
         run_id: get(row, "run_uuid")?,
         run_name: get(row, "name")?,
         experiment_id: get::<i64>(row, "experiment_id")?.to_string(),
-        user_id: get(row, "user_id")?,
-        status: get(row, "status")?,
-        start_time: get(row, "start_time")?,
-        end_time: get(row, "end_time")?,
-        artifact_uri: get(row, "artifact_uri")?,
-        lifecycle_stage: get(row, "lifecycle_stage")?,
-    })
+    }))
+}
+
+fn run_not_found(run_id: &str) -> StoreError {
+    StoreError::NotFound(format!("Run with id={run_id}"))
+}
+
+/// The info of the run whose id is `$1`.
+fn info_of_run() -> String {
+    format!("SELECT {INFO_COLUMNS} FROM runs r WHERE r.run_uuid = $1")
 }
 
 pub(crate) fn metric_value(row: &AnyRow) -> Result<f64> {
@@ -44,23 +46,25 @@ pub(crate) fn metric_value(row: &AnyRow) -> Result<f64> {
 
 impl Store {
     pub async fn create_run(&self, run: &NewRun) -> Result<RunInfo> {
-        let mut conn = self.writer().acquire().await?;
-        let mut tx = conn.begin().await?;
-        sqlx::query(
-            "INSERT INTO runs (run_uuid, name, experiment_id, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage) \
-             VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, 'active')",
-        )
-        .bind(&run.run_id)
-        .bind(&run.run_name)
-        .bind(run.experiment_id)
-        .bind(&run.user_id)
-        .bind(&run.status)
-        .bind(run.start_time)
-        .bind(&run.artifact_uri)
-        .execute(&mut *tx)
+        self.write(async |tx| {
+            exec(
+                &mut **tx,
+                "INSERT INTO runs (run_uuid, name, experiment_id, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage) \
+                 VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, 'active')",
+                &[
+                    (&run.run_id).into(),
+                    (&run.run_name).into(),
+                    run.experiment_id.into(),
+                    (&run.user_id).into(),
+                    (&run.status).into(),
+                    run.start_time.into(),
+                    (&run.artifact_uri).into(),
+                ],
+            )
+            .await?;
+            upsert_tags(tx, &run.run_id, &run.tags).await
+        })
         .await?;
-        upsert_tags(&mut tx, &run.run_id, &run.tags).await?;
-        tx.commit().await?;
         Ok(RunInfo {
             run_id: run.run_id.clone(),
             run_name: run.run_name.clone(),
@@ -75,12 +79,7 @@ impl Store {
     }
 
     pub async fn get_run_info(&self, run_id: &str) -> Result<Option<RunInfo>> {
-        let row = sqlx::query(&format!(
-            "SELECT {INFO_COLUMNS} FROM runs r WHERE r.run_uuid = $1"
-        ))
-        .bind(run_id)
-        .fetch_optional(self.reader())
-        .await?;
+        let row = statement(&info_of_run(), &[run_id.into()]).fetch_optional(self.reader()).await?;
         row.as_ref().map(info_from_row).transpose()
     }
 
@@ -95,13 +94,10 @@ impl Store {
 
     pub async fn update_run(&self, run_id: &str, update: &RunUpdate) -> Result<RunInfo> {
         self.write(async |tx| {
-            let row = sqlx::query(&format!(
-                "SELECT {INFO_COLUMNS} FROM runs r WHERE r.run_uuid = $1"
-            ))
-            .bind(run_id)
-            .fetch_optional(&mut **tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("Run with id={run_id}")))?;
+            let row = statement(&info_of_run(), &[run_id.into()])
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or_else(|| run_not_found(run_id))?;
             let mut info = info_from_row(&row)?;
             if let Some(status) = &update.status {
                 info.status = status.clone();
@@ -113,13 +109,12 @@ impl Store {
                 info.run_name = name.clone();
                 upsert_tags(tx, run_id, &[Tag::new(RUN_NAME_TAG, name.clone())]).await?;
             }
-            sqlx::query("UPDATE runs SET status = $1, end_time = $2, name = $3 WHERE run_uuid = $4")
-                .bind(&info.status)
-                .bind(info.end_time)
-                .bind(&info.run_name)
-                .bind(run_id)
-                .execute(&mut **tx)
-                .await?;
+            exec(
+                &mut **tx,
+                "UPDATE runs SET status = $1, end_time = $2, name = $3 WHERE run_uuid = $4",
+                &[(&info.status).into(), info.end_time.into(), (&info.run_name).into(), run_id.into()],
+            )
+            .await?;
             Ok(info)
         })
         .await
@@ -132,16 +127,9 @@ impl Store {
         } else {
             (ACTIVE, None)
         };
-        let done = sqlx::query(
-            "UPDATE runs SET lifecycle_stage = $1, deleted_time = $2 WHERE run_uuid = $3",
-        )
-        .bind(stage)
-        .bind(time)
-        .bind(run_id)
-        .execute(self.writer())
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("Run with id={run_id}")));
+        let text = "UPDATE runs SET lifecycle_stage = $1, deleted_time = $2 WHERE run_uuid = $3";
+        if exec(self.writer(), text, &[stage.into(), time.into(), run_id.into()]).await? == 0 {
+            return Err(run_not_found(run_id));
         }
         Ok(())
     }
@@ -168,12 +156,8 @@ impl Store {
     pub async fn delete_run_tag(&self, run_id: &str, key: &str) -> Result<bool> {
         self.write(async |tx| {
             check_active(tx, run_id).await?;
-            let done = sqlx::query("DELETE FROM tags WHERE run_uuid = $1 AND key = $2")
-                .bind(run_id)
-                .bind(key)
-                .execute(&mut **tx)
-                .await?;
-            Ok(done.rows_affected() > 0)
+            let text = "DELETE FROM tags WHERE run_uuid = $1 AND key = $2";
+            Ok(exec(&mut **tx, text, &[run_id.into(), key.into()]).await? > 0)
         })
         .await
     }
@@ -189,62 +173,56 @@ impl Store {
             let experiment_id = check_active(tx, run_id).await?;
             for input in datasets {
                 let d = &input.dataset;
-                let existing = sqlx::query(
+                let existing = statement(
                     "SELECT dataset_uuid FROM datasets WHERE experiment_id = $1 AND name = $2 AND digest = $3",
+                    &[experiment_id.into(), (&d.name).into(), (&d.digest).into()],
                 )
-                .bind(experiment_id)
-                .bind(&d.name)
-                .bind(&d.digest)
                 .fetch_optional(&mut **tx)
                 .await?;
                 let dataset_uuid = match existing {
                     Some(row) => get::<String>(&row, "dataset_uuid")?,
                     None => {
                         let id = uuid::Uuid::new_v4().simple().to_string();
-                        sqlx::query(
+                        exec(
+                            &mut **tx,
                             "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, source_type, source, schema, profile) \
                              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                            &[
+                                (&id).into(),
+                                experiment_id.into(),
+                                (&d.name).into(),
+                                (&d.digest).into(),
+                                (&d.source_type).into(),
+                                (&d.source).into(),
+                                d.schema.as_deref().into(),
+                                d.profile.as_deref().into(),
+                            ],
                         )
-                        .bind(&id)
-                        .bind(experiment_id)
-                        .bind(&d.name)
-                        .bind(&d.digest)
-                        .bind(&d.source_type)
-                        .bind(&d.source)
-                        .bind(d.schema.as_deref())
-                        .bind(d.profile.as_deref())
-                        .execute(&mut **tx)
                         .await?;
                         id
                     }
                 };
-                sqlx::query(
+                exec(
+                    &mut **tx,
                     "INSERT INTO run_inputs (run_uuid, dataset_uuid, position) \
                      VALUES ($1, $2, (SELECT COUNT(*) FROM run_inputs WHERE run_uuid = $1)) ON CONFLICT DO NOTHING",
+                    &[run_id.into(), (&dataset_uuid).into()],
                 )
-                .bind(run_id)
-                .bind(&dataset_uuid)
-                .execute(&mut **tx)
                 .await?;
                 for tag in &input.tags {
-                    sqlx::query(
+                    exec(
+                        &mut **tx,
                         "INSERT INTO run_input_tags (run_uuid, dataset_uuid, key, value) VALUES ($1, $2, $3, $4) \
                          ON CONFLICT (run_uuid, dataset_uuid, key) DO UPDATE SET value = excluded.value",
+                        &[run_id.into(), (&dataset_uuid).into(), (&tag.key).into(), (&tag.value).into()],
                     )
-                    .bind(run_id)
-                    .bind(&dataset_uuid)
-                    .bind(&tag.key)
-                    .bind(&tag.value)
-                    .execute(&mut **tx)
                     .await?;
                 }
             }
             for model_id in models {
-                sqlx::query("INSERT INTO run_model_inputs (run_uuid, model_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                    .bind(run_id)
-                    .bind(model_id)
-                    .execute(&mut **tx)
-                    .await?;
+                let text =
+                    "INSERT INTO run_model_inputs (run_uuid, model_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+                exec(&mut **tx, text, &[run_id.into(), model_id.into()]).await?;
             }
             Ok(())
         })
@@ -256,14 +234,12 @@ impl Store {
         self.write(async |tx| {
             check_active(tx, run_id).await?;
             for m in models {
-                sqlx::query(
+                exec(
+                    &mut **tx,
                     "INSERT INTO run_model_outputs (run_uuid, model_id, step) VALUES ($1, $2, $3) \
                      ON CONFLICT (run_uuid, model_id) DO UPDATE SET step = excluded.step",
+                    &[run_id.into(), (&m.model_id).into(), m.step.into()],
                 )
-                .bind(run_id)
-                .bind(&m.model_id)
-                .bind(m.step)
-                .execute(&mut **tx)
                 .await?;
             }
             Ok(())
@@ -313,17 +289,23 @@ impl Store {
             format!("CASE WHEN EXISTS (SELECT 1 FROM {table} x WHERE x.run_uuid = page.run_uuid) THEN 1 ELSE 0 END")
         };
         // The whole page comes back as one JSON document in one row: the driver hands rows over one by one
-        // between threads, and that, not SQLite, was most of the time of a search.
+        // between threads, and that, not SQLite, was most of the time of a search. Each run is
+        // `[info, params, tags, latest metrics, has inputs, has model inputs, has outputs]`, its info an array
+        // in the order of [`RunInfo`]'s fields, as serde reads a struct from an array.
+        let info = [
+            "page.run_uuid",
+            "page.name",
+            // A string in the record.
+            "CAST(page.experiment_id AS TEXT)",
+            "page.user_id",
+            "page.status",
+            "page.start_time",
+            "page.end_time",
+            "page.artifact_uri",
+            "page.lifecycle_stage",
+        ];
         let fields = [
-            "page.run_uuid".to_string(),
-            "page.name".to_string(),
-            "page.experiment_id".to_string(),
-            "page.user_id".to_string(),
-            "page.status".to_string(),
-            "page.start_time".to_string(),
-            "page.end_time".to_string(),
-            "page.artifact_uri".to_string(),
-            "page.lifecycle_stage".to_string(),
+            b.json_array(&info.join(", ")),
             b.embed_json(&b.json_pairs("params", "run_uuid", "page.run_uuid")),
             b.embed_json(&b.json_pairs("tags", "run_uuid", "page.run_uuid")),
             b.embed_json(&b.json_metrics("latest_metrics", "run_uuid", "page.run_uuid")),
@@ -337,15 +319,7 @@ impl Store {
         ));
         let row = sql.query().fetch_one(self.reader()).await?;
         type PageRow = (
-            String,
-            String,
-            i64,
-            String,
-            String,
-            Option<i64>,
-            Option<i64>,
-            String,
-            String,
+            RunInfo,
             Vec<(String, String)>,
             Vec<(String, String)>,
             Vec<(String, String, i64, i64, i64)>,
@@ -358,45 +332,18 @@ impl Store {
         let mut runs = Vec::with_capacity(page.len());
         let (mut with_inputs, mut with_model_inputs, mut with_outputs) =
             (Vec::new(), Vec::new(), Vec::new());
-        for (
-            run_id,
-            run_name,
-            experiment_id,
-            user_id,
-            status,
-            start_time,
-            end_time,
-            artifact_uri,
-            lifecycle_stage,
-            params,
-            tags,
-            metrics,
-            has_inputs,
-            has_model_inputs,
-            has_outputs,
-        ) in page
-        {
+        for (info, params, tags, metrics, has_inputs, has_model_inputs, has_outputs) in page {
             if has_inputs != 0 {
-                with_inputs.push(run_id.clone());
+                with_inputs.push(info.run_id.clone());
             }
             if has_model_inputs != 0 {
-                with_model_inputs.push(run_id.clone());
+                with_model_inputs.push(info.run_id.clone());
             }
             if has_outputs != 0 {
-                with_outputs.push(run_id.clone());
+                with_outputs.push(info.run_id.clone());
             }
             runs.push(Run {
-                info: RunInfo {
-                    run_id,
-                    run_name,
-                    experiment_id: experiment_id.to_string(),
-                    user_id,
-                    status,
-                    start_time,
-                    end_time,
-                    artifact_uri,
-                    lifecycle_stage,
-                },
+                info,
                 metrics: metrics_from(metrics),
                 params: pairs_from(params),
                 tags: pairs_from(tags),
@@ -405,11 +352,7 @@ impl Store {
                 model_outputs: Vec::new(),
             });
         }
-        let index: HashMap<String, usize> = runs
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.info.run_id.clone(), i))
-            .collect();
+        let index = positions(&runs, |r| r.info.run_id.clone());
         let ids = |v: &[String]| v.iter().map(|k| Arg::Str(k.clone())).collect::<Vec<_>>();
         if !with_inputs.is_empty() {
             let mut sql = Sql::new(
@@ -440,14 +383,7 @@ impl Store {
                     .unwrap_or_default();
                 runs[index[&run_id]].dataset_inputs.push(DatasetInput {
                     tags,
-                    dataset: crate::model::Dataset {
-                        name: get(&row, "name")?,
-                        digest: get(&row, "digest")?,
-                        source_type: get(&row, "source_type")?,
-                        source: get(&row, "source")?,
-                        schema: get(&row, "schema")?,
-                        profile: get(&row, "profile")?,
-                    },
+                    dataset: from_columns!(&row, Dataset { name, digest, source_type, source, schema, profile }),
                 });
             }
         }
@@ -469,10 +405,7 @@ impl Store {
             for row in sql.query().fetch_all(self.reader()).await? {
                 runs[index[&get::<String>(&row, "run_uuid")?]]
                     .model_outputs
-                    .push(ModelOutput {
-                        model_id: get(&row, "model_id")?,
-                        step: get(&row, "step")?,
-                    });
+                    .push(from_columns!(&row, ModelOutput { model_id, step }));
             }
         }
         Ok(runs)
@@ -507,12 +440,12 @@ fn metrics_from(points: Vec<(String, String, i64, i64, i64)>) -> Vec<Metric> {
 }
 
 /// Fails unless the run exists and is active; returns its experiment id.
-pub(crate) async fn check_active(tx: &mut Transaction<'_, Any>, run_id: &str) -> Result<i64> {
-    let row = sqlx::query("SELECT lifecycle_stage, experiment_id FROM runs WHERE run_uuid = $1")
-        .bind(run_id)
+pub(crate) async fn check_active(tx: &mut Tx<'_>, run_id: &str) -> Result<i64> {
+    let text = "SELECT lifecycle_stage, experiment_id FROM runs WHERE run_uuid = $1";
+    let row = statement(text, &[run_id.into()])
         .fetch_optional(&mut **tx)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("Run with id={run_id}")))?;
+        .ok_or_else(|| run_not_found(run_id))?;
     let stage: String = get(&row, "lifecycle_stage")?;
     if stage != ACTIVE {
         return Err(StoreError::InactiveRun {
@@ -525,7 +458,7 @@ pub(crate) async fn check_active(tx: &mut Transaction<'_, Any>, run_id: &str) ->
 
 /// Upserts a run's tags, last value winning within the list.
 pub(crate) async fn upsert_tags(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut Tx<'_>,
     run_id: &str,
     tags: &[Tag],
 ) -> Result<()> {

@@ -142,6 +142,21 @@ impl Target {
     }
 }
 
+/// The SQL of one page of a search: `select` (`SELECT … FROM <table> <alias>`), the joins its order needs,
+/// then `conditions` (the `WHERE` and the search's own conditions), the query's clauses, its order and its page.
+pub(crate) fn page(
+    target: &Target,
+    select: &str,
+    query: &Query,
+    conditions: impl FnOnce(&mut Sql),
+) -> Result<Sql> {
+    let mut sql = Sql::new(select);
+    let order = order_joins(target, &query.order_by, &mut sql)?;
+    conditions(&mut sql);
+    clauses_and_page(target, query, &order, &mut sql)?;
+    Ok(sql)
+}
+
 /// What every search writes after its `WHERE` and its own conditions: the query's clauses (each after
 /// `AND`), then its order and page.
 pub(crate) fn clauses_and_page(target: &Target, query: &Query, order: &[SortKey], sql: &mut Sql) -> Result<()> {

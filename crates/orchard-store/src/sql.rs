@@ -3,7 +3,9 @@
 
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::Any;
+use sqlx::{Any, Executor};
+
+use crate::error::Result;
 
 /// A transaction on either engine.
 pub(crate) type Tx<'a> = sqlx::Transaction<'a, Any>;
@@ -13,6 +15,84 @@ pub(crate) enum Arg {
     Str(String),
     I64(i64),
     F64(f64),
+    /// NULL in a text column, and in an integer one: PostgreSQL declares the type of every parameter, so a
+    /// NULL says what it stands for (as binding a `None::<&str>` or `None::<i64>` does).
+    NullStr,
+    NullI64,
+}
+
+impl From<&str> for Arg {
+    fn from(s: &str) -> Arg {
+        Arg::Str(s.to_string())
+    }
+}
+
+impl From<&String> for Arg {
+    fn from(s: &String) -> Arg {
+        Arg::Str(s.clone())
+    }
+}
+
+impl From<String> for Arg {
+    fn from(s: String) -> Arg {
+        Arg::Str(s)
+    }
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Arg {
+        Arg::I64(v)
+    }
+}
+
+impl From<f64> for Arg {
+    fn from(v: f64) -> Arg {
+        Arg::F64(v)
+    }
+}
+
+/// Flags are integers on both engines (SQLite has no boolean): 1 or 0.
+impl From<bool> for Arg {
+    fn from(v: bool) -> Arg {
+        Arg::I64(i64::from(v))
+    }
+}
+
+impl From<Option<&str>> for Arg {
+    fn from(v: Option<&str>) -> Arg {
+        v.map_or(Arg::NullStr, Arg::from)
+    }
+}
+
+impl From<Option<i64>> for Arg {
+    fn from(v: Option<i64>) -> Arg {
+        v.map_or(Arg::NullI64, Arg::I64)
+    }
+}
+
+/// Binds `args` to `$1, $2, …` in order.
+fn bind_all<'q>(mut q: Query<'q, Any, AnyArguments<'q>>, args: &'q [Arg]) -> Query<'q, Any, AnyArguments<'q>> {
+    for a in args {
+        q = match a {
+            Arg::Str(s) => q.bind(s.as_str()),
+            Arg::I64(v) => q.bind(*v),
+            Arg::F64(v) => q.bind(*v),
+            Arg::NullStr => q.bind(None::<&str>),
+            Arg::NullI64 => q.bind(None::<i64>),
+        };
+    }
+    q
+}
+
+/// A statement written whole, with its own `$1, $2, …`, and the arguments for them in order: what most reads
+/// and writes are. Run on a pool or, as `&mut **tx`, inside a transaction.
+pub(crate) fn statement<'q>(text: &'q str, args: &'q [Arg]) -> Query<'q, Any, AnyArguments<'q>> {
+    bind_all(sqlx::query(text), args)
+}
+
+/// Runs a [`statement`]; returns how many rows it changed.
+pub(crate) async fn exec<'c>(on: impl Executor<'c, Database = Any>, text: &str, args: &[Arg]) -> Result<u64> {
+    Ok(statement(text, args).execute(on).await?.rows_affected())
 }
 
 #[derive(Default, Debug)]
@@ -124,15 +204,7 @@ impl Sql {
     }
 
     pub fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
-        let mut q = sqlx::query(&self.text);
-        for a in &self.args {
-            q = match a {
-                Arg::Str(s) => q.bind(s.as_str()),
-                Arg::I64(v) => q.bind(*v),
-                Arg::F64(v) => q.bind(*v),
-            };
-        }
-        q
+        bind_all(sqlx::query(&self.text), &self.args)
     }
 }
 

@@ -39,3 +39,25 @@ where
     use sqlx::Row;
     Ok(row.try_get(col)?)
 }
+
+/// A column that is an INTEGER on PostgreSQL (which the driver reads as `i32`) and an integer on SQLite (`i64`).
+pub(crate) fn int(row: &AnyRow, col: &str) -> Result<i64> {
+    get::<i64>(row, col).or_else(|_| get::<i32>(row, col).map(i64::from))
+}
+
+/// Like [`int`], for a column that may be NULL.
+pub(crate) fn optional_int(row: &AnyRow, col: &str) -> Result<Option<i64>> {
+    get::<Option<i64>>(row, col).or_else(|_| get::<Option<i32>>(row, col).map(|v| v.map(i64::from)))
+}
+
+/// `T { field: get(row, "field")?, … }`: a record whose fields are read from the columns of the same names,
+/// each name written once. The fields after `;` are given as written: those read otherwise, or not at all.
+macro_rules! from_columns {
+    ($row:expr, $T:ident { $($col:ident),+ $(; $($field:ident: $value:expr),* $(,)?)? }) => {
+        $T {
+            $($col: $crate::values::get($row, stringify!($col))?,)+
+            $($($field: $value,)*)?
+        }
+    };
+}
+pub(crate) use from_columns;

@@ -40,6 +40,19 @@ fn q(exp: i64, clauses: Vec<Clause>, order_by: Vec<OrderBy>) -> Query {
     }
 }
 
+/// Experiments whose name is `cmp` `pattern`, ten at most.
+fn names_matching(cmp: Comparator, pattern: &str) -> Query {
+    Query {
+        clauses: vec![Clause {
+            field: Field::Attribute(Attribute::Name),
+            comparator: cmp,
+            value: Value::Str(pattern.into()),
+        }],
+        limit: 10,
+        ..Default::default()
+    }
+}
+
 fn ids(runs: &[orchard_store::Run]) -> Vec<&str> {
     runs.iter().map(|r| r.info.run_id.as_str()).collect()
 }
@@ -111,40 +124,16 @@ on_both!(experiments_lifecycle, |db| {
     assert!(s.delete_experiment_tag(n, "team").await.unwrap());
     assert!(!s.delete_experiment_tag(n, "team").await.unwrap());
 
-    let by_name = Query {
-        clauses: vec![Clause {
-            field: Field::Attribute(Attribute::Name),
-            comparator: Comparator::Like,
-            value: Value::Str("iris%".into()),
-        }],
-        limit: 10,
-        ..Default::default()
-    };
+    let by_name = names_matching(Comparator::Like, "iris%");
     let found = s.search_experiments(&by_name).await.unwrap();
     assert_eq!(
         found.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
         vec!["iris2"]
     );
     // LIKE is case-sensitive on both engines; ILIKE is not.
-    let upper = Query {
-        clauses: vec![Clause {
-            field: Field::Attribute(Attribute::Name),
-            comparator: Comparator::Like,
-            value: Value::Str("IRIS%".into()),
-        }],
-        limit: 10,
-        ..Default::default()
-    };
+    let upper = names_matching(Comparator::Like, "IRIS%");
     assert!(s.search_experiments(&upper).await.unwrap().is_empty());
-    let ilike = Query {
-        clauses: vec![Clause {
-            field: Field::Attribute(Attribute::Name),
-            comparator: Comparator::ILike,
-            value: Value::Str("IRIS%".into()),
-        }],
-        limit: 10,
-        ..Default::default()
-    };
+    let ilike = names_matching(Comparator::ILike, "IRIS%");
     assert_eq!(s.search_experiments(&ilike).await.unwrap().len(), 1);
 });
 
@@ -276,30 +265,12 @@ on_both!(search_runs_in_sql, |db| {
     let a = run(s, exp, "a", 100).await;
     let b = run(s, exp, "b", 200).await;
     let c = run(s, exp, "c", 300).await;
-    s.log_batch(
-        &a,
-        &[Metric::new("acc", 0.9, 1, 0)],
-        &[Tag::new("model", "gbt")],
-        &[Tag::new("team", "x")],
-    )
-    .await
-    .unwrap();
-    s.log_batch(
-        &b,
-        &[Metric::new("acc", 0.5, 1, 0)],
-        &[Tag::new("model", "linear")],
-        &[],
-    )
-    .await
-    .unwrap();
-    s.log_batch(
-        &c,
-        &[Metric::new("acc", f64::NAN, 1, 0)],
-        &[Tag::new("model", "GBT-large")],
-        &[],
-    )
-    .await
-    .unwrap();
+    for (r, acc, model) in [(&a, 0.9, "gbt"), (&b, 0.5, "linear"), (&c, f64::NAN, "GBT-large")] {
+        let tags = if r == &a { vec![Tag::new("team", "x")] } else { vec![] };
+        s.log_batch(r, &[Metric::new("acc", acc, 1, 0)], &[Tag::new("model", model)], &tags)
+            .await
+            .unwrap();
+    }
 
     let clause = |field, comparator, value| Clause {
         field,
@@ -308,159 +279,53 @@ on_both!(search_runs_in_sql, |db| {
     };
     let metric = |k: &str| Field::Metric(k.into());
     let param = |k: &str| Field::Param(k.into());
+    let attribute = Field::Attribute;
+    // The runs of `exp` that pass `clauses`, and all of them in the order of `field`.
+    let find = async |clauses: Vec<Clause>| s.search_runs(&q(exp, clauses, vec![])).await.unwrap();
+    let sorted = async |field: Field, ascending: bool| {
+        s.search_runs(&q(exp, vec![], vec![OrderBy { field, ascending }]))
+            .await
+            .unwrap()
+    };
 
     // Default order: newest first.
     assert_eq!(
         ids(&s.search_runs(&q(exp, vec![], vec![])).await.unwrap()),
         vec!["c", "b", "a"]
     );
-    let hits = s
-        .search_runs(&q(
-            exp,
-            vec![clause(metric("acc"), Comparator::Gt, Value::Num(0.6))],
-            vec![],
-        ))
-        .await
-        .unwrap();
+    let hits = find(vec![clause(metric("acc"), Comparator::Gt, Value::Num(0.6))]).await;
     assert_eq!(ids(&hits), vec!["a"]);
     // NaN satisfies no comparison but !=.
-    let ne = s
-        .search_runs(&q(
-            exp,
-            vec![clause(metric("acc"), Comparator::Ne, Value::Num(0.9))],
-            vec![],
-        ))
-        .await
-        .unwrap();
+    let ne = find(vec![clause(metric("acc"), Comparator::Ne, Value::Num(0.9))]).await;
     assert_eq!(ids(&ne), vec!["c", "b"]);
-    let like = s
-        .search_runs(&q(
-            exp,
-            vec![clause(
-                param("model"),
-                Comparator::Like,
-                Value::Str("gbt%".into()),
-            )],
-            vec![],
-        ))
-        .await
-        .unwrap();
+    let like = find(vec![clause(param("model"), Comparator::Like, Value::Str("gbt%".into()))]).await;
     assert_eq!(ids(&like), vec!["a"]);
-    let ilike = s
-        .search_runs(&q(
-            exp,
-            vec![clause(
-                param("model"),
-                Comparator::ILike,
-                Value::Str("gbt%".into()),
-            )],
-            vec![],
-        ))
-        .await
-        .unwrap();
+    let ilike = find(vec![clause(param("model"), Comparator::ILike, Value::Str("gbt%".into()))]).await;
     assert_eq!(ids(&ilike), vec!["c", "a"]);
-    let both = s
-        .search_runs(&q(
-            exp,
-            vec![
-                clause(metric("acc"), Comparator::Ge, Value::Num(0.5)),
-                clause(param("model"), Comparator::Ne, Value::Str("gbt".into())),
-            ],
-            vec![],
-        ))
-        .await
-        .unwrap();
+    let both = find(vec![
+        clause(metric("acc"), Comparator::Ge, Value::Num(0.5)),
+        clause(param("model"), Comparator::Ne, Value::Str("gbt".into())),
+    ])
+    .await;
     assert_eq!(ids(&both), vec!["b"]);
-    let no_team = s
-        .search_runs(&q(
-            exp,
-            vec![clause(
-                Field::Tag("team".into()),
-                Comparator::IsNull,
-                Value::None,
-            )],
-            vec![],
-        ))
-        .await
-        .unwrap();
+    let no_team = find(vec![clause(Field::Tag("team".into()), Comparator::IsNull, Value::None)]).await;
     assert_eq!(ids(&no_team), vec!["c", "b"]);
-    let in_list = s
-        .search_runs(&q(
-            exp,
-            vec![clause(
-                Field::Attribute(Attribute::RunId),
-                Comparator::In,
-                Value::List(vec!["a".into(), "c".into()]),
-            )],
-            vec![],
-        ))
-        .await
-        .unwrap();
+    let a_or_c = Value::List(vec!["a".into(), "c".into()]);
+    let in_list = find(vec![clause(attribute(Attribute::RunId), Comparator::In, a_or_c)]).await;
     assert_eq!(ids(&in_list), vec!["c", "a"]);
-    let by_time = s
-        .search_runs(&q(
-            exp,
-            vec![clause(
-                Field::Attribute(Attribute::StartTime),
-                Comparator::Lt,
-                Value::Num(250.0),
-            )],
-            vec![],
-        ))
-        .await
-        .unwrap();
+    let by_time = find(vec![clause(attribute(Attribute::StartTime), Comparator::Lt, Value::Num(250.0))]).await;
     assert_eq!(ids(&by_time), vec!["b", "a"]);
-    let by_name = s
-        .search_runs(&q(
-            exp,
-            vec![clause(
-                Field::Attribute(Attribute::RunName),
-                Comparator::Eq,
-                Value::Str("name-b".into()),
-            )],
-            vec![],
-        ))
-        .await
-        .unwrap();
+    let name_b = Value::Str("name-b".into());
+    let by_name = find(vec![clause(attribute(Attribute::RunName), Comparator::Eq, name_b)]).await;
     assert_eq!(ids(&by_name), vec!["b"]);
 
     // Ordering by a metric: real values first (in the asked direction), then NaN, then runs without it.
     let d = run(s, exp, "d", 400).await;
-    let asc = s
-        .search_runs(&q(
-            exp,
-            vec![],
-            vec![OrderBy {
-                field: metric("acc"),
-                ascending: true,
-            }],
-        ))
-        .await
-        .unwrap();
+    let asc = sorted(metric("acc"), true).await;
     assert_eq!(ids(&asc), vec!["b", "a", "c", d.as_str()]);
-    let desc = s
-        .search_runs(&q(
-            exp,
-            vec![],
-            vec![OrderBy {
-                field: metric("acc"),
-                ascending: false,
-            }],
-        ))
-        .await
-        .unwrap();
+    let desc = sorted(metric("acc"), false).await;
     assert_eq!(ids(&desc), vec!["a", "b", "c", "d"]);
-    let by_param = s
-        .search_runs(&q(
-            exp,
-            vec![],
-            vec![OrderBy {
-                field: param("model"),
-                ascending: true,
-            }],
-        ))
-        .await
-        .unwrap();
+    let by_param = sorted(param("model"), true).await;
     assert_eq!(ids(&by_param), vec!["c", "a", "b", "d"]);
 
     // Paging and view types.

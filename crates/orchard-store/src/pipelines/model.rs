@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 
-use crate::values::get;
+use crate::values::{from_columns, get, int, optional_int};
 use crate::error::Result;
 
 pub const QUEUED: &str = "QUEUED";
@@ -100,6 +100,11 @@ pub(super) const RUN_COLUMNS: &str = "run_id, project, targets, overrides, optio
 pub(super) const STAGE_COLUMNS: &str = "run_id, stage, position, status, attempts, exit_code, error, start_ms, end_ms, \
     stdout, stderr, tracking_run_id, worker, lease_until_ms";
 
+/// The pipeline run whose id is `$1`.
+pub(super) fn run_by_id() -> String {
+    format!("SELECT {RUN_COLUMNS} FROM pipeline_runs WHERE run_id = $1")
+}
+
 pub(super) fn list_from_json(text: &str) -> Vec<String> {
     serde_json::from_str(text).unwrap_or_default()
 }
@@ -109,50 +114,28 @@ pub(super) fn list_to_json(items: &[String]) -> String {
 }
 
 pub(super) fn run_from_row(row: &AnyRow) -> Result<PipelineRun> {
-    Ok(PipelineRun {
-        run_id: get(row, "run_id")?,
-        project: get(row, "project")?,
+    Ok(from_columns!(row, PipelineRun {
+        run_id, project, options, status, tracking_run_id, schedule, created_ms, start_ms, end_ms;
         targets: list_from_json(&get::<String>(row, "targets")?),
         overrides: list_from_json(&get::<String>(row, "overrides")?),
-        options: get(row, "options")?,
-        status: get(row, "status")?,
-        tracking_run_id: get(row, "tracking_run_id")?,
-        schedule: get(row, "schedule")?,
-        created_ms: get(row, "created_ms")?,
-        start_ms: get(row, "start_ms")?,
-        end_ms: get(row, "end_ms")?,
-    })
+    }))
 }
 
 pub(super) fn stage_from_row(row: &AnyRow) -> Result<StageRun> {
-    Ok(StageRun {
-        run_id: get(row, "run_id")?,
-        stage: get(row, "stage")?,
-        position: get::<i64>(row, "position").or_else(|_| get::<i32>(row, "position").map(i64::from))?,
-        status: get(row, "status")?,
-        attempts: get::<i64>(row, "attempts").or_else(|_| get::<i32>(row, "attempts").map(i64::from))?,
-        exit_code: get::<Option<i64>>(row, "exit_code")
-            .or_else(|_| get::<Option<i32>>(row, "exit_code").map(|c| c.map(i64::from)))?,
-        error: get(row, "error")?,
-        start_ms: get(row, "start_ms")?,
-        end_ms: get(row, "end_ms")?,
-        stdout: get(row, "stdout")?,
-        stderr: get(row, "stderr")?,
-        tracking_run_id: get(row, "tracking_run_id")?,
-        worker: get(row, "worker")?,
-        lease_until_ms: get(row, "lease_until_ms")?,
-    })
+    Ok(from_columns!(row, StageRun {
+        run_id, stage, status, error, start_ms, end_ms, stdout, stderr, tracking_run_id, worker,
+        lease_until_ms;
+        position: int(row, "position")?,
+        attempts: int(row, "attempts")?,
+        exit_code: optional_int(row, "exit_code")?,
+    }))
 }
 
 pub(super) fn schedule_from_row(row: &AnyRow) -> Result<Schedule> {
-    Ok(Schedule {
-        name: get(row, "name")?,
-        cron: get(row, "cron")?,
-        project: get(row, "project")?,
+    Ok(from_columns!(row, Schedule {
+        name, cron, project, next_ms, created_ms;
         targets: list_from_json(&get::<String>(row, "targets")?),
         overrides: list_from_json(&get::<String>(row, "overrides")?),
-        enabled: get::<i64>(row, "enabled").or_else(|_| get::<i32>(row, "enabled").map(i64::from))? != 0,
-        next_ms: get(row, "next_ms")?,
-        created_ms: get(row, "created_ms")?,
-    })
+        enabled: int(row, "enabled")? != 0,
+    }))
 }
