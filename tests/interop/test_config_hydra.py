@@ -31,6 +31,7 @@ CASES = [
     ("app", ["params.drop=${data.path}", "data.path=/abs/path/file.csv"]),
     ("app", ["+db@backup=mysql"]),
     ("app", ["~model"]),
+    ("app", ["~server=apache"]),
     ("app", ["params.drop= spaced value  "]),
     ("app", ["params.drop=esc\\,aped"]),
     ("pkg", []),
@@ -50,6 +51,7 @@ ERROR_CASES = [
     ("app", ["params.learning_rate=0.1,0.2"], "Ambiguous value for argument"),
     ("app", ["params.x=[1,2"], None),
     ("app", ["~params.nope"], "Could not delete from config"),
+    ("app", ["~server=nginx"], "Could not delete 'server=nginx'. No match in the defaults list"),
     ("pkg", ["+env=dev"], "Multiple values for env"),
 ]
 

@@ -279,6 +279,23 @@ def test_an_interrupted_pull_is_completed_by_rerunning_it(tools, tmp_path):
     assert tools.dvc(clone, "status").stdout.strip() == "Data and pipelines are up to date."
 
 
+def test_add_removes_what_a_killed_add_left_in_the_cache(tools, tmp_path):
+    root = tmp_path / "r"
+    new_repo(tools, root, "orchard")
+    tmp = root / ".dvc" / "cache" / ".orchard-tmp"
+    tmp.mkdir(parents=True)
+    pid_max = int(pathlib.Path("/proc/sys/kernel/pid_max").read_text())
+    dead = next(p for p in range(pid_max - 1, 1, -1) if not pathlib.Path(f"/proc/{p}").exists())
+    abandoned = tmp / f".object.orchard-tmp.{dead}.0"
+    abandoned.write_bytes(b"half an object")
+    # A file of a process that still runs (this test's own) may be another add writing: it stays.
+    in_use = tmp / f".object.orchard-tmp.{os.getpid()}.0"
+    in_use.write_bytes(b"being written")
+    tools.orchard(root, "add", "data.csv")
+    assert not abandoned.exists()
+    assert in_use.exists()
+
+
 def test_legacy_dvc2_files_are_read(tools, tmp_path):
     o = tmp_path / "o"
     new_repo(tools, o, "orchard")

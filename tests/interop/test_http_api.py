@@ -154,6 +154,48 @@ def test_artifact_proxy_does_not_follow_links_out_of_its_root(orchard, tmp_path_
     assert requests.get(f"{base}/1/inside.txt").content == b"in"
 
 
+def test_relative_artifact_locations_are_made_absolute(orchard):
+    workdir = pathlib.Path(orchard.workdir)
+    for given, stored in [
+        ("rel/arts", str(workdir / "rel" / "arts")),
+        ("file:rel2", f"file://{workdir / 'rel2'}"),
+        ("/abs/arts", "/abs/arts"),
+        ("file:///abs/uri", "file:///abs/uri"),
+        ("s3://bucket/arts", "s3://bucket/arts"),
+    ]:
+        exp = post(orchard, "experiments/create", {"name": f"loc {given}", "artifact_location": given}).json()["experiment_id"]
+        assert get(orchard, "experiments/get", experiment_id=exp).json()["experiment"]["artifact_location"] == stored
+
+
+def test_listing_a_local_root_without_the_proxy(backend_uri, tmp_path):
+    """With --no-serve-artifacts the server still lists a file:// root where it is (as MLflow's does), and a
+    path leaving it is invalid there too."""
+    from conftest import OrchardServer
+
+    server = OrchardServer(tmp_path, backend_uri, extra_args=["--no-serve-artifacts"]).start()
+    try:
+        root = tmp_path / "direct"
+        exp = post(server, "experiments/create", {"name": "direct", "artifact_location": f"file://{root}"}).json()["experiment_id"]
+        run = post(server, "runs/create", {"experiment_id": exp}).json()["run"]["info"]
+        folder = pathlib.Path(run["artifact_uri"].removeprefix("file://"))
+        (folder / "plots").mkdir(parents=True)
+        (folder / "plots" / "loss.png").write_bytes(b"png")
+        list_url = f"{server.url}/api/2.0/mlflow/artifacts/list"
+        listing = requests.get(list_url, params={"run_id": run["run_id"], "path": "plots"}).json()
+        assert listing["files"] == [{"path": "plots/loss.png", "is_dir": False, "file_size": 3}]
+        r = requests.get(list_url, params={"run_id": run["run_id"], "path": "../escape"})
+        assert r.status_code == 400 and r.json() == {"error_code": "INVALID_PARAMETER_VALUE", "message": "Invalid path"}
+
+        model = requests.post(f"{server.url}/api/2.0/mlflow/logged-models", json={"experiment_id": exp, "name": "m"}).json()["model"]["info"]
+        model_dir = pathlib.Path(model["artifact_uri"].removeprefix("file://"))
+        model_dir.mkdir(parents=True)
+        (model_dir / "MLmodel").write_text("flavors: {}\n")
+        listed = requests.get(f"{server.url}/api/2.0/mlflow/logged-models/{model['model_id']}/artifacts/directories").json()
+        assert [f["path"] for f in listed["files"]] == ["MLmodel"]
+    finally:
+        server.stop()
+
+
 def test_artifact_proxy_round_trip(orchard):
     base = f"{orchard.url}/api/2.0/mlflow-artifacts/artifacts"
     payload = bytes(range(256)) * 4096  # 1 MiB
@@ -169,6 +211,22 @@ def test_artifact_proxy_round_trip(orchard):
     assert requests.get(f"{base}/1/run/artifacts/data/missing.txt").status_code == 404
     assert requests.delete(f"{base}/1/run/artifacts/data").ok
     assert requests.get(base, params={"path": "1/run/artifacts"}).json() == {}
+
+
+def test_a_logged_models_metrics_and_versions_read_as_mlflow_writes_them(orchard):
+    exp, run_id = new_run(orchard)
+    model_id = requests.post(f"{orchard.url}/api/2.0/mlflow/logged-models",
+                             json={"experiment_id": exp, "name": "clf", "source_run_id": run_id}).json()["model"]["info"]["model_id"]
+    metric = {"key": "acc", "value": 0.9, "timestamp": 1, "step": 0, "model_id": model_id}
+    assert post(orchard, "runs/log-batch", {"run_id": run_id, "metrics": [metric]}).ok
+    model = requests.get(f"{orchard.url}/api/2.0/mlflow/logged-models/{model_id}").json()["model"]
+    assert model["data"]["metrics"][0]["model_id"] == model_id, "a model's metrics name the model"
+
+    post(orchard, "registered-models/create", {"name": "clf"})
+    assert post(orchard, "model-versions/create", {"name": "clf", "source": f"models:/{model_id}", "model_id": model_id}).ok
+    tags = requests.get(f"{orchard.url}/api/2.0/mlflow/logged-models/{model_id}").json()["model"]["info"]["tags"]
+    # The version as a number, in json.dumps' spacing: the text MLflow's server stores.
+    assert {"key": "mlflow.modelVersions", "value": '[{"name": "clf", "version": 1}]'} in tags
 
 
 def test_ajax_routes_server_info_and_health(orchard):

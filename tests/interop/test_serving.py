@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import socket
 import subprocess
 
 import numpy as np
@@ -263,6 +264,43 @@ def test_predict_with_feature_spec_nested_fields_and_bad_input(tmp_path):
     assert all(r["latency_us"] > 0 for r in records)
 
 
+def announce(url: str, path: str, length: int) -> str:
+    """Sends only the headers of a POST announcing `length` bytes with `Expect: 100-continue`; the answer's head."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {length}\r\nExpect: 100-continue\r\n\r\n".encode()
+        )
+        return conn.recv(65536).decode(errors="replace")
+
+
+def test_oversized_bodies_are_refused_from_their_headers_and_oip_values_fit_their_type(tmp_path):
+    d, booster, x = iris_model_dir(tmp_path)
+    server = ModelServer(tmp_path, str(d), "--max-request-bytes", "4096")
+    try:
+        for path in ["/predict", "/invocations", "/v2/models/iris-model/infer"]:
+            head = announce(server.url, path, 10_000_000)
+            assert head.startswith("HTTP/1.1 413"), (path, head[:200])
+            assert "100 Continue" not in head, "the client must not be asked to upload it"
+        assert announce(server.url, "/v2/models/iris-model/infer", 10_000_000).rstrip().endswith('"error":"the request body is larger than the limit of 4096 bytes"}')
+
+        def infer(datatype, data):
+            body = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": datatype, "data": data}]}
+            return server.post("/v2/models/iris-model/infer", json=body)
+
+        assert infer("INT8", [5, 3, 1, 0]).status_code == 200
+        for datatype, data in [("INT8", [1000, 3, 1, 0]), ("UINT8", [-1, 3, 1, 0]), ("INT32", [5.5, 3, 1, 0]), ("FP16", [1e6, 3, 1, 0])]:
+            r = infer(datatype, data)
+            assert r.status_code == 400 and f"out of range for {datatype}" in r.json()["error"], (datatype, r.text)
+        r = requests.get(server.url + "/predict", timeout=5)
+        assert r.status_code == 405 and r.json()["message"] == "Method GET is not allowed for /predict"
+        r = requests.get(server.url + "/v2/models/iris-model/infer", timeout=5)
+        assert r.status_code == 405 and "error" in r.json()
+    finally:
+        server.stop()
+
+
 def test_open_inference_protocol_client(tmp_path):
     import tritonclient.http as httpclient
 
@@ -324,6 +362,8 @@ def test_gateway_serves_the_champion_and_follows_the_alias(backend_uri, tmp_path
         np.testing.assert_allclose(r.json()["predictions"][0], versions[1][1].predict(frame)[0], rtol=0, atol=TOL)
         r = requests.post(f"{server.url}/models/unknown/predict", json=row, timeout=30)
         assert r.status_code == 404
+        r = requests.get(f"{server.url}/models/iris/predict", timeout=30)
+        assert r.status_code == 405 and r.json()["message"] == "Method GET is not allowed for /models/iris/predict"
         metrics = requests.get(f"{server.url}/models/metrics", timeout=30).text
         assert 'orchard_model_info{model="iris",version="2"} 1' in metrics
 

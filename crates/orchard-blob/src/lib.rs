@@ -345,6 +345,16 @@ impl BlobStore {
     }
 }
 
+/// The folder a local artifact location names (`file:///…` or a path), `None` for a remote store.
+pub fn local_folder(uri: &str) -> Option<std::path::PathBuf> {
+    // `s3://…`, `mlflow-artifacts:/…`: a scheme other than `file` names no local folder.
+    let scheme = uri.split_once(':').map(|(s, _)| s).filter(|s| s.len() > 1 && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)));
+    if scheme.is_some_and(|s| !s.eq_ignore_ascii_case("file")) {
+        return None;
+    }
+    local_path(uri).ok().map(std::path::PathBuf::from)
+}
+
 fn local_path(uri: &str) -> Result<String> {
     if let Some(rest) = uri.strip_prefix("file://") {
         // file:///abs/path → /abs/path; file://localhost/abs too.

@@ -398,10 +398,18 @@ impl<'a> Composer<'a> {
                     self.seen.push(key);
                     let mut options = d.options.clone();
                     if let Some(choice) = self.choice_for(&group_abs, d.package.as_deref()) {
-                        choice.used = true;
-                        match &choice.option {
-                            Some(o) => options = o.clone(),
-                            None => options = vec![],
+                        match (choice.kind, &choice.option) {
+                            // A deletion naming another option than the one chosen leaves the entry, and stays
+                            // unused: Hydra then refuses it.
+                            (OverrideKind::Delete, Some(name)) if *name != options => {}
+                            (OverrideKind::Delete, _) | (_, None) => {
+                                choice.used = true;
+                                options = vec![];
+                            }
+                            (_, Some(o)) => {
+                                choice.used = true;
+                                options = o.clone();
+                            }
                         }
                     }
                     if options.iter().any(|o| o == "???") {
@@ -517,6 +525,8 @@ pub fn compose_parsed(
         }
         if is_group(dir, &o.key) {
             let option = match (&o.kind, &o.value) {
+                // `~group` deletes whatever is chosen; `~group=name` only that option (kept to compare).
+                (OverrideKind::Delete, Some(Value::Single(Node::Str(s)))) => Some(vec![s.clone()]),
                 (OverrideKind::Delete, _) => None,
                 (_, Some(Value::Single(Node::Str(s)))) => Some(vec![s.clone()]),
                 (_, Some(Value::Single(Node::List(items)))) => Some(
@@ -559,6 +569,17 @@ pub fn compose_parsed(
     let mut order = Vec::new();
     composer.expand(config_name, "", "", "", None, true, &mut order)?;
     for c in &composer.choices {
+        if !c.used && c.kind == OverrideKind::Delete {
+            let key = match &c.package {
+                Some(p) => format!("{}@{p}", c.group),
+                None => c.group.clone(),
+            };
+            let desc = match &c.option {
+                Some(name) => format!("{key}={}", name.join(",")),
+                None => key,
+            };
+            return Err(ConfigError::NoMatch(format!("Could not delete '{desc}'. No match in the defaults list")));
+        }
         if !c.used && c.kind != OverrideKind::Add {
             let options = group_options(dir, &c.group);
             return Err(ConfigError::Override(crate::overrides::OverrideError {

@@ -32,6 +32,27 @@ pub struct Cache {
     no_reflink: AtomicBool,
     /// Folders known to exist, so that thousands of objects cost one `mkdir` per folder, not per object.
     made_dirs: Mutex<HashSet<PathBuf>>,
+    /// The leftovers of killed processes are looked for once per process, before its first temporary file.
+    swept: std::sync::Once,
+}
+
+/// Removes the temporary files that a killed `orchard data` left in the cache (`.object.orchard-tmp.<pid>.<n>`):
+/// those whose process is gone. Another process may be writing into the same cache right now, so a file of a
+/// live process stays.
+fn sweep_abandoned(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name.to_string_lossy().split(".orchard-tmp.").nth(1).and_then(|rest| rest.split('.').next()?.parse::<u32>().ok());
+        if pid.is_some_and(|pid| pid != std::process::id() && !process_alive(pid)) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether a process of that id runs (Linux's `/proc`; elsewhere every process is assumed alive).
+fn process_alive(pid: u32) -> bool {
+    !cfg!(target_os = "linux") || Path::new("/proc").join(pid.to_string()).exists()
 }
 
 /// What checking an object found.
@@ -51,6 +72,7 @@ impl Cache {
             state,
             no_reflink: AtomicBool::new(false),
             made_dirs: Mutex::new(HashSet::new()),
+            swept: std::sync::Once::new(),
         }
     }
 
@@ -78,6 +100,7 @@ impl Cache {
     pub fn temp_path(&self) -> Result<PathBuf> {
         let dir = self.tmp_dir();
         self.ensure_dir(&dir)?;
+        self.swept.call_once(|| sweep_abandoned(&dir));
         Ok(fsutil::temp_path_for(&dir.join("object")))
     }
 

@@ -193,31 +193,8 @@ pub fn dir_oid(listing: &[u8]) -> String {
     format!("{}.dir", md5_bytes(listing))
 }
 
-/// A JSON string as Python's `json.dumps` writes it with `ensure_ascii=True`: short escapes for the usual
-/// controls, `\u00XX` for the others and for DEL, and every non-ASCII character as `\uXXXX` (UTF-16 surrogate
-/// pairs beyond the BMP), lowercase hex.
-pub fn push_json_ascii(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
-            _ => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-        }
-    }
-    out.push('"');
-}
+pub use orchard_yaml::python::push_json_ascii;
+
 
 /// Reads a `.dir` object back. DVC's readers accept any JSON list of objects with `md5` and `relpath`; so does
 /// this one, and anything else is refused rather than guessed at.

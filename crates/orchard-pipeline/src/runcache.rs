@@ -22,44 +22,6 @@ pub fn cacheable(stage: &Stage) -> bool {
         && stage.outs.iter().all(|o| !o.persist && (o.cache || o.kind != OutKind::Out))
 }
 
-/// Python's `json.dumps(value, sort_keys=True)`: `", "` and `": "` separators, non-ASCII escaped.
-fn dumps(v: &serde_json::Value, out: &mut String) {
-    use serde_json::Value;
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => out.push_str(&i.to_string()),
-            (None, Some(f)) => out.push_str(&orchard_yaml::python::float_repr(f)),
-            _ => out.push_str(&n.to_string()),
-        },
-        Value::String(s) => orchard_data::hash::push_json_ascii(out, s),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                dumps(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                dumps(&serde_json::Value::String(k.clone()), out);
-                out.push_str(": ");
-                dumps(&m[k], out);
-            }
-            out.push('}');
-        }
-    }
-}
 
 /// The entry as DVC hashes it: sizes and file counts left out; outputs as paths only for the key.
 fn hashed(e: &LockEntry, outs_as_paths: bool) -> String {
@@ -107,7 +69,7 @@ fn hashed(e: &LockEntry, outs_as_paths: bool) -> String {
         m.insert("outs".into(), outs);
     }
     let mut text = String::new();
-    dumps(&Value::Object(m), &mut text);
+    text.push_str(&orchard_yaml::python::json_dumps(&Value::Object(m), true));
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
@@ -181,14 +143,3 @@ pub fn restore(project: &Project, stage: &Stage, e: &LockEntry) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_like_python() {
-        let mut s = String::new();
-        dumps(&serde_json::json!({"b": [1, 2.5, "é"], "a": {"y": null, "x": true}}), &mut s);
-        assert_eq!(s, r#"{"a": {"x": true, "y": null}, "b": [1, 2.5, "\u00e9"]}"#);
-    }
-}

@@ -378,7 +378,10 @@ pub fn v2_inputs(model: &Model, body: &Json) -> Result<Rows, InputError> {
             ("BOOL", Json::Bool(b)) => Ok(Value::Bool(*b)),
             // JSON has no NaN: null stands for a missing value in floating-point tensors.
             ("FP64" | "FP32" | "FP16", Json::Null) => Ok(Value::Null),
-            (dt, Json::Number(n)) if dt != "BYTES" && dt != "BOOL" => Ok(Value::Num(n.as_f64().unwrap_or(f64::NAN))),
+            (dt, Json::Number(n)) if dt != "BYTES" && dt != "BOOL" => match fits(dt, n) {
+                true => Ok(Value::Num(n.as_f64().unwrap_or(f64::NAN))),
+                false => bad(format!("input '{}' value {at}: {n} is out of range for {dt}", t.name)),
+            },
             (dt, other) => bad(format!("input '{}' value {at}: a JSON {} is not {dt}", t.name, kind(other))),
         }
     };
@@ -427,6 +430,16 @@ mod tests {
         assert!(split_csv("\"open").is_err());
     }
 
+    #[test]
+    fn oip_values_must_fit_their_datatype() {
+        let n = |text: &str| serde_json::from_str::<serde_json::Number>(text).unwrap();
+        assert!(fits("INT8", &n("127")) && fits("INT8", &n("-128")) && fits("INT8", &n("3.0")));
+        assert!(!fits("INT8", &n("1000")) && !fits("INT8", &n("1.5")) && !fits("UINT8", &n("-1")));
+        assert!(fits("UINT64", &n("18446744073709551615")) && !fits("INT64", &n("18446744073709551615")));
+        assert!(fits("FP16", &n("65504")) && !fits("FP16", &n("70000")) && !fits("FP32", &n("1e39")));
+        assert!(fits("FP64", &n("1e300")));
+    }
+
     proptest::proptest! {
         /// Any line either splits or is refused; fields without quotes or commas come back as they were.
         #[test]
@@ -439,5 +452,28 @@ mod tests {
             let line = fields.join(",");
             proptest::prop_assert_eq!(split_csv(&line).unwrap(), fields);
         }
+    }
+}
+
+/// Whether a JSON number is a value of an OIP datatype: a whole number within the integer types' range, a
+/// float within FP16's or FP32's (`INT8` holding 1000 is a client's mistake, not a value to clamp).
+fn fits(datatype: &str, n: &serde_json::Number) -> bool {
+    let x = n.as_f64().unwrap_or(f64::NAN);
+    // The number as a whole value when it is one (`1000`, or `1000.0` as some clients write it).
+    let whole = n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from));
+    let whole = whole.or_else(|| (x.fract() == 0.0 && x.abs() < 1e38).then_some(x as i128));
+    let int_in = |lo: i128, hi: i128| whole.is_some_and(|v| (lo..=hi).contains(&v));
+    match datatype {
+        "INT8" => int_in(i8::MIN.into(), i8::MAX.into()),
+        "INT16" => int_in(i16::MIN.into(), i16::MAX.into()),
+        "INT32" => int_in(i32::MIN.into(), i32::MAX.into()),
+        "INT64" => int_in(i64::MIN.into(), i64::MAX.into()),
+        "UINT8" => int_in(0, u8::MAX.into()),
+        "UINT16" => int_in(0, u16::MAX.into()),
+        "UINT32" => int_in(0, u32::MAX.into()),
+        "UINT64" => int_in(0, u64::MAX.into()),
+        "FP16" => x.abs() <= 65504.0,
+        "FP32" => x.abs() <= f32::MAX as f64,
+        _ => true,
     }
 }

@@ -122,6 +122,7 @@ pub fn router(serving: Serving) -> Router {
         .route("/version", get(|| async { env!("CARGO_PKG_VERSION") }))
         .route("/metrics", get(metrics))
         .merge(v2_routes())
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(|req: Request| async move {
             error(
                 StatusCode::NOT_FOUND,
@@ -140,6 +141,7 @@ pub fn gateway_routes(serving: Serving) -> Router {
         .route("/models/{name}/invocations", post(invocations_named))
         .route("/models/metrics", get(metrics))
         .merge(v2_routes())
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(serving)
 }
 
@@ -166,19 +168,30 @@ fn v2_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
-/// Reads the body with the size limit: an oversized body is a 413, whatever its Content-Length says.
-async fn read_body(serving: &Serving, body: Body) -> Result<Bytes, (StatusCode, String)> {
+/// A known path asked with another method (`GET /predict`): 405 with a body in the route's protocol.
+async fn method_not_allowed(req: Request) -> Response {
+    let message = format!("Method {} is not allowed for {}", req.method(), req.uri().path());
+    match req.uri().path().starts_with("/v2") {
+        true => v2_error(StatusCode::METHOD_NOT_ALLOWED, message),
+        false => error(StatusCode::METHOD_NOT_ALLOWED, "ENDPOINT_NOT_FOUND", message),
+    }
+}
+
+/// Reads the body with the size limit: an oversized body is a 413, whatever its Content-Length says. One
+/// announced over the limit is refused from the headers before any of it is read, so a client that sent
+/// `Expect: 100-continue` gets the 413 instead of `100 Continue` and never uploads it.
+async fn read_body(serving: &Serving, headers: &HeaderMap, body: Body) -> Result<Bytes, (StatusCode, String)> {
+    let too_big = || (StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than the limit of {} bytes", serving.max_body_bytes));
+    let announced = headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > serving.max_body_bytes as u64) {
+        return Err(too_big());
+    }
     axum::body::to_bytes(body, serving.max_body_bytes).await.map_err(|e| {
-        let too_big = std::error::Error::source(&e)
-            .is_some_and(|s| s.to_string().contains("length limit"))
+        let over = std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit"))
             || e.to_string().contains("length limit");
-        if too_big {
-            (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the request body is larger than the limit of {} bytes", serving.max_body_bytes),
-            )
-        } else {
-            (StatusCode::BAD_REQUEST, format!("could not read the request body: {e}"))
+        match over {
+            true => too_big(),
+            false => (StatusCode::BAD_REQUEST, format!("could not read the request body: {e}")),
         }
     })
 }
@@ -268,7 +281,7 @@ async fn predict_default(State(s): State<Serving>, req: Request) -> Response {
         Ok(m) => m,
         Err(e) => return finish(&s, "/predict", started, unavailable(e)),
     };
-    let r = predict_with(&s, &served, req.into_body(), started).await;
+    let r = predict_with(&s, &served, req, started).await;
     finish(&s, "/predict", started, r)
 }
 
@@ -278,7 +291,7 @@ async fn predict_named(State(s): State<Serving>, Path(name): Path<String>, req: 
         Ok(m) => m,
         Err(e) => return finish(&s, "/models/predict", started, unavailable(e)),
     };
-    let r = predict_with(&s, &served, req.into_body(), started).await;
+    let r = predict_with(&s, &served, req, started).await;
     finish(&s, "/models/predict", started, r)
 }
 
@@ -305,8 +318,9 @@ fn predict_json(served: &ServedModel, label: &str, p: &Prediction) -> serde_json
     out
 }
 
-async fn predict_with(s: &Serving, served: &ServedModel, body: Body, started: Instant) -> Response {
-    let bytes = match read_body(s, body).await {
+async fn predict_with(s: &Serving, served: &ServedModel, req: Request, started: Instant) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = match read_body(s, &parts.headers, body).await {
         Ok(b) => b,
         Err((status, m)) => return error(status, "BAD_REQUEST", m),
     };
@@ -398,7 +412,7 @@ async fn invocations_with(s: &Serving, served: &ServedModel, headers: &HeaderMap
             ),
         );
     }
-    let bytes = match read_body(s, body).await {
+    let bytes = match read_body(s, headers, body).await {
         Ok(b) => b,
         Err((status, m)) => return error(status, "BAD_REQUEST", m),
     };
@@ -528,22 +542,23 @@ async fn v2_model_version_ready(State(s): State<Serving>, Path((m, v)): Path<(St
 
 async fn v2_infer(State(s): State<Serving>, Path(m): Path<String>, req: Request) -> Response {
     let started = Instant::now();
-    let r = v2_infer_with(&s, &m, None, req.into_body(), started).await;
+    let r = v2_infer_with(&s, &m, None, req, started).await;
     finish(&s, "/v2/infer", started, r)
 }
 
 async fn v2_infer_version(State(s): State<Serving>, Path((m, v)): Path<(String, String)>, req: Request) -> Response {
     let started = Instant::now();
-    let r = v2_infer_with(&s, &m, Some(&v), req.into_body(), started).await;
+    let r = v2_infer_with(&s, &m, Some(&v), req, started).await;
     finish(&s, "/v2/infer", started, r)
 }
 
-async fn v2_infer_with(s: &Serving, name: &str, version: Option<&str>, body: Body, started: Instant) -> Response {
+async fn v2_infer_with(s: &Serving, name: &str, version: Option<&str>, req: Request, started: Instant) -> Response {
     let served = match v2_lookup(s, name, version).await {
         Ok(m) => m,
         Err(r) => return r,
     };
-    let bytes = match read_body(s, body).await {
+    let (parts, body) = req.into_parts();
+    let bytes = match read_body(s, &parts.headers, body).await {
         Ok(b) => b,
         Err((status, m)) => return v2_error(status, m),
     };

@@ -64,25 +64,25 @@ async fn upload(
 
 async fn download(State(s): State<AppState>, Path(path): Path<String>) -> ApiResult<Response> {
     let (size, stream) = store(&s)?.download(&path).await?;
-    let name = path
-        .rsplit('/')
-        .next()
-        .unwrap_or("artifact")
-        .replace('"', "");
+    Ok(attachment(&path, size, stream))
+}
+
+/// A file sent as a download, never displayed: an artifact a user logged (HTML, SVG) must not run as a page
+/// of this server's origin.
+pub(crate) fn attachment(
+    path: &str,
+    size: u64,
+    stream: futures::stream::BoxStream<'static, orchard_blob::Result<bytes::Bytes>>,
+) -> Response {
+    let name = path.rsplit('/').next().unwrap_or("artifact").replace('"', "");
     let body = Body::from_stream(stream.map_err(|e| std::io::Error::other(e.to_string())));
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-            (header::CONTENT_LENGTH, size.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-        ],
-        body,
-    )
-        .into_response())
+    let headers = [
+        (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+        (header::CONTENT_LENGTH, size.to_string()),
+        (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+    ];
+    (headers, body).into_response()
 }
 
 async fn delete(State(s): State<AppState>, Path(path): Path<String>) -> ApiResult<Json<Value>> {

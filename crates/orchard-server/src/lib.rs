@@ -3,7 +3,8 @@
 //! - `/api/2.0/mlflow/*` and `/ajax-api/2.0/mlflow/*`: MLflow's tracking REST API ([`tracking`]);
 //! - `/api/2.0/mlflow-artifacts/*`: the artifact proxy ([`artifacts`]);
 //! - `/api/3.0/mlflow/server-info`, `/health`, `/version`;
-//! - the model gateway ([`gateway`]): `/models/<name>/predict`, `/models/<name>/invocations`, `/v2/…`.
+//! - the model gateway ([`gateway`]): `/models/<name>/predict`, `/models/<name>/invocations`, `/v2/…`;
+//! - the routes MLflow's web UI calls besides the REST API ([`ui_routes`]): `/get-artifact`, uploads, …
 //!
 //! Handlers are thin: parse fields ([`request`]), call `orchard-tracking`, shape JSON (`orchard_api::wire`); every error
 //! leaves through [`error::ApiError`] as MLflow's `{"error_code", "message"}`.
@@ -19,6 +20,7 @@ pub mod registry;
 pub mod request;
 mod state;
 pub mod tracking;
+pub mod ui_routes;
 
 use std::time::Duration;
 
@@ -44,7 +46,8 @@ pub fn app(state: AppState) -> Router {
     let gateway = state.gateway.clone().map(orchard_serve::gateway_routes);
     let mut app = Router::new()
         .nest("/api", api.clone())
-        .nest("/ajax-api", api)
+        .nest("/ajax-api", api.merge(ui_routes::ajax_routes()))
+        .merge(ui_routes::root_routes())
         .route("/health", get(|| async { "OK" }))
         .route("/version", get(|| async { env!("CARGO_PKG_VERSION") }))
         .fallback(not_found)

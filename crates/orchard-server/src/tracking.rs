@@ -5,9 +5,9 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use orchard_tracking::artifacts::proxied_path;
+use orchard_tracking::artifacts::list_root;
 use orchard_api::requests as rq;
-use orchard_tracking::{DatasetInput, Experiment, LoggedModel, Metric, ModelOutput, Page, Run, RunInfo, TrackingError};
+use orchard_tracking::{DatasetInput, Experiment, LoggedModel, Metric, ModelOutput, Page, Run, RunInfo};
 use serde_json::{json, Value};
 
 use crate::error::ApiResult;
@@ -228,32 +228,10 @@ async fn list_run_artifacts(State(s): State<AppState>, Req(r): Req<rq::ListRunAr
     Ok(Json(json!({ "root_uri": run.info.artifact_uri, "files": files })))
 }
 
-/// Lists `sub` below an artifact root the server proxies; entries are named relative to the root.
+/// Lists `sub` below an artifact root as MLflow's `files`; entries are named relative to the root.
 async fn list_under(s: &AppState, root_uri: &str, sub: &str) -> ApiResult<Vec<Value>> {
-    let (Some(artifacts), Some(root)) = (&s.artifacts, proxied_path(root_uri)) else {
-        return Ok(Vec::new());
-    };
-    let sub = if sub.is_empty() {
-        String::new()
-    } else {
-        orchard_blob::safe_path(sub).map_err(TrackingError::from)?
-    };
-    let dir = if sub.is_empty() {
-        root
-    } else {
-        format!("{root}/{sub}")
-    };
-    let files = artifacts.list(&dir).await?;
-    Ok(files
-        .iter()
-        .map(|fi| {
-            let mut fi = fi.clone();
-            if !sub.is_empty() {
-                fi.path = format!("{sub}/{}", fi.path);
-            }
-            serde_json::to_value(wire::FileInfoOut(&fi)).unwrap_or_default()
-        })
-        .collect())
+    let files = list_root(s.artifacts.as_ref(), root_uri, sub).await?;
+    Ok(files.iter().map(|f| serde_json::to_value(wire::FileInfoOut(f)).unwrap_or_default()).collect())
 }
 
 // ---------------------------------------------------------------------------------------------- logged models

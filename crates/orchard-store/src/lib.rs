@@ -8,6 +8,7 @@
 //! Migrations are embedded in the binary and versioned (see [`migrate`]); they run when the store opens.
 
 mod backend;
+mod datasets;
 mod error;
 mod experiments;
 mod log_writer;

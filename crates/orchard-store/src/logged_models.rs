@@ -157,9 +157,11 @@ impl Store {
             metric.run_id = get(&row, "run_uuid")?;
             metric.dataset_name = get(&row, "dataset_name")?;
             metric.dataset_digest = get(&row, "dataset_digest")?;
-            models[index[&get::<String>(&row, "model_id")?]]
-                .metrics
-                .push(metric);
+            // A model's metrics name the model, as MLflow returns them.
+            let model_id: String = get(&row, "model_id")?;
+            let at = index[&model_id];
+            metric.model_id = Some(model_id);
+            models[at].metrics.push(metric);
         }
         Ok(models)
     }

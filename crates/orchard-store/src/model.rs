@@ -222,3 +222,13 @@ pub struct NewModelVersion {
     pub tags: Vec<Tag>,
 }
 
+/// A dataset some run of an experiment used, with the context it was used in (`mlflow.data.context`:
+/// training, eval, …; none when the input had no such tag).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DatasetSummary {
+    pub experiment_id: String,
+    pub name: String,
+    pub digest: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+}

@@ -35,6 +35,70 @@ pub fn proxied_path(uri: &str) -> Option<String> {
     Some(rest.trim_start_matches('/').to_string())
 }
 
+/// The entries below `sub` of an artifact root, named relative to the root. A `mlflow-artifacts:/` root is
+/// listed through this server's proxy store (`proxy`), a local folder where it is (as MLflow's server lists a
+/// `file://` root when it does not proxy), anything else as empty. `sub` is checked in every case: `../x` is
+/// an invalid path even where nothing is listed.
+pub async fn list_root(proxy: Option<&Artifacts>, root_uri: &str, sub: &str) -> Result<Vec<FileInfo>> {
+    let sub = if sub.is_empty() { String::new() } else { orchard_blob::safe_path(sub)? };
+    let listed = match (proxy, proxied_path(root_uri)) {
+        (Some(store), Some(root)) if sub.is_empty() => store.list(&root).await?,
+        (Some(store), Some(root)) => store.list(&format!("{root}/{sub}")).await?,
+        (_, None) if orchard_blob::local_folder(root_uri).is_some_and(|dir| dir.is_dir()) => {
+            Artifacts::new(BlobStore::open(root_uri)?).list(&sub).await?
+        }
+        _ => Vec::new(),
+    };
+    Ok(listed
+        .into_iter()
+        .map(|mut f| {
+            if !sub.is_empty() {
+                f.path = format!("{sub}/{}", f.path);
+            }
+            f
+        })
+        .collect())
+}
+
+/// The store that holds what lies below an artifact root, and `path`'s name in it: this server's proxy store
+/// for a `mlflow-artifacts:/` root, the root's own store (a local folder, S3) otherwise — how MLflow's UI
+/// routes (`get-artifact`, `upload-artifact`, …) reach a run's or a model's files.
+fn store_under(proxy: Option<&Artifacts>, root_uri: &str, path: &str) -> Result<(Artifacts, String)> {
+    let path = orchard_blob::safe_path(path)?;
+    if path.is_empty() {
+        return Err(TrackingError::invalid("Invalid path"));
+    }
+    match (proxy, proxied_path(root_uri)) {
+        (Some(store), Some(root)) if root.is_empty() => Ok((store.clone(), path)),
+        (Some(store), Some(root)) => Ok((store.clone(), format!("{root}/{path}"))),
+        (None, Some(_)) => Err(TrackingError::new(
+            crate::ErrorCode::NotImplemented,
+            "Artifact serving is disabled: this server was started with --no-serve-artifacts",
+        )),
+        (_, None) => Ok((Artifacts::new(BlobStore::open(root_uri)?), path)),
+    }
+}
+
+/// Opens the file `path` below an artifact root for reading.
+pub async fn open_under(
+    proxy: Option<&Artifacts>,
+    root_uri: &str,
+    path: &str,
+) -> Result<(u64, BoxStream<'static, orchard_blob::Result<Bytes>>)> {
+    // A local root that is not there holds nothing (and is not created by looking).
+    if orchard_blob::local_folder(root_uri).is_some_and(|dir| !dir.is_dir()) {
+        return Err(TrackingError::not_found(format!("Artifact '{path}' does not exist")));
+    }
+    let (store, path) = store_under(proxy, root_uri, path)?;
+    store.download(&path).await
+}
+
+/// Writes the file `path` below an artifact root; it appears whole or not at all.
+pub async fn write_under(proxy: Option<&Artifacts>, root_uri: &str, path: &str, bytes: Bytes) -> Result<()> {
+    let (store, path) = store_under(proxy, root_uri, path)?;
+    Ok(store.blob.put(&path, bytes).await?)
+}
+
 impl Artifacts {
     pub fn new(blob: BlobStore) -> Artifacts {
         Artifacts { blob }

@@ -20,7 +20,7 @@ use filter::{decode_page_token, encode_page_token, parse_filter, parse_order_by_
 pub use orchard_store::query::ViewType;
 use orchard_store::query::{Attribute, Clause, Field, OrderBy, Query};
 pub use orchard_store::{
-    Dataset, DatasetInput, Experiment, LoggedModel, Metric, ModelOutput, Run, RunInfo, Store,
+    Dataset, DatasetInput, DatasetSummary, Experiment, LoggedModel, Metric, ModelOutput, Run, RunInfo, Store,
     StoreError, Tag,
 };
 use orchard_store::{NewLoggedModel, NewRun, RunUpdate, ACTIVE};
@@ -108,9 +108,7 @@ impl Tracking {
             }
         }
         let root = self.default_artifact_root.clone();
-        let explicit = artifact_location
-            .filter(|l| !l.is_empty())
-            .map(str::to_string);
+        let explicit = artifact_location.filter(|l| !l.is_empty()).map(absolute_if_local);
         self.store
             .create_experiment(name, move |id| explicit.unwrap_or_else(|| join_uri(&root, &id.to_string())), tags)
             .await
@@ -488,6 +486,38 @@ impl Tracking {
         Ok(page(items, offset, limit))
     }
 
+    /// The whole history of one metric for up to 100 runs (MLflow's UI asks it at `metrics/get-history-bulk`):
+    /// runs in id order, each run's points by time, step and value, each point with its run id; at most
+    /// `max_results` points (25,000) in all.
+    pub async fn get_metric_history_bulk(&self, run_ids: &[String], key: Option<&str>, max_results: Option<i64>) -> Result<Vec<Metric>> {
+        const MAX_POINTS: i64 = 25_000;
+        const MAX_RUNS: usize = 100;
+        check_count("GetMetricHistoryBulk", "run_id", run_ids.len(), MAX_RUNS)?;
+        let key = key.ok_or_else(|| TrackingError::invalid("GetMetricHistoryBulk request must specify a metric_key."))?;
+        let limit = max_results.unwrap_or(MAX_POINTS).clamp(0, MAX_POINTS);
+        let mut runs = run_ids.to_vec();
+        runs.sort();
+        let mut out = Vec::new();
+        for run_id in runs {
+            let mut points = self.store.metric_history(&run_id, key, 0, limit).await?;
+            points.sort_by(|a, b| (a.timestamp, a.step).cmp(&(b.timestamp, b.step)).then(a.value.total_cmp(&b.value)));
+            out.extend(points.into_iter().map(|mut m| {
+                m.run_id = Some(run_id.clone());
+                m
+            }));
+        }
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+
+    /// The datasets the runs of some experiments used, with their context (MLflow's UI asks it at
+    /// `experiments/search-datasets` for its dataset filter); at most 20 experiments per request.
+    pub async fn search_datasets(&self, experiment_ids: &[String]) -> Result<Vec<DatasetSummary>> {
+        const MAX_EXPERIMENTS: usize = 20;
+        check_count("SearchDatasets", "experiment_id", experiment_ids.len(), MAX_EXPERIMENTS)?;
+        Ok(self.store.dataset_summaries(&experiment_numbers(experiment_ids)).await?)
+    }
+
     /// Metric points of several runs, sampled to at most `max_results` steps across the range, always keeping
     /// each run's first and last step — what the MLflow UI draws charts from.
     pub async fn get_metric_history_bulk_interval(
@@ -685,6 +715,46 @@ impl Tracking {
         let items = self.store.search_logged_models(&query).await?;
         Ok(page(items, query.offset, limit))
     }
+}
+
+/// A relative local artifact location made absolute against the server's working folder, as MLflow stores
+/// it (`mlruns/x` → `/srv/mlruns/x`, `file:mlruns/x` → `file:///srv/mlruns/x`): the location must still name
+/// the same folder when the server is started from elsewhere. URIs of other schemes are kept as given.
+fn absolute_if_local(location: &str) -> String {
+    let (file_scheme, path) = match location.strip_prefix("file:") {
+        Some(rest) if !rest.starts_with('/') => (true, rest),
+        Some(_) => return location.to_string(),
+        None if has_scheme(location) || location.starts_with('/') => return location.to_string(),
+        None => (false, location),
+    };
+    let absolute = std::env::current_dir().unwrap_or_default().join(path);
+    match file_scheme {
+        true => format!("file://{}", absolute.display()),
+        false => absolute.display().to_string(),
+    }
+}
+
+/// Whether a location starts with a URI scheme (`s3:`, `mlflow-artifacts:`, …).
+fn has_scheme(location: &str) -> bool {
+    location.split_once(':').is_some_and(|(scheme, _)| {
+        scheme.len() > 1
+            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
+}
+
+/// Between one and `max` ids in a request, in MLflow's words (`SearchDatasets request must specify at least one
+/// experiment_id.`, `… cannot specify more than 20 experiment_ids. Received 21 experiment_ids.`).
+fn check_count(request: &str, field: &str, n: usize, max: usize) -> Result<()> {
+    if n == 0 {
+        return Err(TrackingError::invalid(format!("{request} request must specify at least one {field}.")));
+    }
+    if n > max {
+        return Err(TrackingError::invalid(format!(
+            "{request} request cannot specify more than {max} {field}s. Received {n} {field}s."
+        )));
+    }
+    Ok(())
 }
 
 /// Experiment ids as the store keys them; ids that are not numbers name no experiment here.

@@ -185,6 +185,7 @@ fn check_remote_source(source: &str) -> Result<()> {
     Ok(())
 }
 
+
 /// A parsed `models:/` URI.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ModelUri {
@@ -428,11 +429,12 @@ impl Tracking {
             .find(|t| t.key == MODEL_VERSIONS_TAG)
             .and_then(|t| serde_json::from_str(&t.value).ok())
             .unwrap_or_default();
-        let entry = serde_json::json!({"name": name, "version": version.to_string()});
+        let entry = serde_json::json!({"name": name, "version": version});
         if !list.contains(&entry) {
             list.push(entry);
         }
-        let value = serde_json::to_string(&list).unwrap_or_default();
+        // The text MLflow stores: `json.dumps` of the list.
+        let value = orchard_yaml::python::json_dumps(&serde_json::Value::Array(list), false);
         self.set_logged_model_tags(model_id, &[Tag::new(MODEL_VERSIONS_TAG, value)])
             .await
     }

@@ -85,6 +85,13 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn json_as_python_dumps_it() {
+        let v = serde_json::json!({"b": [1, 2.5, "é\u{1F600}"], "a": {"y": null, "x": true}});
+        assert_eq!(json_dumps(&v, true), r#"{"a": {"x": true, "y": null}, "b": [1, 2.5, "\u00e9\ud83d\ude00"]}"#);
+        assert_eq!(json_dumps(&v, false), r#"{"b": [1, 2.5, "\u00e9\ud83d\ude00"], "a": {"y": null, "x": true}}"#);
+    }
+
+    #[test]
     fn floats_follow_python() {
         for (f, repr) in [
             (0.1, "0.1"),
@@ -129,6 +136,80 @@ mod tests {
             let e = format!("{f:e}");
             let exp: i32 = e.split_once('e').unwrap().1.parse().unwrap();
             prop_assert_eq!(text.contains('e'), !(-4..16).contains(&exp), "{}", text);
+        }
+    }
+}
+
+/// A JSON string as Python's `json.dumps` writes it with `ensure_ascii=True`: short escapes for the usual
+/// controls, `\u00XX` for the others and for DEL, and every non-ASCII character as `\uXXXX` (UTF-16 surrogate
+/// pairs beyond the BMP), lowercase hex.
+pub fn push_json_ascii(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            _ => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// Python's `json.dumps(value)` (with `sort_keys=sort_keys`): `", "` and `": "` between items, floats as
+/// `repr`, non-ASCII escaped — the text DVC hashes for its run cache and MLflow stores in JSON-valued tags.
+pub fn json_dumps(v: &serde_json::Value, sort_keys: bool) -> String {
+    let mut out = String::new();
+    dump_into(v, sort_keys, &mut out);
+    out
+}
+
+fn dump_into(v: &serde_json::Value, sort_keys: bool, out: &mut String) {
+    use serde_json::Value;
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => out.push_str(&i.to_string()),
+            (None, Some(f)) => out.push_str(&float_repr(f)),
+            _ => out.push_str(&n.to_string()),
+        },
+        Value::String(s) => push_json_ascii(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                dump_into(item, sort_keys, out);
+            }
+            out.push(']');
+        }
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            if sort_keys {
+                keys.sort();
+            }
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                push_json_ascii(out, k);
+                out.push_str(": ");
+                dump_into(&m[k], sort_keys, out);
+            }
+            out.push('}');
         }
     }
 }
