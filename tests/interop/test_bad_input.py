@@ -139,6 +139,8 @@ def test_nul_in_a_path_and_long_model_names(orchard):
     ]:
         r = requests.get(url) if "tags" not in url else requests.delete(url)
         assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE", (url, r.status_code, r.text)
+    r = requests.get(f"{orchard.url}/api/2.0/mlflow/logged-models/m-%FF%FE")
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE", "not plain text"
     r = requests.post(f"{orchard.url}/v2/models/m%00/infer", json={"inputs": []})
     assert r.status_code == 400 and "error" in r.json()
     r = api(orchard, "POST", "registered-models/create", {"name": "n" * 257})

@@ -243,3 +243,28 @@ def test_registry_errors_on_the_wire(orchard):
     # Stages, the search page and the registry routes also answer under /ajax-api.
     r = requests.get(f"{orchard.url}/ajax-api/2.0/mlflow/registered-models/search", timeout=10)
     assert r.status_code == 200 and r.json()["registered_models"][0]["name"] == "m"
+
+
+def test_local_sources_are_resolved_before_they_are_checked(orchard, tmp_path):
+    """A local source is compared with the run's artifact directory after resolving it, as MLflow does:
+    `<artifact dir>/model/..` is inside; `<artifact dir>/../x` is not; `file://<host>/…` is refused."""
+    api = f"{orchard.url}/api/2.0/mlflow"
+    root = tmp_path / "local-artifacts"
+    exp = requests.post(f"{api}/experiments/create", json={"name": "local", "artifact_location": f"file://{root}"}).json()["experiment_id"]
+    run = requests.post(f"{api}/runs/create", json={"experiment_id": exp}).json()["run"]["info"]
+    requests.post(f"{api}/registered-models/create", json={"name": "local"})
+
+    def create(source):
+        return requests.post(f"{api}/model-versions/create", json={"name": "local", "source": source, "run_id": run["run_id"]})
+
+    r = create(f"{run['artifact_uri']}/model/..")
+    assert r.status_code == 200, r.text
+    assert r.json()["model_version"]["source"] == f"{run['artifact_uri']}/model/.."
+    r = create(f"{run['artifact_uri']}/../../elsewhere")
+    assert r.status_code == 400
+    # The message names the path as resolved.
+    assert r.json()["message"].startswith(f"Invalid model version source: '{root}/")
+    assert "contained within the artifact directory of the run specified by the run_id." in r.json()["message"]
+    r = create("file://fileserver/share/model")
+    assert r.status_code == 400 and r.json()["message"].startswith(
+        "file://fileserver/share/model is not a valid remote uri. For remote access on windows")

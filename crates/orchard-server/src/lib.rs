@@ -71,15 +71,40 @@ pub fn app(state: AppState) -> Router {
 /// A NUL character in a path (`%00`) never reaches a handler: it would reach the store through a path
 /// parameter (a logged model's id, a served model's name), and no engine stores it the same way (PostgreSQL
 /// refuses it). The answer is in the route's protocol: OIP v2's `{"error"}` under `/v2`, MLflow's elsewhere.
+/// A path that is not UTF-8 once decoded (`%FF`) is refused here too, as JSON: the path extractors would
+/// answer it in plain text.
 async fn refuse_nul_in_path(req: Request, next: axum::middleware::Next) -> Response {
-    if !req.uri().path().contains("%00") {
-        return next.run(req).await;
-    }
-    let message = "Invalid path: a NUL character (%00) cannot be stored";
+    let path = req.uri().path();
+    let message = match (path.contains("%00"), decodes_to_utf8(path)) {
+        (false, true) => return next.run(req).await,
+        (true, _) => "Invalid path: a NUL character (%00) cannot be stored",
+        (false, false) => "Invalid path: it is not UTF-8 once percent-decoded",
+    };
     if req.uri().path().starts_with("/v2/") {
         return (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response();
     }
     ApiError::new(ErrorCode::InvalidParameterValue, message).into_response()
+}
+
+/// Whether a percent-encoded path decodes to UTF-8 text.
+fn decodes_to_utf8(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(hi), Some(lo)) => {
+                decoded.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    std::str::from_utf8(&decoded).is_ok()
 }
 
 async fn server_info() -> Json<serde_json::Value> {

@@ -164,12 +164,44 @@ fn is_local(source: &str) -> bool {
     }
 }
 
+/// The absolute, normalised path a local source names (`file:///a/b/../c` → `/a/c`, `file://localhost/a` →
+/// `/a`, `rel/x` → `<server folder>/rel/x`): what MLflow compares with the artifact directory after resolving.
 fn local_path(source: &str) -> String {
-    let p = source
-        .strip_prefix("file://")
-        .or_else(|| source.strip_prefix("file:"))
-        .unwrap_or(source);
-    p.trim_end_matches('/').to_string()
+    let p = match source.strip_prefix("file://") {
+        // `file://localhost/a`: the host part is not part of the path.
+        Some(rest) if !rest.starts_with('/') => rest.find('/').map_or("", |i| &rest[i..]),
+        Some(rest) => rest,
+        None => source.strip_prefix("file:").unwrap_or(source),
+    };
+    let absolute = match p.starts_with('/') {
+        true => p.to_string(),
+        false => format!("{}/{p}", std::env::current_dir().unwrap_or_default().display()),
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for segment in absolute.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// `file://host/…` names a file on another machine, which MLflow refuses with these words (as a 500; a user's
+/// mistake is a 400 here).
+fn check_file_host(source: &str) -> Result<()> {
+    let Some(rest) = source.strip_prefix("file://") else { return Ok(()) };
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() || host == "." || host.starts_with("localhost") || host.starts_with("127.0.0.1") {
+        return Ok(());
+    }
+    Err(TrackingError::invalid(format!(
+        "{source} is not a valid remote uri. For remote access on windows, please consider using a different scheme \
+         such as SMB (e.g. smb://<hostname>/<path>)."
+    )))
 }
 
 /// Refuses sources that climb out of where they point (`..` segments, also percent-encoded) or hold NUL.
@@ -446,19 +478,18 @@ impl Tracking {
             (None, Some(id)) => ("run_id", Some(self.get_run(id).await?.info.artifact_uri)),
             (None, None) => ("run_id", None),
         };
+        check_file_host(source)?;
+        // Compared as MLflow compares them: both resolved (`…/model/..` is the artifact directory itself).
         let path = local_path(&percent_decode_fully(source));
         let inside = root.is_some_and(|root| {
-            let root = local_path(&root);
-            is_local(&root)
-                && !path.split('/').any(|s| s == "..")
-                && (path == root || path.starts_with(&format!("{root}/")))
+            let local_root = local_path(&root);
+            is_local(&root) && (path == local_root || path.starts_with(&format!("{local_root}/")))
         });
         if !inside {
             return Err(TrackingError::invalid(format!(
-                "Invalid model version source: '{source}'. To use a local path as a model version source, the {what} \
+                "Invalid model version source: '{path}'. To use a local path as a model version source, the {what} \
                  request parameter has to be specified and the local path has to be contained within the artifact \
-                 directory of the {} specified by the {what}.",
-                if what == "run_id" { "run" } else { "model" }
+                 directory of the run specified by the {what}."
             )));
         }
         Ok(())
