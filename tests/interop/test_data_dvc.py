@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
+import time
 import shutil
 import subprocess
 import sys
@@ -288,12 +289,18 @@ def test_add_removes_what_a_killed_add_left_in_the_cache(tools, tmp_path):
     dead = next(p for p in range(pid_max - 1, 1, -1) if not pathlib.Path(f"/proc/{p}").exists())
     abandoned = tmp / f".object.orchard-tmp.{dead}.0"
     abandoned.write_bytes(b"half an object")
+    two_hours_ago = time.time() - 7200
+    os.utime(abandoned, (two_hours_ago, two_hours_ago))
+    # A dead process's file written a moment ago may be another machine's on a shared cache: it stays.
+    recent = tmp / f".object.orchard-tmp.{dead}.1"
+    recent.write_bytes(b"just written")
     # A file of a process that still runs (this test's own) may be another add writing: it stays.
     in_use = tmp / f".object.orchard-tmp.{os.getpid()}.0"
     in_use.write_bytes(b"being written")
+    os.utime(in_use, (two_hours_ago, two_hours_ago))
     tools.orchard(root, "add", "data.csv")
     assert not abandoned.exists()
-    assert in_use.exists()
+    assert in_use.exists() and recent.exists()
 
 
 def test_legacy_dvc2_files_are_read(tools, tmp_path):

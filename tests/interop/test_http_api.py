@@ -260,3 +260,34 @@ def test_logged_models_api(orchard):
     assert requests.delete(base).ok
     r = requests.get(base)
     assert r.status_code == 404 and r.json()["message"] == f"Logged model with ID '{model_id}' not found."
+
+
+def test_logged_model_search_restricted_to_datasets(orchard):
+    exp, run_id = new_run(orchard)
+    api = f"{orchard.url}/api/2.0/mlflow"
+
+    def model(name):
+        return requests.post(f"{api}/logged-models", json={"experiment_id": exp, "name": name, "source_run_id": run_id}).json()["model"]["info"]["model_id"]
+
+    on_eval, on_train, none = model("on-eval"), model("on-train"), model("no-metrics")
+    metrics = [
+        {"key": "acc", "value": 0.9, "timestamp": 1, "step": 0, "model_id": on_eval, "dataset_name": "eval", "dataset_digest": "e1"},
+        {"key": "acc", "value": 0.4, "timestamp": 1, "step": 0, "model_id": on_train, "dataset_name": "eval", "dataset_digest": "e1"},
+        {"key": "acc", "value": 0.99, "timestamp": 1, "step": 0, "model_id": on_train, "dataset_name": "train", "dataset_digest": "t1"},
+    ]
+    assert post(orchard, "runs/log-batch", {"run_id": run_id, "metrics": metrics}).ok
+
+    def search(**body):
+        r = requests.post(f"{api}/logged-models/search", json={"experiment_ids": [exp], **body})
+        assert r.ok, r.text
+        return sorted(m["info"]["name"] for m in r.json().get("models", []))
+
+    assert search() == ["no-metrics", "on-eval", "on-train"]
+    assert search(datasets=[{"dataset_name": "train"}]) == ["on-train"], "a model needs a metric on the dataset"
+    assert search(datasets=[{"dataset_name": "eval", "dataset_digest": "e1"}]) == ["on-eval", "on-train"]
+    assert search(datasets=[{"dataset_name": "eval", "dataset_digest": "other"}]) == []
+    # Metric clauses compare the metrics on the datasets: on-train's 0.99 is on train, its eval acc is 0.4.
+    assert search(filter="metrics.acc > 0.5") == ["on-eval", "on-train"]
+    assert search(filter="metrics.acc > 0.5", datasets=[{"dataset_name": "eval"}]) == ["on-eval"]
+    r = requests.post(f"{api}/logged-models/search", json={"experiment_ids": [exp], "datasets": [{"dataset_digest": "e1"}]})
+    assert r.status_code == 400 and r.json()["message"] == "`dataset_name` in the `datasets` clause must be specified."

@@ -54,6 +54,9 @@ def test_the_ui_upload(orchard, mlflow_client, run):
     ]:
         r = requests.post(url, params=params, data=data)
         assert r.status_code == 400 and r.json() == {"error_code": "INVALID_PARAMETER_VALUE", "message": message}, r.text
+    # Sent without a length (chunked): refused while reading, with the same answer.
+    r = requests.post(url, params={"run_uuid": rid, "path": "big.bin"}, data=iter([b"0" * (11 * 1024 * 1024)]))
+    assert r.status_code == 400 and r.json()["message"] == "Artifact size is too large. Max size is 10MB.", r.text
 
 
 def test_metric_history_of_many_runs_and_datasets_of_experiments(orchard, mlflow_client, run):

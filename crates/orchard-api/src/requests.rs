@@ -122,6 +122,9 @@ request! {
     /// A model a run produced, at a step (`outputs`).
     ModelOutputIn { model_id: String = str, step: Option<i64> = opt_i64 }
 
+    /// A dataset `logged-models/search` is restricted to.
+    DatasetFilterIn { dataset_name: String = str_or_empty, dataset_digest: Option<String> = opt_str }
+
     /// One ordering of `logged-models/search`.
     OrderByIn { field_name: String = str, ascending: Option<bool> = opt_bool }
 }
@@ -273,6 +276,7 @@ request! {
     /// `logged-models/search`.
     SearchLoggedModelsRequest {
         experiment_ids: Vec<String> = required_list,
+        datasets: Vec<DatasetFilterIn> = list_unnamed,
         order_by: Vec<OrderByIn> = list_unnamed,
         filter: String = str_or_empty,
         max_results: Option<i64> = opt_i64,

@@ -144,7 +144,7 @@ impl BlobStore {
     /// A path of this store as the object store names it, refused when it leaves the store.
     fn object_path(&self, path: &str) -> Result<Path> {
         let p = object_path(path)?;
-        self.contained(p.as_ref())?;
+        self.contained(&on_disk(p.as_ref()))?;
         Ok(p)
     }
 
@@ -159,7 +159,7 @@ impl BlobStore {
     /// For a local folder: refuses a path that resolves outside the folder — a symbolic link inside it (a
     /// shared volume, a user with a shell) must not let a request read, list, write or delete elsewhere. The
     /// deepest part of the path that exists is resolved (a file to be written need not exist yet). Remote
-    /// object stores have no links.
+    /// object stores have no links. `rel` is the path as it is on disk (see [`on_disk`]).
     fn contained(&self, rel: &str) -> Result<()> {
         let Some(root) = &self.local_root else { return Ok(()) };
         let mut at = root.join(rel);
@@ -277,7 +277,7 @@ impl BlobStore {
                 is_dir: false,
                 size: Some(o.size),
             }))
-            .filter(|e: &Entry| self.contained(&e.path).is_ok())
+            .filter(|e: &Entry| self.contained(&on_disk(&e.path)).is_ok())
             .collect();
         entries.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(entries)
@@ -294,13 +294,21 @@ impl BlobStore {
     }
 
     /// Every object below `dir`, at any depth (paths relative to the store root), in one paginated listing.
+    /// A local folder is walked here, without following links into folders (a link to `/` must not make a
+    /// listing walk the disk); a link to a file inside the store is listed.
     pub async fn list_recursive(&self, dir: &str) -> Result<Vec<String>> {
         let prefix = self.dir_prefix(dir)?;
+        if let Some(root) = &self.local_root {
+            let start = root.join(on_disk(prefix.as_ref().map_or("", |p| p.as_ref())));
+            let mut found = Vec::new();
+            walk_files(root, &start, &mut found);
+            found.sort();
+            return Ok(found);
+        }
         let paths: Vec<String> = self
             .inner
             .list(prefix.as_ref())
             .map_ok(|m| m.location.to_string())
-            .try_filter(|p| std::future::ready(self.contained(p).is_ok()))
             .try_collect()
             .await?;
         Ok(paths)
@@ -318,24 +326,23 @@ impl BlobStore {
     /// Deletes an object, or everything below a folder.
     pub async fn delete(&self, path: &str) -> Result<()> {
         let p = self.object_path(path)?;
-        let below: Vec<_> = self
-            .inner
-            .list(Some(&p))
-            .map_ok(|m| m.location)
-            // A link in the folder to elsewhere is removed as a link (below), never followed.
-            .try_filter(|loc| std::future::ready(self.contained(loc.as_ref()).is_ok()))
-            .try_collect()
-            .await?;
-        if !below.is_empty() {
-            // A folder: remove what is in it (a folder itself is not an object).
-            for loc in below {
-                self.inner.delete(&loc).await?;
+        if let Some(root) = &self.local_root {
+            // A local folder goes whole; links in it are removed as links, never followed.
+            let folder = root.join(on_disk(p.as_ref()));
+            if std::fs::symlink_metadata(&folder).is_ok_and(|m| m.is_dir()) {
+                return std::fs::remove_dir_all(&folder).map_err(|e| {
+                    BlobError::Store(object_store::Error::Generic { store: "local", source: Box::new(e) })
+                });
             }
-            if let Some(root) = &self.local_root {
-                // Object stores have no folders; a local one would otherwise keep listing the empty ones.
-                let _ = std::fs::remove_dir_all(root.join(p.as_ref()));
+        } else {
+            let below: Vec<_> = self.inner.list(Some(&p)).map_ok(|m| m.location).try_collect().await?;
+            if !below.is_empty() {
+                // A folder: remove what is in it (a folder itself is not an object).
+                for loc in below {
+                    self.inner.delete(&loc).await?;
+                }
+                return Ok(());
             }
-            return Ok(());
         }
         match self.inner.head(&p).await {
             Ok(_) => Ok(self.inner.delete(&p).await?),
@@ -355,7 +362,38 @@ pub fn local_folder(uri: &str) -> Option<std::path::PathBuf> {
     local_path(uri).ok().map(std::path::PathBuf::from)
 }
 
+/// A store path as its file is named on disk: object_store percent-encodes some characters of a segment
+/// (`[`, `#`, `%`, …) and decodes them when it touches the file, so a check of the file must decode them too.
+fn on_disk(rel: &str) -> String {
+    rel.split('/')
+        .map(|segment| percent_encoding::percent_decode_str(segment).decode_utf8_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The files below `dir`, named relative to `root` as on disk: folders entered, links to folders not, links to
+/// files inside `root` kept; object_store's unfinished uploads (`name#<n>`) left out.
+fn walk_files(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let (Ok(kind), path) = (entry.file_type(), entry.path()) else { continue };
+        let staged = entry.file_name().to_string_lossy().rsplit_once('#').is_some_and(|(_, n)| n.parse::<u64>().is_ok());
+        let linked_file = || kind.is_symlink() && std::fs::canonicalize(&path).is_ok_and(|real| real.starts_with(root) && real.is_file());
+        if kind.is_dir() {
+            walk_files(root, &path, out);
+        } else if (kind.is_file() || linked_file()) && !staged {
+            if let Ok(rel) = path.strip_prefix(root) {
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+}
+
 fn local_path(uri: &str) -> Result<String> {
+    // `file:/abs/path` (one slash) names the same folder as `file:///abs/path`.
+    if let Some(rest) = uri.strip_prefix("file:").filter(|r| r.starts_with('/') && !r.starts_with("//")) {
+        return Ok(percent_encoding::percent_decode_str(rest).decode_utf8_lossy().into_owned());
+    }
     if let Some(rest) = uri.strip_prefix("file://") {
         // file:///abs/path → /abs/path; file://localhost/abs too.
         let rest = rest.strip_prefix("localhost").unwrap_or(rest);
@@ -441,20 +479,27 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(outside.path(), root.path().join("shared")).unwrap();
         std::os::unix::fs::symlink(outside.path().join("secret"), root.path().join("alias")).unwrap();
+        // Names object_store percent-encodes in its paths (and decodes on disk) must be checked as on disk.
+        std::os::unix::fs::symlink(outside.path(), root.path().join("lnk[")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("a#b")).unwrap();
         let store = BlobStore::open(root.path().to_str().unwrap()).unwrap();
         store.put("runs/model.txt", Bytes::from_static(b"ok")).await.unwrap();
 
-        for path in ["shared/secret", "alias"] {
+        for path in ["shared/secret", "alias", "lnk[/secret", "a#b/secret"] {
             assert!(matches!(store.get_bytes(path).await, Err(BlobError::UnsafePath { .. })), "read {path}");
             assert!(matches!(store.delete(path).await, Err(BlobError::UnsafePath { .. })), "delete {path}");
             assert!(store.local_file(path).is_none(), "local file {path}");
         }
         assert!(matches!(store.put("shared/planted", Bytes::from_static(b"x")).await, Err(BlobError::UnsafePath { .. })));
+        assert!(matches!(store.put("lnk[/planted", Bytes::from_static(b"x")).await, Err(BlobError::UnsafePath { .. })));
         assert!(matches!(store.list("shared").await, Err(BlobError::UnsafePath { .. })));
         let listed: Vec<String> = store.list("").await.unwrap().into_iter().map(|e| e.path).collect();
         assert_eq!(listed, ["runs"], "links out are not listed");
         assert_eq!(store.list_recursive("").await.unwrap(), ["runs/model.txt"]);
         assert_eq!(&store.get_bytes("runs/model.txt").await.unwrap()[..], b"ok", "inside still works");
+        // A link loop or a link to `/` does not send a recursive listing around the disk.
+        std::os::unix::fs::symlink(root.path(), root.path().join("runs/loop")).unwrap();
+        assert_eq!(store.list_recursive("").await.unwrap(), ["runs/model.txt"]);
         assert_eq!(std::fs::read_to_string(outside.path().join("secret")).unwrap(), "keep out");
         assert!(!outside.path().join("planted").exists());
     }

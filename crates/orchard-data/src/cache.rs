@@ -37,14 +37,17 @@ pub struct Cache {
 }
 
 /// Removes the temporary files that a killed `orchard data` left in the cache (`.object.orchard-tmp.<pid>.<n>`):
-/// those whose process is gone. Another process may be writing into the same cache right now, so a file of a
+/// those older than an hour whose process is gone. Another process may be writing into the same cache right now, so a file of a
 /// live process stays.
 fn sweep_abandoned(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let pid = name.to_string_lossy().split(".orchard-tmp.").nth(1).and_then(|rest| rest.split('.').next()?.parse::<u32>().ok());
-        if pid.is_some_and(|pid| pid != std::process::id() && !process_alive(pid)) {
+        // Also an hour old: a cache shared between machines (NFS, a mounted volume) holds the files of
+        // processes this machine's process table does not show.
+        let old = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 3600));
+        if old && pid.is_some_and(|pid| pid != std::process::id() && !process_alive(pid)) {
             let _ = fs::remove_file(entry.path());
         }
     }

@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use orchard_tracking::artifacts::list_root;
 use orchard_api::requests as rq;
-use orchard_tracking::{DatasetInput, Experiment, LoggedModel, Metric, ModelOutput, Page, Run, RunInfo};
+use orchard_tracking::{DatasetFilter, DatasetInput, Experiment, LoggedModel, Metric, ModelOutput, Page, Run, RunInfo};
 use serde_json::{json, Value};
 
 use crate::error::ApiResult;
@@ -300,11 +300,13 @@ async fn delete_logged_model_tag(
 }
 
 async fn search_logged_models(State(s): State<AppState>, Req(r): Req<rq::SearchLoggedModelsRequest>) -> ApiResult<Response> {
+    let datasets: Vec<DatasetFilter> =
+        r.datasets.into_iter().map(|d| DatasetFilter { name: d.dataset_name, digest: d.dataset_digest.filter(|g| !g.is_empty()) }).collect();
     let order_by: Vec<(String, bool)> =
         r.order_by.into_iter().map(|o| (o.field_name, o.ascending.unwrap_or(true))).collect();
     let page = s
         .tracking
-        .search_logged_models(&r.experiment_ids, &r.filter, &order_by, r.max_results, &r.page_token)
+        .search_logged_models(&r.experiment_ids, &datasets, &r.filter, &order_by, r.max_results, &r.page_token)
         .await?;
     Ok(page_json("models", &page, wire::LoggedModelOut))
 }

@@ -38,8 +38,6 @@ pub fn ajax_routes() -> Router<AppState> {
         .route("/2.0/mlflow/upload-artifact", post(upload_artifact))
         .route("/2.0/mlflow/metrics/get-history-bulk", get(metric_history_bulk))
         .route("/2.0/mlflow/experiments/search-datasets", post(search_datasets))
-        // The upload's own limit is checked from its headers, with MLflow's message.
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD_BYTES + 1))
 }
 
 /// A query parameter that must be there (MLflow's UI routes read them as `request.args[...]`).
@@ -84,15 +82,18 @@ async fn upload_artifact(
     State(s): State<AppState>,
     RawQuery(query): RawQuery,
     headers: axum::http::HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> ApiResult<Response> {
     let f = query_to_fields(query.as_deref().unwrap_or(""));
     let run_id = required(&f, "run_uuid")?;
     let path = required(&f, "path")?;
+    // Refused from the headers when announced, else while reading: either way MLflow's 400, not a bare 413.
+    let too_large = || TrackingError::invalid("Artifact size is too large. Max size is 10MB.");
     let announced = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    if announced.unwrap_or(body.len()) > MAX_UPLOAD_BYTES {
-        return Err(TrackingError::invalid("Artifact size is too large. Max size is 10MB.").into());
+    if announced.is_some_and(|n| n > MAX_UPLOAD_BYTES) {
+        return Err(too_large().into());
     }
+    let body: Bytes = axum::body::to_bytes(body, MAX_UPLOAD_BYTES).await.map_err(|_| too_large())?;
     if body.is_empty() {
         return Err(TrackingError::invalid("Request must specify data.").into());
     }

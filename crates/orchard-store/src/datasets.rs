@@ -27,13 +27,14 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut sql = Sql::new(
-            "SELECT DISTINCT d.experiment_id, d.name, d.digest, t.value AS context FROM datasets d \
+            "SELECT DISTINCT d.experiment_id, d.name, d.digest, t.value AS context, CASE WHEN t.value IS NULL THEN 1 ELSE 0 END AS no_context FROM datasets d \
              JOIN run_inputs i ON i.dataset_uuid = d.dataset_uuid \
              LEFT JOIN run_input_tags t ON t.run_uuid = i.run_uuid AND t.dataset_uuid = i.dataset_uuid \
              AND t.key = 'mlflow.data.context' WHERE d.experiment_id IN ",
         );
         sql.list(experiment_ids.iter().map(|&id| Arg::I64(id)))
-            .push(" ORDER BY d.experiment_id, d.name, d.digest, context LIMIT ")
+            // NULLs sort differently on the two engines: ordered by their place first, so both page alike.
+            .push(" ORDER BY d.experiment_id, d.name, d.digest, no_context, context LIMIT ")
             .i64(MAX_SUMMARIES);
         self.read_all(&sql, summary_from_row).await
     }

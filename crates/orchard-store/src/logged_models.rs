@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 
-use crate::query::Query;
+use crate::query::{Field, Query};
 use crate::runs::metric_value;
 use crate::search::{self, Target};
 use crate::sql::{exec, statement, Arg, Sql, Tx};
@@ -126,9 +126,34 @@ impl Store {
         if query.experiment_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let target = Target::LOGGED_MODELS;
-        let select = format!("SELECT {COLUMNS} FROM logged_models m");
-        let sql = search::page(&target, &select, query, |sql| search::in_experiments(&target, query, sql))?;
+        if query.datasets.is_empty() {
+            let target = Target::LOGGED_MODELS;
+            let select = format!("SELECT {COLUMNS} FROM logged_models m");
+            let sql = search::page(&target, &select, query, |sql| search::in_experiments(&target, query, sql))?;
+            return self.logged_models(&sql).await;
+        }
+        // Restricted to datasets: metric clauses and ordering look at `dm`, each model's metrics logged on those
+        // datasets (the highest value per key, as without datasets), and without metric clauses a model needs
+        // some metric there.
+        let target = Target { metrics: Some(("dm", "model_id")), ..Target::LOGGED_MODELS };
+        let mut sql = Sql::new(
+            "WITH dm AS (SELECT model_id, key, MAX(value) AS value, MAX(is_nan) AS is_nan FROM logged_model_metrics WHERE ",
+        );
+        for (i, d) in query.datasets.iter().enumerate() {
+            sql.push(if i == 0 { "(dataset_name = " } else { " OR (dataset_name = " }).str(&d.name);
+            if let Some(digest) = &d.digest {
+                sql.push(" AND dataset_digest = ").str(digest);
+            }
+            sql.push(")");
+        }
+        sql.push(&format!(" GROUP BY model_id, key) SELECT {COLUMNS} FROM logged_models m"));
+        let compares_metrics = query.clauses.iter().any(|c| matches!(c.field, Field::Metric(_)));
+        let sql = search::page_after(&target, sql, query, |sql| {
+            search::in_experiments(&target, query, sql);
+            if !compares_metrics {
+                sql.push(" AND EXISTS (SELECT 1 FROM dm WHERE dm.model_id = m.model_id)");
+            }
+        })?;
         self.logged_models(&sql).await
     }
 

@@ -135,6 +135,15 @@ pub enum ViewType {
     All,
 }
 
+/// A dataset a logged-model search is restricted to (`datasets` of `logged-models/search`): its metric clauses
+/// compare the metrics logged on these datasets, and without metric clauses a model needs some metric on them.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct DatasetFilter {
+    pub name: String,
+    /// Any digest when absent.
+    pub digest: Option<String>,
+}
+
 /// A page of a search: `offset` rows skipped, at most `limit` returned.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Query {
@@ -145,4 +154,6 @@ pub struct Query {
     pub view: ViewType,
     pub offset: i64,
     pub limit: i64,
+    /// For logged models: the datasets their metrics are looked at on (all when empty).
+    pub datasets: Vec<DatasetFilter>,
 }

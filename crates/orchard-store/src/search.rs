@@ -150,7 +150,16 @@ pub(crate) fn page(
     query: &Query,
     conditions: impl FnOnce(&mut Sql),
 ) -> Result<Sql> {
-    let mut sql = Sql::new(select);
+    page_after(target, Sql::new(select), query, conditions)
+}
+
+/// [`page`] for a statement that starts before its `SELECT` (a `WITH` clause with arguments of its own).
+pub(crate) fn page_after(
+    target: &Target,
+    mut sql: Sql,
+    query: &Query,
+    conditions: impl FnOnce(&mut Sql),
+) -> Result<Sql> {
     let order = order_joins(target, &query.order_by, &mut sql)?;
     conditions(&mut sql);
     clauses_and_page(target, query, &order, &mut sql)?;

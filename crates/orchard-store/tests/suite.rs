@@ -37,6 +37,7 @@ fn q(exp: i64, clauses: Vec<Clause>, order_by: Vec<OrderBy>) -> Query {
         view: ViewType::ActiveOnly,
         offset: 0,
         limit: 100,
+        ..Query::default()
     }
 }
 

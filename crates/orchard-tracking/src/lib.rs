@@ -18,6 +18,7 @@ use std::future::Future;
 pub use error::{ErrorCode, NotFound, Result, TrackingError};
 use filter::{decode_page_token, encode_page_token, parse_filter, parse_order_by_list, Searched};
 pub use orchard_store::query::ViewType;
+pub use orchard_store::query::DatasetFilter;
 use orchard_store::query::{Attribute, Clause, Field, OrderBy, Query};
 pub use orchard_store::{
     Dataset, DatasetInput, DatasetSummary, Experiment, LoggedModel, Metric, ModelOutput, Run, RunInfo, Store,
@@ -690,9 +691,11 @@ impl Tracking {
         about_model(model_id, self.store.log_logged_model_params(model_id, params)).await
     }
 
+    /// `datasets` restricts the search to metrics logged on those datasets (see [`DatasetFilter`]).
     pub async fn search_logged_models(
         &self,
         experiment_ids: &[String],
+        datasets: &[DatasetFilter],
         filter: &str,
         order_by: &[(String, bool)],
         max_results: Option<i64>,
@@ -700,6 +703,9 @@ impl Tracking {
     ) -> Result<Page<LoggedModel>> {
         let limit = max_results.filter(|n| *n > 0).unwrap_or(50);
         v::check_max_results(limit)?;
+        if datasets.iter().any(|d| d.name.is_empty()) {
+            return Err(TrackingError::invalid("`dataset_name` in the `datasets` clause must be specified."));
+        }
         let clauses = parse_filter(filter, Searched::LoggedModels)?;
         let mut order = Vec::new();
         for (field, ascending) in order_by {
@@ -710,6 +716,7 @@ impl Tracking {
         let query = Query {
             experiment_ids: experiment_numbers(experiment_ids),
             view: ViewType::ActiveOnly,
+            datasets: datasets.to_vec(),
             ..page_query(clauses, order, None, page_token, limit)?
         };
         let items = self.store.search_logged_models(&query).await?;

@@ -190,6 +190,25 @@ fn local_path(source: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
+/// A normalised absolute path with its links resolved as far as it exists (what Python's `Path.resolve()`
+/// gives): a link inside the artifact directory must not make a source outside it look inside.
+fn resolved(path: &str) -> String {
+    let mut existing = std::path::PathBuf::from(path);
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.file_name().map(|n| n.to_os_string()), existing.parent().map(|p| p.to_path_buf())) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent;
+            }
+            _ => return path.to_string(),
+        }
+    }
+    let mut real = std::fs::canonicalize(&existing).unwrap_or(existing);
+    real.extend(rest.iter().rev());
+    real.display().to_string()
+}
+
 /// `file://host/…` names a file on another machine, which MLflow refuses with these words (as a 500; a user's
 /// mistake is a 400 here).
 fn check_file_host(source: &str) -> Result<()> {
@@ -480,9 +499,9 @@ impl Tracking {
         };
         check_file_host(source)?;
         // Compared as MLflow compares them: both resolved (`…/model/..` is the artifact directory itself).
-        let path = local_path(&percent_decode_fully(source));
+        let path = resolved(&local_path(&percent_decode_fully(source)));
         let inside = root.is_some_and(|root| {
-            let local_root = local_path(&root);
+            let local_root = resolved(&local_path(&root));
             is_local(&root) && (path == local_root || path.starts_with(&format!("{local_root}/")))
         });
         if !inside {
@@ -645,6 +664,7 @@ impl Tracking {
                 let models = self
                     .search_logged_models(
                         std::slice::from_ref(&run.info.experiment_id),
+                        &[],
                         &format!("name = '{}'", first.replace('\'', "")),
                         &[],
                         Some(100),
