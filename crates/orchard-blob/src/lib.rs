@@ -355,8 +355,7 @@ impl BlobStore {
 /// The folder a local artifact location names (`file:///…` or a path), `None` for a remote store.
 pub fn local_folder(uri: &str) -> Option<std::path::PathBuf> {
     // `s3://…`, `mlflow-artifacts:/…`: a scheme other than `file` names no local folder.
-    let scheme = uri.split_once(':').map(|(s, _)| s).filter(|s| s.len() > 1 && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)));
-    if scheme.is_some_and(|s| !s.eq_ignore_ascii_case("file")) {
+    if uri_scheme(uri).is_some_and(|s| !s.eq_ignore_ascii_case("file")) {
         return None;
     }
     local_path(uri).ok().map(std::path::PathBuf::from)
@@ -387,6 +386,16 @@ fn walk_files(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<Strin
             }
         }
     }
+}
+
+/// The scheme a location starts with (`s3`, `file`, `mlflow-artifacts`), if any; a one-letter one is a Windows
+/// drive, not a scheme.
+pub fn uri_scheme(uri: &str) -> Option<&str> {
+    let (scheme, _) = uri.split_once(':')?;
+    let valid = scheme.len() > 1
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid.then_some(scheme)
 }
 
 fn local_path(uri: &str) -> Result<String> {

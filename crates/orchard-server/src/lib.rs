@@ -88,23 +88,7 @@ async fn refuse_nul_in_path(req: Request, next: axum::middleware::Next) -> Respo
 
 /// Whether a percent-encoded path decodes to UTF-8 text.
 fn decodes_to_utf8(path: &str) -> bool {
-    let bytes = path.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(hi), Some(lo)) => {
-                decoded.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                decoded.push(b);
-                i += 1;
-            }
-        }
-    }
-    std::str::from_utf8(&decoded).is_ok()
+    percent_encoding::percent_decode_str(path).decode_utf8().is_ok()
 }
 
 async fn server_info() -> Json<serde_json::Value> {

@@ -731,7 +731,7 @@ fn absolute_if_local(location: &str) -> String {
     let (file_scheme, path) = match location.strip_prefix("file:") {
         Some(rest) if !rest.starts_with('/') => (true, rest),
         Some(_) => return location.to_string(),
-        None if has_scheme(location) || location.starts_with('/') => return location.to_string(),
+        None if orchard_blob::uri_scheme(location).is_some() || location.starts_with('/') => return location.to_string(),
         None => (false, location),
     };
     let absolute = std::env::current_dir().unwrap_or_default().join(path);
@@ -739,15 +739,6 @@ fn absolute_if_local(location: &str) -> String {
         true => format!("file://{}", absolute.display()),
         false => absolute.display().to_string(),
     }
-}
-
-/// Whether a location starts with a URI scheme (`s3:`, `mlflow-artifacts:`, …).
-fn has_scheme(location: &str) -> bool {
-    location.split_once(':').is_some_and(|(scheme, _)| {
-        scheme.len() > 1
-            && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-    })
 }
 
 /// Between one and `max` ids in a request, in MLflow's words (`SearchDatasets request must specify at least one
