@@ -6,7 +6,8 @@ measures, for Orchard and for MLflow as it starts by default (4 uvicorn workers)
   - log-metric throughput and p50/p99 latency under wrk, 16 connections;
   - wall time of sequential `MlflowClient.log_metric` calls (one client, keep-alive);
   - wall time of `log_batch` of 1,000 metrics, 10 times;
-  - search_runs latency over N runs × 10 params × 10 metrics with a two-clause filter;
+  - search_runs latency over N runs × 10 params × 10 metrics with a two-clause filter, through the REST API
+    and through GraphQL's `mlflowSearchRuns` (what MLflow's web UI sends);
   - idle RSS (the whole process tree) and start-up time on a fresh database (until /health answers).
 
 It prints a Markdown table with the ratios against the better MLflow configuration of each row.
@@ -189,22 +190,41 @@ def populate(url: str, exp_id: str, n_runs: int) -> float:
 SEARCH_FILTER = "metrics.m0 > 0.5 AND params.p0 = 'a'"
 
 
-def bench_search(url: str, exp_id: str, max_results: int, repeats: int = 11) -> tuple[float, int]:
-    """Median time until the whole response has arrived (not decoded: the client's JSON parsing would add the
-    same ~20 ms to both sides and hide the servers' difference)."""
-    body = {"experiment_ids": [exp_id], "filter": SEARCH_FILTER, "max_results": max_results}
+def timed_posts(url: str, body: dict, marker: bytes, repeats: int) -> tuple[float, int]:
+    """Median time until the whole response to `body` has arrived (not decoded: the client's JSON parsing would add
+    the same ~20 ms to both sides and hide the servers' difference), and how often `marker` is in the answer."""
     session = requests.Session()
     for _ in range(3):  # warm-up
-        session.post(f"{url}/api/2.0/mlflow/runs/search", json=body, timeout=120).raise_for_status()
+        session.post(url, json=body, timeout=120).raise_for_status()
     times, count = [], 0
     for _ in range(repeats):
         t0 = time.perf_counter()
-        r = session.post(f"{url}/api/2.0/mlflow/runs/search", json=body, timeout=120)
+        r = session.post(url, json=body, timeout=120)
         content = r.content
         times.append(time.perf_counter() - t0)
         r.raise_for_status()
-        count = content.count(b'"run_uuid"')
+        count = content.count(marker)
     return statistics.median(times), count
+
+
+def bench_search(url: str, exp_id: str, max_results: int, repeats: int = 11) -> tuple[float, int]:
+    body = {"experiment_ids": [exp_id], "filter": SEARCH_FILTER, "max_results": max_results}
+    return timed_posts(f"{url}/api/2.0/mlflow/runs/search", body, b'"run_uuid"', repeats)
+
+
+# The same search through MLflow's GraphQL API (as its web UI sends it), asking for everything the REST answer
+# holds, so that both carry the same runs and fields.
+GRAPHQL_SEARCH = """mutation search($input: MlflowSearchRunsInput) { mlflowSearchRuns(input: $input) {
+  runs { info { runId runUuid runName experimentId userId status startTime endTime artifactUri lifecycleStage }
+         data { metrics { key value timestamp step } params { key value } tags { key value } }
+         inputs { datasetInputs { tags { key value } dataset { name digest } } } }
+  nextPageToken } }"""
+
+
+def bench_search_graphql(url: str, exp_id: str, max_results: int, repeats: int = 11) -> tuple[float, int]:
+    variables = {"input": {"experimentIds": [exp_id], "filter": SEARCH_FILTER, "maxResults": max_results}}
+    body = {"query": GRAPHQL_SEARCH, "variables": variables, "operationName": "search"}
+    return timed_posts(f"{url}/graphql", body, b'"runUuid"', repeats)
 
 
 def measure(server: Server, args, populate_runs: bool, search_exp: str | None = None) -> dict:
@@ -224,6 +244,8 @@ def measure(server: Server, args, populate_runs: bool, search_exp: str | None = 
     r["search_exp"] = search_exp
     r["search_1000_s"], r["search_1000_n"] = bench_search(server.url, search_exp, 1000)
     r["search_100_s"], r["search_100_n"] = bench_search(server.url, search_exp, 100)
+    r["graphql_1000_s"], r["graphql_1000_n"] = bench_search_graphql(server.url, search_exp, 1000)
+    r["graphql_100_s"], r["graphql_100_n"] = bench_search_graphql(server.url, search_exp, 100)
     r["rss_after_mb"] = tree_rss_mb(server.proc.pid)
     r["pss_after_mb"] = tree_rss_mb(server.proc.pid, "Pss")
     return r
@@ -273,6 +295,8 @@ def report(results: list[dict], args) -> None:
         ("log_batch 10 × 1,000 metrics (s)", lambda r: r["batch_s"], False, "{:.3f}"),
         (f"search_runs, {args.runs:,} runs, 2-clause filter, max 1000 (ms)", lambda r: r["search_1000_s"] * 1000, False, "{:.1f}"),
         (f"search_runs, {args.runs:,} runs, 2-clause filter, max 100 (ms)", lambda r: r["search_100_s"] * 1000, False, "{:.1f}"),
+        ("GraphQL mlflowSearchRuns, same search, max 1000 (ms)", lambda r: r["graphql_1000_s"] * 1000, False, "{:.1f}"),
+        ("GraphQL mlflowSearchRuns, same search, max 100 (ms)", lambda r: r["graphql_100_s"] * 1000, False, "{:.1f}"),
         ("idle RSS, whole process tree (MB)", lambda r: r["idle_rss_mb"], False, "{:.1f}"),
         ("RSS after the benchmark (MB)", lambda r: r["rss_after_mb"], False, "{:.1f}"),
         ("PSS after the benchmark (MB)", lambda r: r["pss_after_mb"], False, "{:.1f}"),
@@ -290,7 +314,10 @@ def report(results: list[dict], args) -> None:
             best = max(peer_vals) if higher_better else min(peer_vals)
             ratio = f"{(vals[0] / best) if higher_better else (best / vals[0]):.1f}×"
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {ratio} |")
-    counts = f"search returned {o['search_1000_n']} and {o['search_100_n']} runs; population took " + ", ".join(
+    counts = (f"search returned {o['search_1000_n']} and {o['search_100_n']} runs (GraphQL: {o['graphql_1000_n']} and "
+              f"{o['graphql_100_n']}); Orchard's GraphQL search vs its REST search of the same page: "
+              f"{o['graphql_1000_s'] / o['search_1000_s']:.2f}× (max 1000), {o['graphql_100_s'] / o['search_100_s']:.2f}× (max 100) "
+              f"the time; population took ") + ", ".join(
         f"{r['name']}: {r['populate_s']:.1f} s" for r in results if "populate_s" in r)
     seq = ", ".join(f"{r['name']}: {r['seq_calls']:,} calls" for r in results)
     text = "\n".join(lines) + f"\n\n{counts}.\nSequential calls measured: {seq} (the 10,000 row is per-call × 10,000).\n"

@@ -1,5 +1,6 @@
 //! `orchard serve -m MODEL_URI`: one model over HTTP — `/predict`, MLflow's `/invocations`, the Open Inference
-//! Protocol v2 and `/metrics` — loaded once, predicted in-process.
+//! Protocol v2 and `/metrics` — loaded once, predicted in-process (LightGBM, ONNX) or, for other MLflow models,
+//! through `mlflow.pyfunc` in Python workers; the start-up line says which.
 
 use std::sync::Arc;
 
@@ -17,6 +18,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let blob = BlobStore::open(&destination).with_context(|| format!("cannot open the artifact store {destination}"))?;
     let started = std::time::Instant::now();
     let served = args.model_source().load(&Artifacts::new(blob.clone())).await?;
+    // Which path the model takes (native, or mlflow.pyfunc in Python), said before the server listens.
+    tracing::info!(model = %served.name, version = %served.version, engine = %served.engine.describe(), "model loaded");
     let mut serving = Serving::new(Arc::new(Fixed(Arc::new(served))));
     serving.max_body_bytes = args.max_request_bytes;
     serving.label_field = args.label_field.clone();

@@ -327,18 +327,44 @@ fn split_csv(line: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// Open Inference Protocol v2 `inputs`.
-pub fn v2_inputs(model: &Model, body: &Json) -> Result<Rows, InputError> {
+/// One tensor of an Open Inference Protocol v2 request, its data flattened (row-major).
+pub struct Tensor<'a> {
+    pub name: &'a str,
+    pub shape: Vec<usize>,
+    pub data: Vec<&'a Json>,
+    pub datatype: &'a str,
+}
+
+impl Tensor<'_> {
+    /// The value at `at`, checked against the tensor's datatype.
+    pub fn value(&self, at: usize) -> Result<Value, InputError> {
+        match (self.datatype, self.data[at]) {
+            ("BYTES", Json::String(s)) => Ok(Value::Str(s.clone())),
+            ("BOOL", Json::Bool(b)) => Ok(Value::Bool(*b)),
+            // JSON has no NaN: null stands for a missing value in floating-point tensors.
+            ("FP64" | "FP32" | "FP16", Json::Null) => Ok(Value::Null),
+            (dt, Json::Number(n)) if dt != "BYTES" && dt != "BOOL" => match fits(dt, n) {
+                true => Ok(Value::Num(n.as_f64().unwrap_or(f64::NAN))),
+                false => bad(format!("input '{}' value {at}: {n} is out of range for {dt}", self.name)),
+            },
+            (dt, other) => bad(format!("input '{}' value {at}: a JSON {} is not {dt}", self.name, kind(other))),
+        }
+    }
+
+    /// A two-dimensional tensor as a list of rows.
+    pub fn rows(&self) -> Vec<Vec<&Json>> {
+        let width = self.shape.get(1).copied().unwrap_or(1).max(1);
+        self.data.chunks(width).map(<[&Json]>::to_vec).collect()
+    }
+}
+
+/// The `inputs` of an Open Inference Protocol v2 request, each checked: a known datatype, a shape that holds
+/// its data, and values of that datatype.
+pub fn v2_tensors(body: &Json) -> Result<Vec<Tensor<'_>>, InputError> {
     let tensors = match body.get("inputs") {
         Some(Json::Array(t)) if !t.is_empty() => t,
         _ => return bad("the request needs 'inputs': a non-empty list of tensors"),
     };
-    struct Tensor<'a> {
-        name: &'a str,
-        shape: Vec<usize>,
-        data: Vec<&'a Json>,
-        datatype: &'a str,
-    }
     let mut parsed = Vec::new();
     for (i, t) in tensors.iter().enumerate() {
         let name = t.get("name").and_then(Json::as_str).ok_or_else(|| InputError(format!("input {i} has no 'name'")))?;
@@ -364,27 +390,54 @@ pub fn v2_inputs(model: &Model, body: &Json) -> Result<Rows, InputError> {
             Some(d @ Json::Array(_)) => flat(d, &mut data),
             _ => return bad(format!("input '{name}' has no 'data' list")),
         }
-        let expected: usize = shape.iter().product();
-        if expected != data.len() {
-            return bad(format!("input '{name}': shape {shape:?} holds {expected} values but 'data' has {}", data.len()));
+        // Checked: a shape of huge dimensions must not wrap around to the data's length.
+        let expected = shape.iter().try_fold(1usize, |n, d| n.checked_mul(*d));
+        if expected != Some(data.len()) {
+            let holds = expected.map_or("more than 2^64".to_string(), |e| e.to_string());
+            return bad(format!("input '{name}': shape {shape:?} holds {holds} values but 'data' has {}", data.len()));
         }
-        parsed.push(Tensor { name, shape, data, datatype });
+        let tensor = Tensor { name, shape, data, datatype };
+        for at in 0..tensor.data.len() {
+            tensor.value(at)?;
+        }
+        parsed.push(tensor);
     }
+    Ok(parsed)
+}
+
+/// Predictions as one v2 output tensor: numbers as FP64 (INT64 when all are whole), booleans as BOOL, text
+/// as BYTES, equal-length lists as a second dimension; anything else as BYTES holding each value's JSON.
+pub fn v2_output(name: &str, predictions: &[Json]) -> Json {
+    let n = predictions.len();
+    let all = |f: fn(&Json) -> bool| predictions.iter().all(f);
+    if all(|p| p.is_i64() || p.is_u64()) {
+        return serde_json::json!({ "name": name, "datatype": "INT64", "shape": [n], "data": predictions });
+    }
+    if all(Json::is_number) {
+        return serde_json::json!({ "name": name, "datatype": "FP64", "shape": [n], "data": predictions });
+    }
+    if all(Json::is_boolean) {
+        return serde_json::json!({ "name": name, "datatype": "BOOL", "shape": [n], "data": predictions });
+    }
+    if all(Json::is_string) {
+        return serde_json::json!({ "name": name, "datatype": "BYTES", "shape": [n], "data": predictions });
+    }
+    let width = predictions.first().and_then(Json::as_array).map_or(0, Vec::len);
+    let rows_of_numbers = width > 0
+        && predictions.iter().all(|p| p.as_array().is_some_and(|r| r.len() == width && r.iter().all(Json::is_number)));
+    if rows_of_numbers {
+        let flat: Vec<&Json> = predictions.iter().filter_map(Json::as_array).flatten().collect();
+        return serde_json::json!({ "name": name, "datatype": "FP64", "shape": [n, width], "data": flat });
+    }
+    let texts: Vec<String> = predictions.iter().map(Json::to_string).collect();
+    serde_json::json!({ "name": name, "datatype": "BYTES", "shape": [n], "data": texts })
+}
+
+/// Open Inference Protocol v2 `inputs`.
+pub fn v2_inputs(model: &Model, body: &Json) -> Result<Rows, InputError> {
+    let parsed = v2_tensors(body)?;
     let width = model.inputs().len();
     let mut rows = Rows::default();
-    let to_value = |t: &Tensor, v: &Json, at: usize| -> Result<Value, InputError> {
-        match (t.datatype, v) {
-            ("BYTES", Json::String(s)) => Ok(Value::Str(s.clone())),
-            ("BOOL", Json::Bool(b)) => Ok(Value::Bool(*b)),
-            // JSON has no NaN: null stands for a missing value in floating-point tensors.
-            ("FP64" | "FP32" | "FP16", Json::Null) => Ok(Value::Null),
-            (dt, Json::Number(n)) if dt != "BYTES" && dt != "BOOL" => match fits(dt, n) {
-                true => Ok(Value::Num(n.as_f64().unwrap_or(f64::NAN))),
-                false => bad(format!("input '{}' value {at}: {n} is out of range for {dt}", t.name)),
-            },
-            (dt, other) => bad(format!("input '{}' value {at}: a JSON {} is not {dt}", t.name, kind(other))),
-        }
-    };
     if parsed.len() == 1 && !model.inputs().iter().any(|i| i == parsed[0].name) {
         // One matrix: [n, features] (or [features] for one row).
         let t = &parsed[0];
@@ -395,7 +448,7 @@ pub fn v2_inputs(model: &Model, body: &Json) -> Result<Rows, InputError> {
         };
         let columns = model.inputs().to_vec();
         let table = (0..n)
-            .map(|r| (0..width).map(|c| to_value(t, t.data[r * width + c], r * width + c)).collect::<Result<Vec<_>, _>>())
+            .map(|r| (0..width).map(|c| t.value(r * width + c)).collect::<Result<Vec<_>, _>>())
             .collect::<Result<Vec<_>, _>>()?;
         push_table(model, &columns, &table, &mut rows)?;
     } else {
@@ -409,7 +462,7 @@ pub fn v2_inputs(model: &Model, body: &Json) -> Result<Rows, InputError> {
             columns.push(t.name.to_string());
         }
         let table = (0..n)
-            .map(|r| parsed.iter().map(|t| to_value(t, t.data[r], r)).collect::<Result<Vec<_>, _>>())
+            .map(|r| parsed.iter().map(|t| t.value(r)).collect::<Result<Vec<_>, _>>())
             .collect::<Result<Vec<_>, _>>()?;
         push_table(model, &columns, &table, &mut rows)?;
     }
@@ -428,6 +481,13 @@ mod tests {
         assert_eq!(split_csv("a,b,c").unwrap(), ["a", "b", "c"]);
         assert_eq!(split_csv("\"a, b\",\"say \"\"hi\"\"\",").unwrap(), ["a, b", "say \"hi\"", ""]);
         assert!(split_csv("\"open").is_err());
+    }
+
+    #[test]
+    fn a_v2_shape_too_large_to_count_is_refused_not_wrapped() {
+        let body = serde_json::json!({ "inputs": [{ "name": "x", "datatype": "FP64", "shape": [4294967296u64, 4294967296u64], "data": [] }] });
+        let e = v2_tensors(&body).err().unwrap().0;
+        assert!(e.contains("holds more than 2^64 values but 'data' has 0"), "{e}");
     }
 
     #[test]

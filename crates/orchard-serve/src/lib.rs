@@ -1,4 +1,6 @@
-//! Model serving: the inference protocols over an in-process [`orchard_model::Model`].
+//! Model serving: the inference protocols over a model that runs in this process ([`orchard_model::Model`]:
+//! LightGBM, ONNX) or, for every other MLflow model, through MLflow's own `mlflow.pyfunc` in Python workers
+//! ([`python`]); [`Engine::load`] picks the first that can run a model folder.
 //!
 //! - `POST /predict` — named features (nested objects flatten with `_`), one object or a list;
 //! - MLflow's scoring protocol: `POST /invocations`, `GET /ping`, `/health`, `/version`;
@@ -14,6 +16,7 @@
 pub mod input;
 pub mod log;
 pub mod metrics;
+pub mod python;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,12 +27,13 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use orchard_model::{Model, OutputKind, Prediction};
+use orchard_model::{Model, ModelError, OutputKind, Prediction};
 use serde_json::{json, Value as JsonValue};
 
 use crate::input::{InputError, Rows};
 use crate::log::{PredictionLog, Record};
 use crate::metrics::Metrics;
+use crate::python::{Invocation, PyFunc, PythonError, PythonSettings};
 
 /// A model as served: its registry name and version (or a local name), and the loaded model.
 #[derive(Debug)]
@@ -39,7 +43,66 @@ pub struct ServedModel {
     pub version: Arc<str>,
     /// Where it came from (`models:/iris@champion`, a path), for messages and metadata.
     pub source: String,
-    pub model: Model,
+    pub engine: Engine,
+}
+
+/// How a served model predicts.
+#[derive(Debug)]
+pub enum Engine {
+    /// In this process: LightGBM and ONNX models, read natively.
+    Native(Model),
+    /// Through `mlflow.pyfunc` in Python workers, for every other model with a `python_function` flavor.
+    Python(PyFunc),
+}
+
+/// Why a model folder cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Native(#[from] ModelError),
+    #[error("{python} (Orchard cannot run it natively either: {native})")]
+    Python { python: PythonError, native: ModelError },
+}
+
+impl Engine {
+    /// Loads a model folder (or LightGBM/ONNX file): natively when Orchard reads its flavor, otherwise through
+    /// `mlflow.pyfunc` when the model has a `python_function` flavor (the folder must then stay in place while
+    /// the model is served).
+    pub async fn load(path: &std::path::Path, python: &PythonSettings) -> Result<Engine, LoadError> {
+        let dir = path.to_path_buf();
+        let native = tokio::task::spawn_blocking(move || Model::load(&dir))
+            .await
+            .unwrap_or_else(|e| Err(ModelError::Unsupported(format!("the loader failed: {e}"))));
+        let reason = match native {
+            Ok(model) => return Ok(Engine::Native(model)),
+            Err(e @ ModelError::Io { .. }) => return Err(e.into()),
+            Err(e) => e,
+        };
+        let has_pyfunc = orchard_model::mlmodel::MlModel::load(path).is_ok_and(|m| m.flavors.contains_key("python_function"));
+        if !has_pyfunc {
+            return Err(reason.into());
+        }
+        match PyFunc::start(path, python).await {
+            Ok(py) => Ok(Engine::Python(py)),
+            Err(python) => Err(LoadError::Python { python, native: reason }),
+        }
+    }
+
+    /// Which path the model takes, for the start-up message: `native (lightgbm)`, or the Python worker's
+    /// interpreter, MLflow version and pyfunc loader.
+    pub fn describe(&self) -> String {
+        match self {
+            Engine::Native(m) => format!("native ({})", m.flavor()),
+            Engine::Python(py) => format!(
+                "mlflow.pyfunc ({}) in Python {} with mlflow {}",
+                py.info.loader_module, py.info.python, py.info.mlflow
+            ),
+        }
+    }
+
+    pub fn is_native(&self) -> bool {
+        matches!(self, Engine::Native(_))
+    }
 }
 
 /// Why a model cannot answer.
@@ -269,8 +332,8 @@ fn unavailable(e: ServeError) -> Response {
     }
 }
 
-fn predict(served: &ServedModel, rows: &Rows) -> Result<Vec<Prediction>, InputError> {
-    served.model.predict_rows(&rows.values).map_err(InputError::from)
+fn predict(model: &Model, rows: &Rows) -> Result<Vec<Prediction>, InputError> {
+    model.predict_rows(&rows.values).map_err(InputError::from)
 }
 
 // ----------------------------------------------------------------------------------------------- /predict
@@ -296,13 +359,12 @@ async fn predict_named(State(s): State<Serving>, Path(name): Path<String>, req: 
 }
 
 /// One prediction as `/predict` answers it: the label field, then the class probabilities by label.
-fn predict_json(served: &ServedModel, label: &str, p: &Prediction) -> serde_json::Map<String, JsonValue> {
+fn predict_json(model: &Model, label: &str, p: &Prediction) -> serde_json::Map<String, JsonValue> {
     let mut out = serde_json::Map::new();
-    match (served.model.output_kind(), &p.class) {
+    match (model.output_kind(), &p.class) {
         (OutputKind::Classes(_), Some(class)) => {
             out.insert(label.to_string(), JsonValue::String(class.clone()));
-            let probs: serde_json::Map<String, JsonValue> = served
-                .model
+            let probs: serde_json::Map<String, JsonValue> = model
                 .class_labels()
                 .into_iter()
                 .zip(&p.values)
@@ -328,26 +390,43 @@ async fn predict_with(s: &Serving, served: &ServedModel, req: Request, started: 
         Ok(j) => j,
         Err(m) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", m),
     };
-    let (rows, is_list) = match input::predict_body(&served.model, &json) {
+    let model = match &served.engine {
+        Engine::Native(m) => m,
+        Engine::Python(py) => return python_predict(s, served, py, bytes, &json, started).await,
+    };
+    let (rows, is_list) = match input::predict_body(model, &json) {
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE", e.0),
     };
-    let preds = match predict(served, &rows) {
+    let preds = match predict(model, &rows) {
         Ok(p) => p,
         Err(e) => return error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE", e.0),
     };
-    let label = s.label_field.as_deref().unwrap_or_else(|| served.model.label_field());
+    let label = s.label_field.as_deref().unwrap_or_else(|| model.label_field());
+    let items: Vec<_> = preds.iter().map(|p| predict_json(model, label, p)).collect();
+    predict_answer(s, served, items, is_list, bytes, started)
+}
+
+/// `/predict`'s answer: the request id, then the one prediction's fields or `predictions`, a list of them.
+fn predict_answer(
+    s: &Serving,
+    served: &ServedModel,
+    items: Vec<serde_json::Map<String, JsonValue>>,
+    is_list: bool,
+    request: Bytes,
+    started: Instant,
+) -> Response {
     let id = new_id();
-    let mut items = preds.iter().map(|p| predict_json(served, label, p));
+    let rows = items.len();
     let mut out = serde_json::Map::new();
     out.insert("request_id".into(), JsonValue::String(id.clone()));
     if is_list {
-        out.insert("predictions".into(), JsonValue::Array(items.map(JsonValue::Object).collect()));
-    } else if let Some(first) = items.next() {
+        out.insert("predictions".into(), JsonValue::Array(items.into_iter().map(JsonValue::Object).collect()));
+    } else if let Some(first) = items.into_iter().next() {
         out.extend(first);
     }
     let body = json_bytes(&JsonValue::Object(out));
-    let x = Exchange { id: &id, route: "/predict", rows: rows.n, request: bytes, request_is_json: true, response: body.clone() };
+    let x = Exchange { id: &id, route: "/predict", rows, request, request_is_json: true, response: body.clone() };
     log(s, served, x, started);
     let mut response = json_response(body);
     if let Ok(v) = id.parse() {
@@ -382,11 +461,11 @@ async fn invocations_named(State(s): State<Serving>, Path(name): Path<String>, r
 
 /// What MLflow's pyfunc answers for the model: class probabilities per row for multiclass (a list per row),
 /// the positive class's probability for binary models (LightGBM Booster semantics), the value for regressions.
-fn mlflow_predictions(served: &ServedModel, preds: &[Prediction]) -> JsonValue {
+fn mlflow_predictions(model: &Model, preds: &[Prediction]) -> JsonValue {
     JsonValue::Array(
         preds
             .iter()
-            .map(|p| match served.model.output_kind() {
+            .map(|p| match model.output_kind() {
                 OutputKind::Classes(2) => json!(p.values[1]),
                 OutputKind::Classes(_) => json!(p.values),
                 OutputKind::Values(1) => json!(p.values[0]),
@@ -416,14 +495,18 @@ async fn invocations_with(s: &Serving, served: &ServedModel, headers: &HeaderMap
         Ok(b) => b,
         Err((status, m)) => return error(status, "BAD_REQUEST", m),
     };
+    let model = match &served.engine {
+        Engine::Native(m) => m,
+        Engine::Python(py) => return python_invocations(s, served, py, &content_type, bytes, started).await,
+    };
     let rows = if media == "text/csv" {
         match std::str::from_utf8(&bytes) {
-            Ok(text) => input::invocations_csv(&served.model, text),
+            Ok(text) => input::invocations_csv(model, text),
             Err(_) => Err(InputError("the CSV body is not UTF-8".into())),
         }
     } else {
         match parse_json(&bytes) {
-            Ok(j) => input::invocations_json(&served.model, &j),
+            Ok(j) => input::invocations_json(model, &j),
             Err(m) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", m),
         }
     };
@@ -431,11 +514,11 @@ async fn invocations_with(s: &Serving, served: &ServedModel, headers: &HeaderMap
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", e.0),
     };
-    let preds = match predict(served, &rows) {
+    let preds = match predict(model, &rows) {
         Ok(p) => p,
         Err(e) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", e.0),
     };
-    let body = json_bytes(&json!({ "predictions": mlflow_predictions(served, &preds) }));
+    let body = json_bytes(&json!({ "predictions": mlflow_predictions(model, &preds) }));
     let x = Exchange {
         id: &new_id(),
         route: "/invocations",
@@ -488,14 +571,24 @@ async fn v2_lookup(s: &Serving, name: &str, version: Option<&str>) -> Result<Arc
 }
 
 fn v2_metadata(served: &ServedModel) -> JsonValue {
-    let inputs: Vec<JsonValue> = served
-        .model
-        .inputs()
-        .iter()
-        .map(|n| json!({ "name": n, "datatype": "FP64", "shape": [-1] }))
-        .collect();
+    let model = match &served.engine {
+        Engine::Native(m) => m,
+        Engine::Python(py) => {
+            let inputs: Vec<JsonValue> =
+                py.info.inputs.iter().map(|i| json!({ "name": i.name, "datatype": i.datatype, "shape": [-1] })).collect();
+            return json!({
+                "name": served.name,
+                "versions": [served.version],
+                "platform": format!("mlflow-pyfunc-{}", py.info.loader_module),
+                "inputs": inputs,
+                "outputs": [{ "name": "predict", "datatype": "BYTES", "shape": [-1] }],
+            });
+        }
+    };
+    let inputs: Vec<JsonValue> =
+        model.inputs().iter().map(|n| json!({ "name": n, "datatype": "FP64", "shape": [-1] })).collect();
     let mut outputs = vec![];
-    match served.model.output_kind() {
+    match model.output_kind() {
         OutputKind::Classes(k) => {
             outputs.push(json!({ "name": "predict", "datatype": "BYTES", "shape": [-1] }));
             outputs.push(json!({ "name": "probabilities", "datatype": "FP64", "shape": [-1, k] }));
@@ -506,7 +599,7 @@ fn v2_metadata(served: &ServedModel) -> JsonValue {
     json!({
         "name": served.name,
         "versions": [served.version],
-        "platform": format!("orchard-{}", served.model.flavor()),
+        "platform": format!("orchard-{}", model.flavor()),
         "inputs": inputs,
         "outputs": outputs,
     })
@@ -566,17 +659,43 @@ async fn v2_infer_with(s: &Serving, name: &str, version: Option<&str>, req: Requ
         Ok(j) => j,
         Err(m) => return v2_error(StatusCode::BAD_REQUEST, m),
     };
-    let rows = match input::v2_inputs(&served.model, &json) {
-        Ok(r) => r,
-        Err(e) => return v2_error(StatusCode::BAD_REQUEST, e.0),
+    let tensors = match &served.engine {
+        Engine::Native(model) => v2_native(model, &json),
+        Engine::Python(py) => v2_python(py, &json).await,
     };
-    let preds = match predict(&served, &rows) {
-        Ok(p) => p,
-        Err(e) => return v2_error(StatusCode::BAD_REQUEST, e.0),
+    let (n_rows, mut outputs) = match tensors {
+        Ok(t) => t,
+        Err(r) => return r,
     };
+    // `outputs` in the request picks which tensors come back.
+    if let Some(JsonValue::Array(wanted)) = json.get("outputs") {
+        let names: Vec<&str> = wanted.iter().filter_map(|o| o.get("name").and_then(JsonValue::as_str)).collect();
+        if let Some(unknown) = names.iter().find(|n| !outputs.iter().any(|o| o["name"] == **n)) {
+            let known: Vec<&str> = outputs.iter().filter_map(|o| o["name"].as_str()).collect();
+            return v2_error(StatusCode::BAD_REQUEST, format!("unknown output '{unknown}' (outputs: {})", known.join(", ")));
+        }
+        outputs.retain(|o| names.iter().any(|n| o["name"] == *n));
+    }
+    let id = json.get("id").and_then(JsonValue::as_str).map(str::to_string).unwrap_or_else(new_id);
+    let response = json!({
+        "model_name": served.name,
+        "model_version": served.version,
+        "id": id,
+        "outputs": outputs,
+    });
+    let body = json_bytes(&response);
+    let x = Exchange { id: &id, route: "/v2/infer", rows: n_rows, request: bytes, request_is_json: true, response: body.clone() };
+    log(s, &served, x, started);
+    json_response(body)
+}
+
+/// The output tensors of a native model for a v2 request, and its row count.
+fn v2_native(model: &Model, json: &JsonValue) -> Result<(usize, Vec<JsonValue>), Response> {
+    let rows = input::v2_inputs(model, json).map_err(|e| v2_error(StatusCode::BAD_REQUEST, e.0))?;
+    let preds = predict(model, &rows).map_err(|e| v2_error(StatusCode::BAD_REQUEST, e.0))?;
     let n = preds.len();
     let mut outputs = Vec::new();
-    match served.model.output_kind() {
+    match model.output_kind() {
         OutputKind::Classes(k) => {
             let labels: Vec<JsonValue> = preds.iter().map(|p| json!(p.class.clone().unwrap_or_default())).collect();
             outputs.push(json!({ "name": "predict", "datatype": "BYTES", "shape": [n], "data": labels }));
@@ -589,23 +708,148 @@ async fn v2_infer_with(s: &Serving, name: &str, version: Option<&str>, req: Requ
             outputs.push(json!({ "name": "predict", "datatype": "FP64", "shape": shape, "data": values }));
         }
     }
-    // `outputs` in the request picks which tensors come back.
-    if let Some(JsonValue::Array(wanted)) = json.get("outputs") {
-        let names: Vec<&str> = wanted.iter().filter_map(|o| o.get("name").and_then(JsonValue::as_str)).collect();
-        if let Some(unknown) = names.iter().find(|n| !outputs.iter().any(|o| o["name"] == **n)) {
-            return v2_error(StatusCode::BAD_REQUEST, format!("unknown output '{unknown}' (outputs: predict, probabilities)"));
-        }
-        outputs.retain(|o| names.iter().any(|n| o["name"] == *n));
+    Ok((rows.n, outputs))
+}
+
+// ------------------------------------------------------------------------------------------ Python models
+
+/// An error of the Python workers themselves (not of the request): the model cannot answer now, or (504) not
+/// within the timeout.
+fn python_unavailable(e: PythonError) -> Response {
+    match e {
+        PythonError::Timeout => error(StatusCode::GATEWAY_TIMEOUT, "TEMPORARILY_UNAVAILABLE", e.to_string()),
+        e => error(StatusCode::SERVICE_UNAVAILABLE, "TEMPORARILY_UNAVAILABLE", e.to_string()),
     }
-    let id = json.get("id").and_then(JsonValue::as_str).map(str::to_string).unwrap_or_else(new_id);
-    let response = json!({
-        "model_name": served.name,
-        "model_version": served.version,
-        "id": id,
-        "outputs": outputs,
-    });
-    let body = json_bytes(&response);
-    let x = Exchange { id: &id, route: "/v2/infer", rows: rows.n, request: bytes, request_is_json: true, response: body.clone() };
-    log(s, &served, x, started);
-    json_response(body)
+}
+
+/// Sends MLflow's scoring code an `/invocations` body; `Err` is the response to send when it is not a 200.
+async fn python_call(py: &PyFunc, content_type: &str, body: String) -> Result<Result<Vec<JsonValue>, Response>, Response> {
+    let reply = py
+        .invoke(Invocation { content_type: content_type.to_string(), body })
+        .await
+        .map_err(python_unavailable)?;
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status != StatusCode::OK {
+        return Ok(Err(python_error(status, &reply.body)));
+    }
+    match serde_json::from_str::<JsonValue>(&reply.body) {
+        Ok(JsonValue::Object(mut o)) => match o.remove("predictions") {
+            Some(JsonValue::Array(p)) => Ok(Ok(p)),
+            Some(one) => Ok(Ok(vec![one])),
+            None => Err(error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "the model's answer has no predictions")),
+        },
+        _ => Err(error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "the model's answer is not JSON (a NaN or infinity?)")),
+    }
+}
+
+/// MLflow's error answer as it came (JSON `{"error_code", "message"}`), or its text wrapped into that shape.
+fn python_error(status: StatusCode, body: &str) -> Response {
+    match serde_json::from_str::<JsonValue>(body) {
+        Ok(j @ JsonValue::Object(_)) => (status, Json(j)).into_response(),
+        _ => error(status, "BAD_REQUEST", body.trim()),
+    }
+}
+
+async fn python_invocations(
+    s: &Serving,
+    served: &ServedModel,
+    py: &PyFunc,
+    content_type: &str,
+    bytes: Bytes,
+    started: Instant,
+) -> Response {
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "the request body is not UTF-8");
+    };
+    let reply = match py.invoke(Invocation { content_type: content_type.to_string(), body: text.to_string() }).await {
+        Ok(r) => r,
+        Err(e) => return python_unavailable(e),
+    };
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status != StatusCode::OK {
+        // MLflow's answer as it gave it (JSON errors, and its plain-text 415s).
+        return (status, [(header::CONTENT_TYPE, reply.mimetype)], reply.body).into_response();
+    }
+    let body = Bytes::from(reply.body);
+    let rows = serde_json::from_slice::<JsonValue>(&body)
+        .ok()
+        .and_then(|j| j.get("predictions").and_then(JsonValue::as_array).map(Vec::len))
+        .unwrap_or(0);
+    let is_json = content_type.to_ascii_lowercase().starts_with("application/json");
+    let x = Exchange { id: &new_id(), route: "/invocations", rows, request: bytes, request_is_json: is_json, response: body.clone() };
+    log(s, served, x, started);
+    ([(header::CONTENT_TYPE, reply.mimetype)], body).into_response()
+}
+
+/// `/predict` for a Python model: the rows go to the model as a DataFrame of records; each prediction comes
+/// back under the label field (a DataFrame's row as its own fields).
+async fn python_predict(s: &Serving, served: &ServedModel, py: &PyFunc, bytes: Bytes, json: &JsonValue, started: Instant) -> Response {
+    let (records, is_list) = match json {
+        JsonValue::Object(_) => (vec![json.clone()], false),
+        JsonValue::Array(items) if !items.is_empty() && items.iter().all(JsonValue::is_object) => (items.clone(), true),
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_PARAMETER_VALUE",
+                "the body must be a JSON object (one row of named features) or a non-empty list of them",
+            )
+        }
+    };
+    let n = records.len();
+    let body = json!({ "dataframe_records": records }).to_string();
+    let predictions = match python_call(py, "application/json", body).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(r)) | Err(r) => return r,
+    };
+    if predictions.len() != n {
+        let m = format!("the model answered {} predictions for {n} rows", predictions.len());
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", m);
+    }
+    let label = s.label_field.as_deref().unwrap_or("prediction");
+    let items = predictions
+        .into_iter()
+        .map(|p| match p {
+            JsonValue::Object(fields) => fields,
+            other => std::iter::once((label.to_string(), other)).collect(),
+        })
+        .collect();
+    predict_answer(s, served, items, is_list, bytes, started)
+}
+
+/// A v2 request for a Python model: one-dimensional tensors are the columns of a DataFrame (by name); a single
+/// two-dimensional tensor is a table whose columns are the signature's inputs in order (or, without named
+/// inputs, the model's array input). The predictions come back as the `predict` tensor.
+async fn v2_python(py: &PyFunc, json: &JsonValue) -> Result<(usize, Vec<JsonValue>), Response> {
+    let bad = |m: String| v2_error(StatusCode::BAD_REQUEST, m);
+    let tensors = input::v2_tensors(json).map_err(|e| bad(e.0))?;
+    let named: Vec<&str> = py.info.inputs.iter().map(|i| i.name.as_str()).collect();
+    let body = match tensors.as_slice() {
+        [t] if t.shape.len() == 2 && t.shape[1] != 1 && t.shape[1] == named.len() => {
+            json!({ "dataframe_split": { "columns": named, "data": t.rows() } })
+        }
+        [t] if t.shape.len() == 2 && t.shape[1] != 1 => json!({ "inputs": t.rows() }),
+        _ => {
+            let columns: Vec<&str> = tensors.iter().map(|t| t.name).collect();
+            let n = tensors.first().map_or(0, |t| t.data.len());
+            if let Some(t) = tensors.iter().find(|t| t.data.len() != n) {
+                return Err(bad(format!("input '{}' has {} values where '{}' has {n}", t.name, t.data.len(), columns[0])));
+            }
+            let rows: Vec<Vec<&JsonValue>> = (0..n).map(|r| tensors.iter().map(|t| t.data[r]).collect()).collect();
+            json!({ "dataframe_split": { "columns": columns, "data": rows } })
+        }
+    };
+    let predictions = match python_call(py, "application/json", body.to_string()).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(r)) | Err(r) => {
+            // MLflow's `{"error_code", "message"}` becomes the protocol's `{"error"}`.
+            let status = r.status();
+            let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap_or_default();
+            let message = serde_json::from_slice::<JsonValue>(&bytes)
+                .ok()
+                .and_then(|j| j.get("message").and_then(JsonValue::as_str).map(str::to_string))
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+            return Err(v2_error(status, message));
+        }
+    };
+    Ok((predictions.len(), vec![input::v2_output("predict", &predictions)]))
 }

@@ -30,7 +30,7 @@ fn serving(max_body: usize) -> (axum::Router, tempfile::TempDir) {
     )
     .unwrap();
     let model = Model::load(dir.path()).unwrap();
-    let served = ServedModel { name: "m".into(), version: "3".into(), source: "test".into(), model };
+    let served = ServedModel { name: "m".into(), version: "3".into(), source: "test".into(), engine: orchard_serve::Engine::Native(model) };
     let mut s = Serving::new(Arc::new(Fixed(Arc::new(served))));
     s.max_body_bytes = max_body;
     (orchard_serve::router(s), dir)

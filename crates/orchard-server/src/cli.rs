@@ -8,6 +8,7 @@ use clap::Args;
 
 use crate::launch::{default_artifacts_destination, default_backend, Settings, DEFAULT_DATA_DIR};
 use crate::model_source::ModelSource;
+use orchard_serve::python::PythonSettings;
 
 #[derive(Args, Debug)]
 pub struct ServerArgs {
@@ -65,6 +66,45 @@ pub struct ServerArgs {
     /// Where the gateway keeps downloaded model versions. [default: ./orchard-data/model-cache]
     #[arg(long, env = "ORCHARD_MODEL_CACHE_DIR")]
     pub model_cache_dir: Option<PathBuf>,
+
+    /// Most fields at the top of one GraphQL query (each is one API call).
+    #[arg(long, env = "MLFLOW_SERVER_GRAPHQL_MAX_ROOT_FIELDS", default_value_t = 10)]
+    pub graphql_max_root_fields: usize,
+
+    /// Most aliased fields in one selection set of a GraphQL query.
+    #[arg(long, env = "MLFLOW_SERVER_GRAPHQL_MAX_ALIASES", default_value_t = 10)]
+    pub graphql_max_aliases: usize,
+
+    #[command(flatten)]
+    pub python: PythonArgs,
+}
+
+/// How models Orchard does not run natively (anything but LightGBM Boosters and ONNX) are served: through
+/// MLflow's `mlflow.pyfunc` in Python worker processes, as `mlflow models serve --env-manager local` does.
+#[derive(Args, Debug, Clone)]
+pub struct PythonArgs {
+    /// The Python interpreter of the workers; it needs `mlflow` and the model's own requirements installed.
+    #[arg(long, env = "ORCHARD_PYTHON", default_value = "python3")]
+    pub python: PathBuf,
+
+    /// Python worker processes per model (each holds the model in memory and answers one request at a time).
+    #[arg(long, env = "ORCHARD_PYTHON_WORKERS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub python_workers: u16,
+
+    /// Seconds one request may take in a Python worker; a worker that takes longer is stopped and replaced, and
+    /// the request answered 504 (MLflow's variable and default).
+    #[arg(long, env = "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub python_timeout: u64,
+}
+
+impl PythonArgs {
+    pub fn settings(&self) -> PythonSettings {
+        PythonSettings {
+            python: self.python.clone(),
+            workers: usize::from(self.python_workers),
+            timeout: std::time::Duration::from_secs(self.python_timeout),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -119,6 +159,9 @@ pub struct ServeArgs {
     /// Where downloaded models are kept. [default: ./orchard-data/model-cache]
     #[arg(long, env = "ORCHARD_MODEL_CACHE_DIR")]
     pub model_cache_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub python: PythonArgs,
 }
 
 impl ServerArgs {
@@ -132,6 +175,11 @@ impl ServerArgs {
             prediction_log: !self.no_prediction_log,
             scheduler: !self.no_scheduler,
             model_cache_dir: model_cache_dir(&self.model_cache_dir),
+            python: self.python.settings(),
+            graphql_limits: orchard_graphql::Limits {
+                max_root_fields: self.graphql_max_root_fields,
+                max_aliases: self.graphql_max_aliases,
+            },
         }
     }
 }
@@ -145,6 +193,7 @@ impl ServeArgs {
             backend_named: self.backend_store_uri.is_some(),
             tracking_uri: self.tracking_uri.clone(),
             cache_dir: model_cache_dir(&self.model_cache_dir),
+            python: self.python.settings(),
         }
     }
 

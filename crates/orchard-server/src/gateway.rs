@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use orchard_model::Model;
-use orchard_serve::{Catalog, ServeError, ServedModel};
+use orchard_serve::python::PythonSettings;
+use orchard_serve::{Catalog, Engine, ServeError, ServedModel};
 use orchard_tracking::artifacts::Artifacts;
 use orchard_tracking::{ErrorCode, Tracking};
 use tokio::sync::Mutex as AsyncMutex;
@@ -21,6 +21,8 @@ pub struct RegistryCatalog {
     alias: String,
     /// Where downloaded versions are kept.
     cache_dir: PathBuf,
+    /// The Python that serves versions Orchard does not run natively (one worker set per version loaded).
+    python: PythonSettings,
     /// (name, version, creation time) → the loaded model. The creation time tells a re-created model's
     /// version 1 from an old one.
     loaded: Mutex<HashMap<(String, i64, i64), Arc<ServedModel>>>,
@@ -29,12 +31,13 @@ pub struct RegistryCatalog {
 }
 
 impl RegistryCatalog {
-    pub fn new(tracking: Tracking, artifacts: Artifacts, alias: &str, cache_dir: PathBuf) -> RegistryCatalog {
+    pub fn new(tracking: Tracking, artifacts: Artifacts, alias: &str, cache_dir: PathBuf, python: PythonSettings) -> RegistryCatalog {
         RegistryCatalog {
             tracking,
             artifacts,
             alias: alias.to_string(),
             cache_dir,
+            python,
             loaded: Mutex::new(HashMap::new()),
             loading: AsyncMutex::new(()),
         }
@@ -92,17 +95,16 @@ impl Catalog for RegistryCatalog {
                 .await
                 .map_err(not_served)?;
         }
-        let model = tokio::task::spawn_blocking(move || Model::load(&dir))
+        let engine = Engine::load(&dir, &self.python)
             .await
-            .map_err(|e| ServeError::Unavailable(e.to_string()))?
             .map_err(|e| ServeError::Unavailable(format!("cannot load {uri}: {e}")))?;
+        tracing::info!(model = name, version = version.version, engine = %engine.describe(), "model loaded");
         let served = Arc::new(ServedModel {
             name: name.into(),
             version: version.version.to_string().into(),
             source: uri,
-            model,
+            engine,
         });
-        tracing::info!(model = name, version = version.version, "model loaded");
         self.loaded
             .lock()
             .unwrap_or_else(|p| p.into_inner())

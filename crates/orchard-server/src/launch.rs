@@ -14,6 +14,7 @@ use orchard_tracking::Tracking;
 
 use crate::gateway::RegistryCatalog;
 use crate::state::AppState;
+use orchard_graphql::GraphQl;
 
 /// The folder of the embedded default, relative to the working folder.
 pub const DEFAULT_DATA_DIR: &str = "orchard-data";
@@ -44,6 +45,10 @@ pub struct Settings {
     pub prediction_log: bool,
     pub scheduler: bool,
     pub model_cache_dir: PathBuf,
+    /// Bounds on one GraphQL query.
+    pub graphql_limits: orchard_graphql::Limits,
+    /// The Python that serves the gateway's models Orchard does not run natively.
+    pub python: orchard_serve::python::PythonSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +89,13 @@ pub async fn launch(settings: &Settings) -> Result<Launched, LaunchError> {
     let mut log_writer = None;
     let gateway = settings.gateway.as_deref().map(|alias| {
         let catalog =
-            RegistryCatalog::new(tracking.clone(), Artifacts::new(blob.clone()), alias, settings.model_cache_dir.clone());
+            RegistryCatalog::new(
+                tracking.clone(),
+                Artifacts::new(blob.clone()),
+                alias,
+                settings.model_cache_dir.clone(),
+                settings.python.clone(),
+            );
         let mut serving = orchard_serve::Serving::new(Arc::new(catalog));
         if settings.prediction_log {
             let (log, writer) = PredictionLog::start(blob.clone(), LogSettings::default(), serving.metrics.clone());
@@ -93,7 +104,9 @@ pub async fn launch(settings: &Settings) -> Result<Launched, LaunchError> {
         }
         serving
     });
-    let state = AppState { tracking, artifacts: settings.serve_artifacts.then(|| Artifacts::new(blob)), gateway };
+    let artifacts = settings.serve_artifacts.then(|| Artifacts::new(blob));
+    let graphql = GraphQl::new(tracking.clone(), artifacts.clone(), settings.graphql_limits);
+    let state = AppState { tracking, artifacts, gateway, graphql };
     Ok(Launched { app: crate::app(state), store, log_writer, scheduler })
 }
 

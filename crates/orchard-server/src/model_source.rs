@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use orchard_model::Model;
-use orchard_serve::ServedModel;
+use orchard_serve::python::PythonSettings;
+use orchard_serve::{Engine, LoadError, ServedModel};
 use orchard_store::Store;
 use orchard_tracking::artifacts::Artifacts;
 use orchard_tracking::registry::{parse_models_uri, ModelUri};
@@ -22,16 +22,19 @@ pub struct ModelSource {
     pub backend_named: bool,
     /// A tracking server (`http://…`) to resolve `models:/` URIs through instead.
     pub tracking_uri: Option<String>,
-    /// Where downloads are unpacked before loading (removed once loaded).
+    /// Where downloads are unpacked before loading (removed once a native model is loaded; kept while Python
+    /// workers serve from them, and removed when they stop).
     pub cache_dir: PathBuf,
+    /// The Python that serves models Orchard does not run natively.
+    pub python: PythonSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("cannot load the model at {path}")]
-    LoadLocal { path: String, source: orchard_model::ModelError },
+    LoadLocal { path: String, source: LoadError },
     #[error("cannot load {uri}")]
-    Load { uri: String, source: orchard_model::ModelError },
+    Load { uri: String, source: LoadError },
     #[error("cannot resolve {uri}")]
     Resolve { uri: String, source: orchard_tracking::TrackingError },
     #[error("cannot download {uri}")]
@@ -64,7 +67,8 @@ impl ModelSource {
         let uri = self.uri.as_str();
         let local = Path::new(uri.strip_prefix("file://").unwrap_or(uri));
         if !uri.contains(":/") || (uri.starts_with("file://") && local.exists()) {
-            let model = Model::load(local)
+            let model = Engine::load(local, &self.python)
+                .await
                 .map_err(|source| SourceError::LoadLocal { path: local.display().to_string(), source })?;
             let name = local.file_stem().and_then(|n| n.to_str()).filter(|n| !n.is_empty()).unwrap_or("model");
             return Ok(served(name, "1", uri, model));
@@ -74,10 +78,10 @@ impl ModelSource {
             let found = client.resolve_model(uri).await?;
             let dir = self.scratch();
             let fetched = client.download_dir(&found.artifact_uri, &dir).await;
-            let model = fetched.map_err(SourceError::from).and_then(|_| {
-                Model::load(&dir).map_err(|source| SourceError::Load { uri: uri.to_string(), source })
-            });
-            let _ = std::fs::remove_dir_all(&dir);
+            let model = match fetched {
+                Ok(_) => self.load_downloaded(&dir, uri).await,
+                Err(e) => Err(e.into()),
+            };
             return Ok(served(&found.name, &found.version, uri, model?));
         }
         if self.remote().is_some() && uri.starts_with("runs:") {
@@ -93,10 +97,23 @@ impl ModelSource {
             .download_dir(&artifact_uri, &dir)
             .await
             .map_err(|source| SourceError::Download { uri: artifact_uri.clone(), source })?;
-        let model = Model::load(&dir).map_err(|source| SourceError::Load { uri: uri.to_string(), source });
-        // The files are in memory now; the download is not needed any more.
-        let _ = std::fs::remove_dir_all(&dir);
-        Ok(served(&name, &version, uri, model?))
+        let model = self.load_downloaded(&dir, uri).await?;
+        Ok(served(&name, &version, uri, model))
+    }
+
+    /// Loads a downloaded model folder. A native model is in memory once loaded, so its folder goes; a Python
+    /// worker reads from its folder while it runs, so that one stays (in the cache folder).
+    async fn load_downloaded(&self, dir: &Path, uri: &str) -> Result<Engine, SourceError> {
+        match Engine::load(dir, &self.python).await {
+            Ok(Engine::Python(mut py)) => {
+                py.remove_folder_on_drop(dir.to_path_buf());
+                Ok(Engine::Python(py))
+            }
+            loaded => {
+                let _ = std::fs::remove_dir_all(dir);
+                loaded.map_err(|source| SourceError::Load { uri: uri.to_string(), source })
+            }
+        }
     }
 
     /// (artifact URI, name, version) of a `models:/` or `runs:/` URI, from the metadata store.
@@ -117,6 +134,6 @@ impl ModelSource {
     }
 }
 
-fn served(name: &str, version: &str, source: &str, model: Model) -> ServedModel {
-    ServedModel { name: name.into(), version: version.into(), source: source.to_string(), model }
+fn served(name: &str, version: &str, source: &str, engine: Engine) -> ServedModel {
+    ServedModel { name: name.into(), version: version.into(), source: source.to_string(), engine }
 }

@@ -1,8 +1,9 @@
 //! The routes MLflow's web UI calls besides the REST API, at MLflow's paths: files of a run, a model version
 //! or a logged model (`/get-artifact`, `/model-versions/get-artifact`, `…/logged-models/<id>/artifacts/files`),
 //! the UI's upload (`…/upload-artifact`), the whole history of a metric for many runs
-//! (`…/metrics/get-history-bulk`) and the datasets of experiments (`…/experiments/search-datasets`). Each reads
-//! its fields, calls one domain function and shapes the answer.
+//! (`…/metrics/get-history-bulk`), the datasets of experiments (`…/experiments/search-datasets`) and MLflow's
+//! GraphQL API (`/graphql`, run by `orchard-graphql`). Each reads its fields, calls one domain function and
+//! shapes the answer.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -29,6 +30,7 @@ pub fn root_routes() -> Router<AppState> {
     Router::new()
         .route("/get-artifact", get(run_artifact))
         .route("/model-versions/get-artifact", get(model_version_artifact))
+        .route("/graphql", get(graphql).post(graphql))
 }
 
 /// The routes MLflow serves below `/ajax-api` only (its UI's prefix), with their whole path below it.
@@ -115,4 +117,23 @@ async fn search_datasets(State(s): State<AppState>, Req(f): Req<Fields>) -> ApiR
         return Ok(Json(json!({})));
     }
     Ok(Json(json!({ "dataset_summaries": summaries })))
+}
+
+/// `/graphql`: the body's (or, for GET, the query string's) `query`, `variables` and `operationName`. Whatever
+/// the query asks, the answer is 200 with GraphQL's `{"data", "errors"}`; only a request without a query is
+/// MLflow's 400.
+async fn graphql(State(s): State<AppState>, Req(f): Req<Fields>) -> ApiResult<Json<serde_json::Value>> {
+    let variables = match f.0.get("variables") {
+        // A query string (and some clients) send the variables as JSON text.
+        Some(serde_json::Value::String(text)) => Some(serde_json::from_str(text).map_err(|e| {
+            TrackingError::invalid(format!("Invalid value for parameter 'variables': not a JSON object ({e})"))
+        })?),
+        other => other.cloned(),
+    };
+    let query = orchard_graphql::GraphQlQuery {
+        query: required(&f, "query").map_err(|_| TrackingError::missing("query"))?,
+        variables,
+        operation_name: f.opt_str("operationName")?,
+    };
+    Ok(Json(s.graphql.execute(query).await))
 }

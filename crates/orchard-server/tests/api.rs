@@ -24,11 +24,11 @@ async fn fixture() -> Fixture {
     let blob = orchard_blob::BlobStore::open(&format!("file://{}/artifacts", dir.path().display()))
         .unwrap();
     Fixture {
-        app: app(AppState {
-            tracking,
-            artifacts: Some(Artifacts::new(blob)),
-            gateway: None,
-        }),
+        app: {
+            let artifacts = Some(Artifacts::new(blob));
+            let graphql = orchard_graphql::GraphQl::new(tracking.clone(), artifacts.clone(), Default::default());
+            app(AppState { tracking, artifacts, gateway: None, graphql })
+        },
         _dir: dir,
     }
 }

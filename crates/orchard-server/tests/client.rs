@@ -34,6 +34,8 @@ async fn server() -> Server {
         prediction_log: false,
         scheduler: false,
         model_cache_dir: dir.path().join("cache"),
+        graphql_limits: Default::default(),
+        python: Default::default(),
     };
     let mut launched = launch(&settings).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -155,6 +157,7 @@ async fn a_registered_model_is_resolved_and_fetched_through_the_api() {
         backend_named: false,
         tracking_uri: Some(s.url.clone()),
         cache_dir: s.dir.path().join("serve-cache"),
+        python: Default::default(),
     };
     let blob = orchard_blob::BlobStore::open(&format!("file://{}", s.dir.path().join("unused").display())).unwrap();
     let served = source.load(&orchard_tracking::artifacts::Artifacts::new(blob)).await.unwrap();
