@@ -27,6 +27,13 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432; then
 fi
 pg_isready -h 127.0.0.1 -p 5432
 
+step "Browser for the web UI tests (Debian's chromium and chromedriver)"
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q chromium chromium-driver || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
+fi
+chromium --version
+
 step "Module structure (no two files of a crate import each other)"
 python3 scripts/import_cycles.py crates
 

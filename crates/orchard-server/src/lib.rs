@@ -4,7 +4,8 @@
 //! - `/api/2.0/mlflow-artifacts/*`: the artifact proxy ([`artifacts`]);
 //! - `/api/3.0/mlflow/server-info`, `/health`, `/version`;
 //! - the model gateway ([`gateway`]): `/models/<name>/predict`, `/models/<name>/invocations`, `/v2/…`;
-//! - the routes MLflow's web UI calls besides the REST API ([`ui_routes`]): `/get-artifact`, uploads, …
+//! - the routes MLflow's web UI calls besides the REST API ([`ui_routes`]): `/get-artifact`, uploads, `/graphql`, …
+//! - Orchard's own web UI (`orchard-ui`): `/`, `/experiments/…`, `/runs/…`, `/static/…`.
 //!
 //! Handlers are thin: parse fields ([`request`]), call `orchard-tracking`, shape JSON (`orchard_api::wire`); every error
 //! leaves through [`error::ApiError`] as MLflow's `{"error_code", "message"}`.
@@ -44,6 +45,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/2.0/mlflow-artifacts", artifacts::routes())
         .route("/3.0/mlflow/server-info", get(server_info));
     let gateway = state.gateway.clone().map(orchard_serve::gateway_routes);
+    let ui = orchard_ui::router(state.tracking.clone(), state.artifacts.clone());
     let mut app = Router::new()
         .nest("/api", api.clone())
         .nest("/ajax-api", api.merge(ui_routes::ajax_routes()))
@@ -56,6 +58,7 @@ pub fn app(state: AppState) -> Router {
     if let Some(g) = gateway {
         app = app.merge(g);
     }
+    app = app.merge(ui);
     app.layer(axum::middleware::from_fn(refuse_nul_in_path))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(ErrorCode::InternalError, "internal error: the server hit a bug handling this request")

@@ -1,11 +1,12 @@
-//! The datasets runs of some experiments used, as the UI's dataset filter lists them.
+//! Summaries over the runs of some experiments, as UIs list them: the datasets they used (MLflow's dataset
+//! filter), and how many runs each experiment has and when one last started or ended (Orchard's experiments page).
 
 use sqlx::any::AnyRow;
 
 use crate::error::Result;
-use crate::model::DatasetSummary;
+use crate::model::{DatasetSummary, ExperimentActivity};
 use crate::sql::{Arg, Sql};
-use crate::values::{get, int};
+use crate::values::{get, int, optional_int};
 use crate::Store;
 
 /// MLflow answers at most this many summaries.
@@ -37,5 +38,29 @@ impl Store {
             .push(" ORDER BY d.experiment_id, d.name, d.digest, no_context, context LIMIT ")
             .i64(MAX_SUMMARIES);
         self.read_all(&sql, summary_from_row).await
+    }
+}
+
+fn activity_from_row(row: &AnyRow) -> Result<ExperimentActivity> {
+    Ok(ExperimentActivity {
+        experiment_id: int(row, "experiment_id")?.to_string(),
+        runs: int(row, "runs")?,
+        last_activity_ms: optional_int(row, "last_activity")?,
+    })
+}
+
+impl Store {
+    /// For each of `experiment_ids` that has active runs: how many, and the latest time one started or ended.
+    /// One indexed aggregate (`runs_by_experiment`), whatever the number of runs.
+    pub async fn experiment_activity(&self, experiment_ids: &[i64]) -> Result<Vec<ExperimentActivity>> {
+        if experiment_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = Sql::new(
+            "SELECT experiment_id, COUNT(*) AS runs, MAX(COALESCE(end_time, start_time)) AS last_activity FROM runs \
+             WHERE lifecycle_stage = 'active' AND experiment_id IN ",
+        );
+        sql.list(experiment_ids.iter().map(|&id| Arg::I64(id))).push(" GROUP BY experiment_id ORDER BY experiment_id");
+        self.read_all(&sql, activity_from_row).await
     }
 }

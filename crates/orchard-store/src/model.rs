@@ -232,3 +232,11 @@ pub struct DatasetSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
 }
+
+/// An experiment's active runs at a glance: how many, and the latest time one of them started or ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExperimentActivity {
+    pub experiment_id: String,
+    pub runs: i64,
+    pub last_activity_ms: Option<i64>,
+}

@@ -21,8 +21,8 @@ pub use orchard_store::query::ViewType;
 pub use orchard_store::query::DatasetFilter;
 use orchard_store::query::{Attribute, Clause, Field, OrderBy, Query};
 pub use orchard_store::{
-    Dataset, DatasetInput, DatasetSummary, Experiment, LoggedModel, Metric, ModelOutput, Run, RunInfo, Store,
-    StoreError, Tag,
+    Dataset, DatasetInput, DatasetSummary, Experiment, ExperimentActivity, LoggedModel, Metric, ModelOutput, Run,
+    RunInfo, Store, StoreError, Tag,
 };
 use orchard_store::{NewLoggedModel, NewRun, RunUpdate, ACTIVE};
 use validation as v;
@@ -517,6 +517,12 @@ impl Tracking {
         const MAX_EXPERIMENTS: usize = 20;
         check_count("SearchDatasets", "experiment_id", experiment_ids.len(), MAX_EXPERIMENTS)?;
         Ok(self.store.dataset_summaries(&experiment_numbers(experiment_ids)).await?)
+    }
+
+    /// How many active runs each experiment has, and when one last started or ended (experiments without runs
+    /// are left out).
+    pub async fn experiment_activity(&self, experiment_ids: &[String]) -> Result<Vec<ExperimentActivity>> {
+        Ok(self.store.experiment_activity(&experiment_numbers(experiment_ids)).await?)
     }
 
     /// Metric points of several runs, sampled to at most `max_results` steps across the range, always keeping

@@ -1,0 +1,39 @@
+//! Orchard's web UI, served by `orchard server` at `/`: server-rendered HTML (maud, escaped by construction),
+//! one embedded stylesheet, no JavaScript needed for tables, links and forms. Pages read through the same
+//! domain calls as the REST API (`orchard_tracking::Tracking`); nothing here knows SQL.
+//!
+//! - `/`: experiments (search, create, rename, delete, restore) — [`experiments`];
+//! - `/experiments/{id}`: the runs table (filter, sort, columns, pages, nested runs) — [`runs`];
+//! - `/runs/{id}`: a run (overview, params, metrics, tags, datasets, artifacts) — [`run_page`];
+//! - `/static/…`: the stylesheet, under a content-hashed name — [`assets`].
+//!
+//! Every page carries a Content-Security-Policy without inline script ([`layout::CSP`]); every change is a POST
+//! that must come from a page of this server ([`layout::same_origin`]).
+
+pub mod assets;
+pub mod experiments;
+pub mod layout;
+pub mod run_page;
+pub mod runs;
+mod state;
+
+use axum::routing::{get, post};
+use axum::Router;
+use orchard_tracking::artifacts::Artifacts;
+use orchard_tracking::Tracking;
+
+pub use crate::state::Ui;
+
+/// The UI's routes, ready to merge into the server's application.
+pub fn router(tracking: Tracking, artifacts: Option<Artifacts>) -> Router {
+    Router::new()
+        .route("/", get(experiments::list))
+        .route("/experiments/create", post(experiments::create))
+        .route("/experiments/{id}", get(runs::table))
+        .route("/experiments/{id}/rename", post(experiments::rename))
+        .route("/experiments/{id}/delete", post(experiments::delete))
+        .route("/experiments/{id}/restore", post(experiments::restore))
+        .route("/runs/{id}", get(run_page::show))
+        .route("/static/{file}", get(assets::serve))
+        .with_state(Ui { tracking, artifacts })
+}

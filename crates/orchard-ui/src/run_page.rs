@@ -1,0 +1,133 @@
+//! A run's page: its overview (status, times, duration, parent and source), params, latest metrics, tags,
+//! datasets and the files it logged (each a download through the server's `/get-artifact`).
+
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
+use maud::html;
+use orchard_tracking::artifacts::list_root;
+use orchard_tracking::Run;
+
+use crate::layout::{duration, error_page, number, page, query, time, Section};
+use crate::state::Ui;
+
+const PARENT_TAG: &str = "mlflow.parentRunId";
+
+fn tag<'a>(run: &'a Run, key: &str) -> Option<&'a str> {
+    run.tags.iter().find(|t| t.key == key).map(|t| t.value.as_str())
+}
+
+pub async fn show(State(ui): State<Ui>, Path(run_id): Path<String>, RawQuery(raw): RawQuery) -> Response {
+    let run = match ui.tracking.get_run(&run_id).await {
+        Ok(r) => r,
+        Err(e) => return error_page(&e),
+    };
+    let experiment = match ui.tracking.get_experiment(&run.info.experiment_id).await {
+        Ok(e) => e,
+        Err(e) => return error_page(&e),
+    };
+    // The folder of the artifact browser, from `?path=`.
+    let dir = form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "path")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let files = list_root(ui.artifacts.as_ref(), &run.info.artifact_uri, &dir).await;
+    let info = &run.info;
+    let name = if info.run_name.is_empty() { info.run_id.clone() } else { info.run_name.clone() };
+    let mut metrics = run.metrics.clone();
+    metrics.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut params = run.params.clone();
+    params.sort_by(|a, b| a.key.cmp(&b.key));
+    let user_tags: Vec<_> = run.tags.iter().filter(|t| !t.key.starts_with("mlflow.")).collect();
+    let system_tags: Vec<_> = run.tags.iter().filter(|t| t.key.starts_with("mlflow.")).collect();
+    let content = html! {
+        h1 { (name) " " span class={ "badge " (info.status) } { (info.status.to_lowercase()) } }
+        div.grid2 {
+            div.panel {
+                h2 { "Overview" }
+                table.data.kv { tbody {
+                    tr { td { "Run ID" } td.mono { (info.run_id) } }
+                    tr { td { "Experiment" } td { a href={ "/experiments/" (experiment.experiment_id) } { (experiment.name) } } }
+                    tr { td { "Started" } td { (time(info.start_time)) } }
+                    tr { td { "Ended" } td { (time(info.end_time)) } }
+                    tr { td { "Duration" } td { (duration(info.start_time, info.end_time)) } }
+                    tr { td { "User" } td { (info.user_id) } }
+                    @if let Some(parent) = tag(&run, PARENT_TAG) {
+                        tr { td { "Parent run" } td { a.mono href={ "/runs/" (parent) } { (parent) } } }
+                    }
+                    @if let Some(source) = tag(&run, "mlflow.source.name") { tr { td { "Source" } td.mono { (source) } } }
+                    @if let Some(commit) = tag(&run, "mlflow.source.git.commit") { tr { td { "Git commit" } td.mono { (commit) } } }
+                    tr { td { "Artifacts" } td.mono { (info.artifact_uri) } }
+                    @if info.lifecycle_stage == "deleted" { tr { td { "State" } td { span.badge.deleted { "deleted" } } } }
+                } }
+                @if let Some(description) = tag(&run, "mlflow.note.content") {
+                    h2 { "Description" }
+                    p { (description) }
+                }
+            }
+            div.panel {
+                h2 { "Metrics (" (metrics.len()) ")" }
+                @if metrics.is_empty() { p.muted { "No metrics logged." } } @else {
+                    table.data.kv #metrics { tbody { @for m in &metrics {
+                        tr { td { (m.key) } td.num title=(m.value) { (number(m.value)) } td.muted { "step " (m.step) } }
+                    } } }
+                }
+            }
+            div.panel {
+                h2 { "Parameters (" (params.len()) ")" }
+                @if params.is_empty() { p.muted { "No parameters logged." } } @else {
+                    table.data.kv #params { tbody { @for p in &params { tr { td { (p.key) } td { (p.value) } } } } }
+                }
+            }
+            div.panel {
+                h2 { "Tags" }
+                @if user_tags.is_empty() { p.muted { "No tags." } } @else {
+                    table.data.kv #tags { tbody { @for t in &user_tags { tr { td { (t.key) } td { (t.value) } } } } }
+                }
+                @if !system_tags.is_empty() {
+                    details { summary.muted { "MLflow's own tags (" (system_tags.len()) ")" }
+                        table.data.kv { tbody { @for t in &system_tags { tr { td { (t.key) } td { (t.value) } } } } }
+                    }
+                }
+            }
+            @if !run.dataset_inputs.is_empty() {
+                div.panel {
+                    h2 { "Datasets" }
+                    table.data { thead { tr { th { "Name" } th { "Digest" } th { "Source" } th { "Context" } } }
+                        tbody { @for d in &run.dataset_inputs {
+                            tr { td { (d.dataset.name) } td.mono { (d.dataset.digest) } td { (d.dataset.source_type) }
+                                 td { (d.tags.iter().find(|t| t.key == "mlflow.data.context").map(|t| t.value.as_str()).unwrap_or("")) } }
+                        } }
+                    }
+                }
+            }
+            div.panel {
+                h2 { "Artifacts" @if !dir.is_empty() { " · " code { (dir) } } }
+                @match &files {
+                    Err(e) => { div.error { (e.to_string()) } }
+                    Ok(files) if files.is_empty() => { p.muted { "No files." } }
+                    Ok(files) => {
+                        table.data #artifacts { tbody {
+                            @if !dir.is_empty() {
+                                @let up = dir.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+                                tr { td { a href={ "/runs/" (info.run_id) (query(&[("path", up)])) } { "↑ up" } } td {} }
+                            }
+                            @for f in files {
+                                tr {
+                                    @if f.is_dir {
+                                        td { a href={ "/runs/" (info.run_id) (query(&[("path", &f.path)])) } { "▸ " (f.path.rsplit('/').next().unwrap_or(&f.path)) "/" } }
+                                        td {}
+                                    } @else {
+                                        td { a href={ "/get-artifact" (query(&[("run_id", &info.run_id), ("path", &f.path)])) } { (f.path.rsplit('/').next().unwrap_or(&f.path)) } }
+                                        td.num.muted { (f.file_size.map(|s| format!("{s} B")).unwrap_or_default()) }
+                                    }
+                                }
+                            }
+                        } }
+                    }
+                }
+            }
+        }
+    };
+    let crumbs = [("Experiments", "/".to_string()), (experiment.name.as_str(), format!("/experiments/{}", experiment.experiment_id))];
+    page(&name, Section::Experiments, &crumbs, content)
+}

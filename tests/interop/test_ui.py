@@ -1,0 +1,213 @@
+"""The web UI in a real headless Chromium (Debian's chromium and chromedriver, driven by selenium), with data
+logged by the real `mlflow` client (LightGBM on iris with `mlflow.lightgbm.autolog()`): a person's path from `/`
+to an experiment's runs (filter, sort, columns, nested runs) and to a run's params and metrics, the experiment
+forms, and hostile strings in every field that must show as text and never run. Each test saves a screenshot of
+its page into target/ui-screenshots/. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+
+import mlflow
+import pytest
+import requests
+
+SHOTS = pathlib.Path(__file__).resolve().parents[2] / "target" / "ui-screenshots"
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("CI"),
+    reason="chromium and chromedriver are installed by scripts/test.sh (apt)",
+)
+
+# Payloads that would run if any value reached the page unescaped (or if the CSP allowed inline script).
+XSS = '"><img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ["SE_OFFLINE"] = "true"  # never let selenium try to download a browser or a driver
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--no-first-run",
+                f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1400,1000"]:
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.implicitly_wait(5)
+    yield driver
+    driver.quit()
+
+
+def shot(browser, name):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SHOTS / f"{name}.png"))
+
+
+def no_script_ran(browser):
+    assert browser.execute_script("return window.__xss === undefined"), "an injected script ran"
+
+
+@pytest.fixture
+def iris_runs(orchard, mlflow_client):
+    """Three LightGBM trainings on iris with autolog, each with a nested evaluation run."""
+    import lightgbm as lgb
+    from sklearn.datasets import load_iris
+
+    mlflow.set_tracking_uri(orchard.url)
+    exp_id = mlflow_client.create_experiment("iris-ui")
+    x, y = load_iris(return_X_y=True, as_frame=True)
+    mlflow.lightgbm.autolog(log_models=False, log_datasets=False)
+    runs = []
+    for lr in [0.3, 0.1, 0.03]:
+        with mlflow.start_run(experiment_id=exp_id, run_name=f"train-lr{lr}") as run:
+            data = lgb.Dataset(x, label=y)
+            lgb.train({"objective": "multiclass", "num_class": 3, "learning_rate": lr, "verbose": -1},
+                      data, num_boost_round=5, valid_sets=[data], valid_names=["train"])
+            with mlflow.start_run(experiment_id=exp_id, run_name=f"evaluate-lr{lr}", nested=True):
+                mlflow.log_metric("accuracy", 0.9 + lr / 10)
+            runs.append(run.info.run_id)
+    mlflow.lightgbm.autolog(disable=True)
+    return exp_id, runs
+
+
+def test_from_the_experiments_to_a_run(orchard, mlflow_client, iris_runs, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def arrived(fragment):
+        WebDriverWait(browser, 10).until(lambda d: fragment in d.current_url)
+
+    exp_id, runs = iris_runs
+    browser.get(orchard.url + "/")
+    assert browser.title == "Experiments · Orchard"
+    row = browser.find_element(By.XPATH, "//tr[td/a[text()='iris-ui']]")
+    assert row.find_elements(By.TAG_NAME, "td")[2].text == "6", "three trainings and three nested evaluations"
+    shot(browser, "experiments")
+    row.find_element(By.LINK_TEXT, "iris-ui").click()
+    arrived(f"/experiments/{exp_id}")
+
+    names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#runs tbody td.first a")]
+    assert sorted(names) == sorted([f"train-lr{lr}" for lr in [0.3, 0.1, 0.03]] + [f"evaluate-lr{lr}" for lr in [0.3, 0.1, 0.03]])
+    # Each evaluation sits right under its training, marked as a child.
+    for lr in [0.3, 0.1, 0.03]:
+        assert names.index(f"evaluate-lr{lr}") == names.index(f"train-lr{lr}") + 1
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr.child")) == 3
+    headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#runs thead th")]
+    assert "params.learning_rate" in headers, "the param that differs is a default column"
+    assert "params.objective" not in headers, "a param equal in every run is not"
+    shot(browser, "runs")
+
+    # Filter with MLflow's grammar, through the form.
+    box = browser.find_element(By.NAME, "filter")
+    box.send_keys("params.learning_rate = '0.1'")
+    box.submit()
+    arrived("filter=")
+    assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#runs tbody td.first a")] == ["train-lr0.1"]
+    # A mistake is shown inline with the column it names, and the URL holds the filter.
+    browser.get(orchard.url + f"/experiments/{exp_id}?filter=metrics.accuracy+%3E")
+    assert "column" in browser.find_element(By.CSS_SELECTOR, ".error").text
+
+    # Sort by a metric through its header; choose columns.
+    browser.get(orchard.url + f"/experiments/{exp_id}?col=params.learning_rate&col=metrics.accuracy")
+    assert [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#runs thead th")][6:] == ["params.learning_rate", "metrics.accuracy"]
+    browser.find_element(By.LINK_TEXT, "metrics.accuracy").click()
+    arrived("order=")
+    accuracies = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr td:last-child") if td.text]
+    assert accuracies == sorted(accuracies, reverse=True) and len(accuracies) == 3, accuracies
+    assert "order=metrics.accuracy+DESC" in browser.current_url
+
+    # Keyboard: j moves to the first run, Enter opens it.
+    browser.get(orchard.url + f"/experiments/{exp_id}")
+    first = browser.find_elements(By.CSS_SELECTOR, "#runs tbody td.first a")[0].text
+    browser.find_element(By.TAG_NAME, "body").send_keys("j")
+    assert browser.switch_to.active_element.text == first
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    WebDriverWait(browser, 5).until(lambda d: "/runs/" in d.current_url)
+    assert browser.find_element(By.TAG_NAME, "h1").text.startswith(first)
+
+    # The links MLflow's client prints (`/#/experiments/<id>/runs/<id>`) open the same run here.
+    browser.get(orchard.url + f"/#/experiments/{exp_id}/runs/{runs[0]}")
+    WebDriverWait(browser, 5).until(lambda d: d.current_url.endswith(f"/runs/{runs[0]}"))
+
+    # A run's page shows what the client logged.
+    browser.get(orchard.url + f"/experiments/{exp_id}")
+    browser.find_element(By.LINK_TEXT, "train-lr0.1").click()
+    arrived(f"/runs/{runs[1]}")
+    run = mlflow_client.get_run(runs[1])
+    params = {r.find_elements(By.TAG_NAME, "td")[0].text: r.find_elements(By.TAG_NAME, "td")[1].text
+              for r in browser.find_elements(By.CSS_SELECTOR, "#params tr")}
+    assert params["learning_rate"] == run.data.params["learning_rate"] == "0.1"
+    metric_rows = {r.find_elements(By.TAG_NAME, "td")[0].text: r.find_elements(By.TAG_NAME, "td")[1].get_attribute("title")
+                   for r in browser.find_elements(By.CSS_SELECTOR, "#metrics tr")}
+    assert set(metric_rows) == set(run.data.metrics) and "train-multi_logloss" in metric_rows
+    for key, value in run.data.metrics.items():
+        assert float(metric_rows[key]) == value, key
+    shot(browser, "run")
+
+
+def test_the_experiment_forms(orchard, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as until
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(orchard.url + "/")
+    browser.find_element(By.XPATH, "//summary[text()='New experiment']").click()
+    browser.find_element(By.NAME, "name").send_keys("made in the browser")
+    create = browser.find_element(By.XPATH, "//button[text()='Create']")
+    create.click()
+    WebDriverWait(browser, 10).until(lambda d: "/experiments/" in d.current_url)
+    assert browser.find_element(By.TAG_NAME, "h1").text == "made in the browser"
+    exp_id = browser.current_url.rsplit("/", 1)[-1]
+    assert requests.get(f"{orchard.url}/api/2.0/mlflow/experiments/get", params={"experiment_id": exp_id}).json()["experiment"]["name"] == "made in the browser"
+
+    def submit(button):
+        """Clicks a form's button and waits for the page the server answers with."""
+        button.click()
+        WebDriverWait(browser, 10).until(until.staleness_of(button))
+
+    browser.get(orchard.url + "/")
+    row = browser.find_element(By.XPATH, "//tr[td/a[text()='made in the browser']]")
+    submit(row.find_element(By.XPATH, ".//button[text()='Delete']"))
+    assert not browser.find_elements(By.XPATH, "//a[text()='made in the browser']")
+    browser.find_element(By.LINK_TEXT, "Deleted experiments").click()
+    submit(browser.find_element(By.XPATH, "//tr[td/a[text()='made in the browser']]//button[text()='Restore']"))
+    assert requests.get(f"{orchard.url}/api/2.0/mlflow/experiments/get", params={"experiment_id": exp_id}).json()["experiment"]["lifecycle_stage"] == "active"
+    shot(browser, "deleted-experiments")
+
+    # A form posted from another site changes nothing.
+    r = requests.post(f"{orchard.url}/experiments/{exp_id}/delete", headers={"Origin": "http://evil.example"}, allow_redirects=False)
+    assert r.status_code == 403
+    r = requests.post(f"{orchard.url}/experiments/create", data={"name": "forged"}, allow_redirects=False)
+    assert r.status_code == 403, "no Origin nor Referer: refused"
+    assert requests.get(f"{orchard.url}/api/2.0/mlflow/experiments/get", params={"experiment_id": exp_id}).json()["experiment"]["lifecycle_stage"] == "active"
+
+
+def test_hostile_strings_show_as_text_and_never_run(orchard, mlflow_client, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    exp_id = mlflow_client.create_experiment(XSS)
+    run = mlflow_client.create_run(exp_id, run_name=XSS, tags={"xss": XSS, "mlflow.note.content": XSS})
+    mlflow_client.log_param(run.info.run_id, "p" + "x", XSS)
+    mlflow_client.log_metric(run.info.run_id, "m", 1.0)
+    f = tmp_path / "a.txt"
+    f.write_text("x")
+    mlflow_client.log_artifact(run.info.run_id, str(f), "javascript:alert(1)")
+    for path in ["/", f"/experiments/{exp_id}", f"/experiments/{exp_id}?col=params.px&col=tags.{XSS}",
+                 f"/experiments/{exp_id}?filter={XSS}", f"/runs/{run.info.run_id}"]:
+        browser.get(orchard.url + path)
+        no_script_ran(browser)
+        assert not browser.find_elements(By.CSS_SELECTOR, "main img, main script"), path
+    assert XSS in browser.find_element(By.TAG_NAME, "h1").text
+    assert browser.find_element(By.CSS_SELECTOR, "#params td:nth-child(2)").text == XSS
+    link = browser.find_element(By.XPATH, "//a[contains(text(), 'javascript:alert(1)')]")
+    assert link.get_attribute("href").startswith(orchard.url + "/runs/"), "an artifact folder named javascript: is a path"
+    shot(browser, "hostile")
+    headers = requests.get(orchard.url + f"/runs/{run.info.run_id}").headers
+    assert "script-src 'self'" in headers["content-security-policy"] and "unsafe-inline" not in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
