@@ -30,7 +30,9 @@ pg_isready -h 127.0.0.1 -p 5432
 step "Browser for the web UI tests (Debian's chromium and chromedriver)"
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q chromium chromium-driver || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
+    as_root=""; [ "$(id -u)" = 0 ] || as_root="sudo"
+    $as_root apt-get install -y -q chromium chromium-driver \
+        || { $as_root apt-get update -q && $as_root apt-get install -y -q chromium chromium-driver; }
 fi
 chromium --version
 

@@ -51,7 +51,7 @@ fn activity_from_row(row: &AnyRow) -> Result<ExperimentActivity> {
 
 impl Store {
     /// For each of `experiment_ids` that has active runs: how many, and the latest time one started or ended.
-    /// One indexed aggregate (`runs_by_experiment`), whatever the number of runs.
+    /// One aggregate over the experiments' rows of `runs` (found through `runs_by_experiment`).
     pub async fn experiment_activity(&self, experiment_ids: &[i64]) -> Result<Vec<ExperimentActivity>> {
         if experiment_ids.is_empty() {
             return Ok(Vec::new());

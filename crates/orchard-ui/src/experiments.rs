@@ -70,6 +70,9 @@ pub async fn list(State(ui): State<Ui>, Query(q): Query<ListQuery>) -> Response 
                 }
             }
         }
+        @if page_of.next_page_token.is_some() {
+            div.notice { "The 1,000 most recently updated experiments are shown: search by name to find the others." }
+        }
         @if page_of.items.is_empty() {
             div.panel.empty { @if q.q.is_empty() { "No experiments yet." } @else { "No experiment name contains “" (q.q) "”." } }
         } @else {

@@ -92,8 +92,9 @@ pub fn error_page(e: &TrackingError) -> Response {
 }
 
 /// Whether a change request (a POST) comes from a page of this server: its `Origin` (or, without one, its
-/// `Referer`) names the host the request was sent to. A page elsewhere cannot make a browser change anything
-/// here (cross-site request forgery), and no token needs to be kept.
+/// `Referer`) names the host the request was sent to. A page elsewhere cannot make a browser submit the UI's
+/// forms (cross-site request forgery), and no token needs to be kept. (The REST API's own protection comes with
+/// accounts and tokens; behind a proxy that rewrites `Host`, the proxy must pass the browser's `Host` on.)
 pub fn same_origin(headers: &HeaderMap) -> bool {
     let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
     let origin = headers
@@ -139,7 +140,8 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// A run's duration: `850 ms`, `12.4 s`, `3 min 05 s`, `2 h 07 min`; `–` without both ends.
 pub fn duration(start: Option<i64>, end: Option<i64>) -> String {
     let (Some(s), Some(e)) = (start, end) else { return "–".into() };
-    let ms = (e - s).max(0);
+    // Times are whatever a client sent: the difference must not overflow.
+    let ms = e.saturating_sub(s).max(0);
     match ms {
         0..=999 => format!("{ms} ms"),
         1000..=59_999 => format!("{:.1} s", ms as f64 / 1000.0),
@@ -188,6 +190,7 @@ mod tests {
         assert_eq!(duration(Some(0), Some(185_000)), "3 min 05 s");
         assert_eq!(duration(Some(0), Some(7_620_000)), "2 h 07 min");
         assert_eq!(duration(Some(5), None), "–");
+        assert_eq!(duration(Some(i64::MIN), Some(i64::MAX)), format!("{} h {:02} min", i64::MAX / 3_600_000, i64::MAX % 3_600_000 / 60_000));
         assert_eq!(number(0.25), "0.25");
         assert_eq!(number(3.0), "3");
         assert_eq!(number(1.0 / 3.0), "0.333333");

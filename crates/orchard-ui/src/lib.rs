@@ -1,11 +1,12 @@
 //! Orchard's web UI, served by `orchard server` at `/`: server-rendered HTML (maud, escaped by construction),
-//! one embedded stylesheet, no JavaScript needed for tables, links and forms. Pages read through the same
+//! one embedded stylesheet and one small script (keyboard navigation, MLflow's `#/` links); no JavaScript is
+//! needed for tables, links and forms. Pages read through the same
 //! domain calls as the REST API (`orchard_tracking::Tracking`); nothing here knows SQL.
 //!
 //! - `/`: experiments (search, create, rename, delete, restore) — [`experiments`];
 //! - `/experiments/{id}`: the runs table (filter, sort, columns, pages, nested runs) — [`runs`];
 //! - `/runs/{id}`: a run (overview, params, metrics, tags, datasets, artifacts) — [`run_page`];
-//! - `/static/…`: the stylesheet, under a content-hashed name — [`assets`].
+//! - `/static/…`: the stylesheet and the script, under content-hashed names — [`assets`].
 //!
 //! Every page carries a Content-Security-Policy without inline script ([`layout::CSP`]); every change is a POST
 //! that must come from a page of this server ([`layout::same_origin`]).

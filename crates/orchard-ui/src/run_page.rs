@@ -6,6 +6,7 @@ use axum::response::Response;
 use maud::html;
 use orchard_tracking::artifacts::list_root;
 use orchard_tracking::Run;
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use crate::layout::{duration, error_page, number, page, query, time, Section};
 use crate::state::Ui;
@@ -52,7 +53,8 @@ pub async fn show(State(ui): State<Ui>, Path(run_id): Path<String>, RawQuery(raw
                     tr { td { "Duration" } td { (duration(info.start_time, info.end_time)) } }
                     tr { td { "User" } td { (info.user_id) } }
                     @if let Some(parent) = tag(&run, PARENT_TAG) {
-                        tr { td { "Parent run" } td { a.mono href={ "/runs/" (parent) } { (parent) } } }
+                        // The tag is whatever a client set: encoded as one path segment.
+                        tr { td { "Parent run" } td { a.mono href={ "/runs/" (utf8_percent_encode(parent, NON_ALPHANUMERIC)) } { (parent) } } }
                     }
                     @if let Some(source) = tag(&run, "mlflow.source.name") { tr { td { "Source" } td.mono { (source) } } }
                     @if let Some(commit) = tag(&run, "mlflow.source.git.commit") { tr { td { "Git commit" } td.mono { (commit) } } }

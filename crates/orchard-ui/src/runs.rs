@@ -219,6 +219,8 @@ pub async fn table(State(ui): State<Ui>, Path(experiment_id): Path<String>, RawQ
         Ok(e) => e,
         Err(e) => return error_page(&e),
     };
+    // The stored id, not the path's text (which the lookup trims), goes into the page's links.
+    let experiment_id = experiment.experiment_id.clone();
     let order: Vec<String> = if q.order.is_empty() { vec![] } else { vec![q.order.clone()] };
     let searched = ui.tracking.search_runs(&[experiment_id.clone()], &q.filter, q.view_type(), Some(PAGE_SIZE), &order, &q.page).await;
     let (runs, next, mistake): (Vec<Run>, Option<String>, Option<TrackingError>) = match searched {
