@@ -145,7 +145,7 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    fn of(status: &str) -> Option<RunStatus> {
+    pub(crate) fn of(status: &str) -> Option<RunStatus> {
         Some(match status {
             "RUNNING" => RunStatus::Running,
             "SCHEDULED" => RunStatus::Scheduled,

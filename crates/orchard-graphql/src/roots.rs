@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::objects::*;
+use crate::run_list::RunList;
 use crate::services::Services;
 
 type Answer<T> = async_graphql::Result<Option<T>>;
@@ -136,7 +137,7 @@ pub struct GetRunResponse {
 #[derive(SimpleObject)]
 #[graphql(name = "MlflowSearchRunsResponse")]
 pub struct SearchRunsResponse {
-    runs: Option<Vec<RunOut>>,
+    runs: Option<RunList>,
     next_page_token: Option<String>,
     api_error: Option<ApiError>,
 }
@@ -200,7 +201,7 @@ async fn search_runs(ctx: &Context<'_>, input: Option<SearchRunsInput>) -> Answe
         .search_runs(&r.experiment_ids, &r.filter, r.run_view_type, r.max_results, &r.order_by, &r.page_token)
         .await?;
     Ok(Some(SearchRunsResponse {
-        runs: Some(page.items.into_iter().map(RunOut).collect()),
+        runs: Some(RunList(page.items.into_iter().map(RunOut).collect())),
         next_page_token: page.next_page_token,
         api_error: None,
     }))

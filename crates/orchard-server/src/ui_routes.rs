@@ -122,7 +122,7 @@ async fn search_datasets(State(s): State<AppState>, Req(f): Req<Fields>) -> ApiR
 /// `/graphql`: the body's (or, for GET, the query string's) `query`, `variables` and `operationName`. Whatever
 /// the query asks, the answer is 200 with GraphQL's `{"data", "errors"}`; only a request without a query is
 /// MLflow's 400.
-async fn graphql(State(s): State<AppState>, Req(f): Req<Fields>) -> ApiResult<Json<serde_json::Value>> {
+async fn graphql(State(s): State<AppState>, Req(f): Req<Fields>) -> ApiResult<Response> {
     let variables = match f.0.get("variables") {
         // A query string (and some clients) send the variables as JSON text.
         Some(serde_json::Value::String(text)) => Some(serde_json::from_str(text).map_err(|e| {
@@ -135,5 +135,6 @@ async fn graphql(State(s): State<AppState>, Req(f): Req<Fields>) -> ApiResult<Js
         variables,
         operation_name: f.opt_str("operationName")?,
     };
-    Ok(Json(s.graphql.execute(query).await))
+    let answer = s.graphql.execute(query).await;
+    Ok(([(header::CONTENT_TYPE, "application/json")], answer).into_response())
 }
