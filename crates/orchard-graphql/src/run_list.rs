@@ -62,8 +62,8 @@ impl OutputType for RunList {
 /// What the query asks of each run at this place in the answer: every selection of this key, and of each key
 /// above it, merged from the operation down. async-graphql resolves each occurrence of a repeated key on its own
 /// and merges their values, keeping the first where a value is not an object or list (as this list's JSON text
-/// is not); so every occurrence writes the whole merged selection, and the first is kept whole. `None` when a
-/// fragment is missing, which validation rules out.
+/// is not); so every occurrence writes the whole merged selection, and the first is kept whole. `None` (the
+/// objects answer instead) when a fragment is missing or a key above or below names two different fields.
 fn asked_here<'q>(ctx: &ContextSelectionSet<'q>) -> Option<Vec<Ask<'q>>> {
     let env = ctx.query_env;
     let mut keys = Vec::new();
@@ -98,7 +98,8 @@ struct Group<'q> {
 
 type Fragments = HashMap<Name, Positioned<FragmentDefinition>>;
 
-/// The keys the selection sets ask for, in the order they first appear (a fragment's fields take its place).
+/// The keys the selection sets ask for, in the order they first appear (a fragment's fields take its place);
+/// `None` when a fragment is missing or a key names two different fields.
 fn group<'q>(sets: &[&'q SelectionSet], fragments: &'q Fragments) -> Option<Vec<Group<'q>>> {
     let mut found: Vec<Group<'q>> = Vec::new();
     for set in sets {
@@ -111,9 +112,13 @@ fn group<'q>(sets: &[&'q SelectionSet], fragments: &'q Fragments) -> Option<Vec<
             match &selection.node {
                 Selection::Field(f) => {
                     let (key, sub) = (f.node.response_key().node.as_str(), &f.node.selection_set.node);
+                    let name = f.node.name.node.as_str();
                     match found.iter_mut().find(|g| g.key == key) {
-                        Some(g) => g.sets.push(sub),
-                        None => found.push(Group { key, name: f.node.name.node.as_str(), sets: vec![sub] }),
+                        Some(g) if g.name == name => g.sets.push(sub),
+                        // One key naming two fields (possible across copies of a parent, which validation does
+                        // not compare): async-graphql's merge of such values is left to async-graphql.
+                        Some(_) => return None,
+                        None => found.push(Group { key, name, sets: vec![sub] }),
                     }
                 }
                 Selection::FragmentSpread(spread) => {
@@ -160,8 +165,13 @@ fn list<T>(out: &mut Vec<u8>, items: impl IntoIterator<Item = T>, mut each: impl
     out.push(b']');
 }
 
-/// An object of type `typename`: each asked key, its value written by `field` (or the type's name).
+/// An object of type `typename`: each asked key, its value written by `field` (or the type's name). An object
+/// asked for nothing (every field skipped by `@skip`/`@include`) is null, as async-graphql answers it.
 fn object(out: &mut Vec<u8>, asks: &[Ask], typename: &str, mut field: impl FnMut(&mut Vec<u8>, &Ask)) {
+    if asks.is_empty() {
+        out.extend_from_slice(b"null");
+        return;
+    }
     out.push(b'{');
     for (i, ask) in asks.iter().enumerate() {
         if i > 0 {

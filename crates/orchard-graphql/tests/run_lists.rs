@@ -59,7 +59,12 @@ impl Fixture {
     /// The selection asked of the run through both roots: (search's run, getRun's run, the whole answer's text).
     async fn both(&self, selection: &str, fragments: &str) -> (Value, Value, String) {
         // GraphQL refuses variables a query does not use.
-        let declared = if selection.contains('$') { "($yes: Boolean!, $no: Boolean!)" } else { "" };
+        let used: Vec<String> = ["yes", "no"]
+            .iter()
+            .filter(|v| selection.contains(&format!("${v}")))
+            .map(|v| format!("${v}: Boolean!"))
+            .collect();
+        let declared = if used.is_empty() { String::new() } else { format!("({})", used.join(", ")) };
         let query = format!(
             "query q{declared} {{
                s: mlflowSearchRuns(input: {{experimentIds: [\"{e}\"]}}) {{ runs {{ {selection} }} }}
@@ -68,7 +73,8 @@ impl Fixture {
             e = self.experiment,
             r = self.run,
         );
-        let q = GraphQlQuery { query, variables: Some(json!({ "yes": true, "no": false })), operation_name: None };
+        let variables = Some(json!({ "yes": true, "no": false })).filter(|_| !used.is_empty());
+        let q = GraphQlQuery { query, variables, operation_name: None };
         let text = String::from_utf8(self.graphql.execute(q).await).unwrap();
         let answer: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
         assert_eq!(answer["errors"], Value::Null, "{text}");
@@ -145,6 +151,19 @@ async fn repeated_runs_and_roots_merge_too() {
     assert_eq!(searched, &answer["data"]["g"]["run"], "{text}");
     assert_eq!(searched, &json!({ "info": { "runId": r }, "data": { "params": [{ "key": "lr" }, { "key": "name" }] } }));
     assert_eq!(answer["data"]["s"]["nextPageToken"], Value::Null);
+}
+
+#[tokio::test]
+async fn everything_skipped_reads_null_and_a_key_for_two_fields_is_left_to_async_graphql() {
+    let f = fixture().await;
+    let (searched, got, _) = f.both("info { ... @skip(if: $yes) { runId } } data { params { key } }", "").await;
+    assert_eq!(searched, got);
+    assert_eq!(got["info"], Value::Null, "an object asked for nothing is null");
+    let (searched, got, _) = f.both("... @include(if: $no) { __typename }", "").await;
+    assert_eq!((searched, got), (Value::Null, Value::Null));
+    // Valid to async-graphql (the two `data` are compared apart), though GraphQL's spec forbids it.
+    let (searched, got, _) = f.both("data { metrics { key } } data { metrics: params { value } }", "").await;
+    assert_eq!(searched, got);
 }
 
 #[tokio::test]
