@@ -1,7 +1,8 @@
 """The web UI in a real headless Chromium (Debian's chromium and chromedriver, driven by selenium), with data
 logged by the real `mlflow` client (LightGBM on iris with `mlflow.lightgbm.autolog()`): a person's path from `/`
-to an experiment's runs (filter, sort, columns, nested runs) and to a run's params and metrics, the experiment
-forms, and hostile strings in every field that must show as text and never run. Each test saves a screenshot of
+to an experiment's runs (filter, sort, columns, nested runs) and to a run's params and metrics, a metric's chart
+(the points drawn read from the page: a spike among 10,000 points survives), comparing runs (only differences,
+overlaid charts), the experiment forms, and hostile strings in every field that must show as text and never run. Each test saves a screenshot of
 its page into target/ui-screenshots/. SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -211,3 +212,86 @@ def test_hostile_strings_show_as_text_and_never_run(orchard, mlflow_client, brow
     headers = requests.get(orchard.url + f"/runs/{run.info.run_id}").headers
     assert "script-src 'self'" in headers["content-security-policy"] and "unsafe-inline" not in headers["content-security-policy"]
     assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_chart_holds_the_logged_points_and_every_spike(orchard, mlflow_client, iris_runs, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    exp_id, runs = iris_runs
+    # A long history with one spike between any fixed sample's points (MLflow's 320 samples would miss it).
+    run = mlflow_client.create_run(exp_id, run_name="long")
+    from mlflow.entities import Metric
+    points = [Metric("loss", 1.0 / (i + 1) if i != 4321 else 50.0, 1_700_000_000_000 + 1000 * i, i) for i in range(10_000)]
+    for start in range(0, len(points), 1000):
+        mlflow_client.log_batch(run.info.run_id, metrics=points[start:start + 1000])
+
+    browser.get(orchard.url + f"/runs/{run.info.run_id}")
+    chart = browser.find_element(By.CSS_SELECTOR, "figure.chart[data-key='loss']")
+    browser.execute_script("arguments[0].scrollIntoView()", chart)
+    WebDriverWait(browser, 10).until(lambda d: chart.get_attribute("data-points"))
+    drawn = int(chart.get_attribute("data-points"))
+    assert 100 < drawn <= 4 * 2000, f"{drawn} points drawn for a chart of {chart.size['width']} px"
+    assert chart.find_elements(By.CSS_SELECTOR, ".plot canvas"), "uPlot drew on a canvas"
+    chart.find_element(By.CSS_SELECTOR, "details.points summary").click()
+    cells = [td.text for td in chart.find_elements(By.CSS_SELECTOR, ".points tbody td")]
+    pairs = dict(zip(cells[0::2], cells[1::2]))
+    assert pairs["4321"] == "50", "the spike is among the points drawn"
+    assert pairs["0"] == "1" and pairs["9999"] == str(1.0 / 10_000)
+    assert "of 10000 points" in chart.find_element(By.CSS_SELECTOR, ".points caption").text
+    shot(browser, "run-chart")
+
+    # The x axis and the log scale are settings of the page, kept in its URL.
+    from selenium.webdriver.support.ui import Select
+    Select(browser.find_element(By.NAME, "x")).select_by_value("relative")
+    WebDriverWait(browser, 5).until(lambda d: "x=relative" in d.current_url)
+
+    def relative_pairs(d):
+        cells = [td.get_attribute("textContent") for td in chart.find_elements(By.CSS_SELECTOR, ".points tbody td")]
+        pairs = dict(zip(cells[0::2], cells[1::2]))
+        return pairs if "4321000" in pairs else None
+    pairs = WebDriverWait(browser, 10).until(relative_pairs)
+    assert pairs["4321000"] == "50" and pairs["0"] == "1", "x is milliseconds since the first point"
+    browser.refresh()
+    assert browser.find_element(By.CSS_SELECTOR, "select[name=x] option[value=relative]").is_selected()
+
+    # A training run's charts overlay nothing but its own series; each logged metric has one.
+    browser.get(orchard.url + f"/runs/{runs[0]}")
+    keys = {f.get_attribute("data-key") for f in browser.find_elements(By.CSS_SELECTOR, "figure.chart")}
+    assert keys == set(mlflow_client.get_run(runs[0]).data.metrics)
+    no_script_ran(browser)
+
+
+def test_compare_runs_with_only_differences_and_overlaid_charts(orchard, mlflow_client, iris_runs, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    exp_id, runs = iris_runs
+    browser.get(orchard.url + f"/experiments/{exp_id}")
+    for run_id in runs[:2]:
+        browser.find_element(By.CSS_SELECTOR, f"input[type=checkbox][name=run][value='{run_id}']").click()
+    browser.find_element(By.XPATH, "//button[text()='Compare selected runs']").click()
+    WebDriverWait(browser, 5).until(lambda d: "/compare?" in d.current_url)
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Comparing 2 runs"
+
+    def rows(table_id):
+        return [tr.find_element(By.CSS_SELECTOR, "td.first").text for tr in browser.find_elements(By.CSS_SELECTOR, f"#{table_id} tbody tr")]
+    assert {"learning_rate", "objective"} <= set(rows("compare-params"))
+    browser.find_element(By.LINK_TEXT, "Only differences").click()
+    WebDriverWait(browser, 5).until(lambda d: "diff=1" in d.current_url)
+    params = rows("compare-params")
+    assert "learning_rate" in params and "objective" not in params, params
+    cells = browser.find_elements(By.XPATH, "//table[@id='compare-params']//tr[td[1]='learning_rate']/td")
+    names = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#compare-params thead th")][1:]
+    assert dict(zip(names, [c.text for c in cells[1:]])) == {"train-lr0.3": "0.3", "train-lr0.1": "0.1"}
+
+    # Each metric's chart overlays both runs, labelled by name.
+    chart = browser.find_element(By.CSS_SELECTOR, "figure.chart[data-key='train-multi_logloss']")
+    browser.execute_script("arguments[0].scrollIntoView()", chart)
+    WebDriverWait(browser, 10).until(lambda d: chart.get_attribute("data-points"))
+    assert int(chart.get_attribute("data-points")) == 2 * 5, "five boosting rounds of each run"
+    legend = [e.text for e in chart.find_elements(By.CSS_SELECTOR, ".u-legend .u-label")]
+    assert legend[1:] == names, legend
+    browser.execute_script("window.scrollTo(0, 0)")
+    shot(browser, "compare")
+    no_script_ran(browser)

@@ -10,6 +10,7 @@ pub mod error;
 pub mod filter;
 mod names;
 pub mod registry;
+pub mod series;
 pub mod validation;
 
 use std::collections::HashSet;
@@ -523,6 +524,48 @@ impl Tracking {
     /// are left out).
     pub async fn experiment_activity(&self, experiment_ids: &[String]) -> Result<Vec<ExperimentActivity>> {
         Ok(self.store.experiment_activity(&experiment_numbers(experiment_ids)).await?)
+    }
+
+    /// Charts: metric `key` of each run, one series per run in the order given (empty where a run has none), on
+    /// `axis`, within `range` when one is given, reduced to `width` buckets (see [`series::downsample`]). A step
+    /// range is applied in the query; a time range after reading.
+    pub async fn metric_series(
+        &self,
+        run_ids: &[String],
+        key: &str,
+        axis: series::XAxis,
+        range: Option<(f64, f64)>,
+        width: usize,
+    ) -> Result<Vec<series::Series>> {
+        for id in run_ids {
+            v::check_run_id(id)?;
+        }
+        // Steps are integers: the float bounds round inwards (and saturate at i64's ends).
+        let (start, end) = match (axis, range) {
+            (series::XAxis::Step, Some((lo, hi))) => (Some(lo.ceil() as i64), Some(hi.floor() as i64)),
+            _ => (None, None),
+        };
+        let mut unique: Vec<String> = run_ids.to_vec();
+        unique.sort();
+        unique.dedup();
+        // The points come ordered by run: each run's are one stretch.
+        let mut points = self.store.metric_history_many(&unique, key, start, end).await?.into_iter().peekable();
+        let mut by_run: std::collections::HashMap<String, Vec<Metric>> = std::collections::HashMap::new();
+        while let Some(first) = points.next() {
+            let run = first.run_id.clone().unwrap_or_default();
+            let mut stretch = vec![first];
+            while let Some(m) = points.next_if(|m| m.run_id.as_deref() == Some(run.as_str())) {
+                stretch.push(m);
+            }
+            by_run.entry(run).or_default().extend(stretch);
+        }
+        Ok(run_ids
+            .iter()
+            .map(|id| {
+                let placed = series::points_on(by_run.get(id.as_str()).map_or(&[][..], |v| v), axis, range);
+                series::Series { run_id: id.clone(), total: placed.len(), points: series::downsample(&placed, width) }
+            })
+            .collect())
     }
 
     /// Metric points of several runs, sampled to at most `max_results` steps across the range, always keeping

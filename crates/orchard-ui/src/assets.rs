@@ -11,6 +11,11 @@ use axum::response::{IntoResponse, Response};
 const FILES: &[(&str, &str, &str)] = &[
     ("orchard.css", include_str!("assets/orchard.css"), "text/css; charset=utf-8"),
     ("orchard.js", include_str!("assets/orchard.js"), "text/javascript; charset=utf-8"),
+    ("charts.js", include_str!("assets/charts.js"), "text/javascript; charset=utf-8"),
+    // uPlot (MIT), vendored unmodified: see assets/vendor/README.md.
+    ("uPlot.js", include_str!("assets/vendor/uPlot.iife.min.js"), "text/javascript; charset=utf-8"),
+    ("uPlot.css", include_str!("assets/vendor/uPlot.min.css"), "text/css; charset=utf-8"),
+    ("uPlot-LICENSE.txt", include_str!("assets/vendor/uPlot-LICENSE.txt"), "text/plain; charset=utf-8"),
 ];
 
 /// FNV-1a, 64 bits: a content fingerprint for cache busting (not a security measure).
@@ -50,6 +55,11 @@ pub fn script_url() -> &'static str {
     url_of("orchard.js")
 }
 
+/// What a page with charts loads besides: uPlot's script and stylesheet, and the charts' own script.
+pub fn chart_urls() -> [&'static str; 3] {
+    [url_of("uPlot.js"), url_of("uPlot.css"), url_of("charts.js")]
+}
+
 /// `GET /static/{file}`: only the current names are served (an old hash is a 404, so a stale page reloads).
 pub async fn serve(Path(file): Path<String>) -> Response {
     let wanted = format!("/static/{file}");
@@ -72,5 +82,7 @@ mod tests {
         assert_ne!(fingerprint(b"a{color:red}"), fingerprint(b"a{color:blue}"));
         assert!(stylesheet_url().starts_with("/static/orchard-") && stylesheet_url().ends_with(".css"));
         assert!(script_url().ends_with(".js") && script_url() != stylesheet_url());
+        let [uplot, uplot_css, charts] = chart_urls();
+        assert!(uplot.starts_with("/static/uPlot-") && uplot_css.ends_with(".css") && charts.starts_with("/static/charts-"));
     }
 }

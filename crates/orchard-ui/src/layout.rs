@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 use orchard_tracking::{ErrorCode, TrackingError};
 
-use crate::assets::{script_url, stylesheet_url};
+use crate::assets::{chart_urls, script_url, stylesheet_url};
 
 /// What the UI allows a page to load: its own stylesheet and scripts, images from itself, nothing inline, no
 /// frames of it elsewhere (clickjacking), forms only to itself.
@@ -25,6 +25,16 @@ pub enum Section {
 
 /// A whole page: the navigation bar, breadcrumbs, the content.
 pub fn page(title: &str, section: Section, crumbs: &[(&str, String)], content: Markup) -> Response {
+    shell(title, section, crumbs, content, false)
+}
+
+/// A page that holds metric charts: it loads uPlot and the charts' script too (other pages do not).
+pub fn chart_page(title: &str, section: Section, crumbs: &[(&str, String)], content: Markup) -> Response {
+    shell(title, section, crumbs, content, true)
+}
+
+fn shell(title: &str, section: Section, crumbs: &[(&str, String)], content: Markup, charts: bool) -> Response {
+    let [uplot, uplot_css, charts_js] = chart_urls();
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
@@ -32,8 +42,15 @@ pub fn page(title: &str, section: Section, crumbs: &[(&str, String)], content: M
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Orchard" }
+                // The brand's green dot, inline (no request, allowed by the CSP's `img-src data:`).
+                link rel="icon" href="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Ccircle cx='8' cy='8' r='7' fill='%232f7d4f'/%3E%3C/svg%3E";
                 link rel="stylesheet" href=(stylesheet_url());
                 script src=(script_url()) defer {}
+                @if charts {
+                    link rel="stylesheet" href=(uplot_css);
+                    script src=(uplot) defer {}
+                    script src=(charts_js) defer {}
+                }
             }
             body {
                 header.top {

@@ -1,17 +1,21 @@
 //! Orchard's web UI, served by `orchard server` at `/`: server-rendered HTML (maud, escaped by construction),
-//! one embedded stylesheet and one small script (keyboard navigation, MLflow's `#/` links); no JavaScript is
-//! needed for tables, links and forms. Pages read through the same
+//! one embedded stylesheet and one small script (keyboard navigation, MLflow's `#/` links), plus uPlot (vendored)
+//! and `charts.js` on pages with charts; no JavaScript is needed for tables, links and forms. Pages read through the same
 //! domain calls as the REST API (`orchard_tracking::Tracking`); nothing here knows SQL.
 //!
 //! - `/`: experiments (search, create, rename, delete, restore) — [`experiments`];
 //! - `/experiments/{id}`: the runs table (filter, sort, columns, pages, nested runs) — [`runs`];
-//! - `/runs/{id}`: a run (overview, params, metrics, tags, datasets, artifacts) — [`run_page`];
+//! - `/runs/{id}`: a run (overview, params, metrics and their charts, tags, datasets, artifacts) — [`run_page`];
+//! - `/compare?run=…`: runs side by side, "only differences", overlaid charts — [`compare`];
+//! - `/charts/series`: a chart's data, each series reduced to the chart's width keeping every spike — [`charts`];
 //! - `/static/…`: the stylesheet and the script, under content-hashed names — [`assets`].
 //!
 //! Every page carries a Content-Security-Policy without inline script ([`layout::CSP`]); every change is a POST
 //! that must come from a page of this server ([`layout::same_origin`]).
 
 pub mod assets;
+pub mod charts;
+pub mod compare;
 pub mod experiments;
 pub mod layout;
 pub mod run_page;
@@ -35,6 +39,8 @@ pub fn router(tracking: Tracking, artifacts: Option<Artifacts>) -> Router {
         .route("/experiments/{id}/delete", post(experiments::delete))
         .route("/experiments/{id}/restore", post(experiments::restore))
         .route("/runs/{id}", get(run_page::show))
+        .route("/compare", get(compare::show))
+        .route("/charts/series", get(charts::series))
         .route("/static/{file}", get(assets::serve))
         .with_state(Ui { tracking, artifacts })
 }

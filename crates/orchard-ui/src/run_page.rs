@@ -1,5 +1,5 @@
-//! A run's page: its overview (status, times, duration, parent and source), params, latest metrics, tags,
-//! datasets and the files it logged (each a download through the server's `/get-artifact`).
+//! A run's page: its overview (status, times, duration, parent and source), latest metrics and a chart of each,
+//! params, tags, datasets and the files it logged (each a download through the server's `/get-artifact`).
 
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
@@ -8,7 +8,8 @@ use orchard_tracking::artifacts::list_root;
 use orchard_tracking::Run;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
-use crate::layout::{duration, error_page, number, page, query, time, Section};
+use crate::charts::{chart, controls, ChartView};
+use crate::layout::{chart_page, duration, error_page, number, query, time, Section};
 use crate::state::Ui;
 
 const PARENT_TAG: &str = "mlflow.parentRunId";
@@ -26,11 +27,10 @@ pub async fn show(State(ui): State<Ui>, Path(run_id): Path<String>, RawQuery(raw
         Ok(e) => e,
         Err(e) => return error_page(&e),
     };
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes()).into_owned().collect();
     // The folder of the artifact browser, from `?path=`.
-    let dir = form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes())
-        .find(|(k, _)| k == "path")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
+    let dir = pairs.iter().find(|(k, _)| k == "path").map(|(_, v)| v.clone()).unwrap_or_default();
+    let view = ChartView::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let files = list_root(ui.artifacts.as_ref(), &run.info.artifact_uri, &dir).await;
     let info = &run.info;
     let name = if info.run_name.is_empty() { info.run_id.clone() } else { info.run_name.clone() };
@@ -72,6 +72,13 @@ pub async fn show(State(ui): State<Ui>, Path(run_id): Path<String>, RawQuery(raw
                     table.data.kv #metrics { tbody { @for m in &metrics {
                         tr { td { (m.key) } td.num title=(m.value) { (number(m.value)) } td.muted { "step " (m.step) } }
                     } } }
+                }
+            }
+            @if !metrics.is_empty() {
+                div.panel.wide {
+                    h2 { "Charts" }
+                    (controls(&view, &[("path", dir.as_str())]))
+                    div.charts { @for m in &metrics { (chart(&m.key, &[(info.run_id.as_str(), name.as_str())])) } }
                 }
             }
             div.panel {
@@ -131,5 +138,5 @@ pub async fn show(State(ui): State<Ui>, Path(run_id): Path<String>, RawQuery(raw
         }
     };
     let crumbs = [("Experiments", "/".to_string()), (experiment.name.as_str(), format!("/experiments/{}", experiment.experiment_id))];
-    page(&name, Section::Experiments, &crumbs, content)
+    chart_page(&name, Section::Experiments, &crumbs, content)
 }

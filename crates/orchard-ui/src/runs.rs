@@ -253,6 +253,11 @@ pub async fn table(State(ui): State<Ui>, Path(experiment_id): Path<String>, RawQ
         @if runs.is_empty() {
             @if mistake.is_none() { div.panel.empty { "No runs match." } }
         } @else {
+            // The table's checkboxes belong to this form (their `form` attribute): it opens the comparison.
+            form #compare .toolbar method="get" action="/compare" {
+                button type="submit" { "Compare selected runs" }
+                span.muted { "tick two or more runs" }
+            }
             (runs_table(&experiment_id, &q, &runs, &columns))
             div.pager {
                 @if !q.page.is_empty() { a.button href=(q.url(&experiment_id, &q.order, "")) { "← First page" } }
@@ -316,7 +321,8 @@ fn runs_table(experiment_id: &str, q: &TableQuery, runs: &[Run], columns: &[Colu
                     @let rows = if q.order.is_empty() { nested_order(runs) } else { runs.iter().map(|r| (r, 0)).collect() };
                     @for (run, depth) in rows {
                         tr.child[depth > 0] {
-                            td.first { a href={ "/runs/" (run.info.run_id) } { (if run.info.run_name.is_empty() { &run.info.run_id } else { &run.info.run_name }) } }
+                            td.first { input type="checkbox" name="run" value=(run.info.run_id) form="compare" aria-label="Select to compare"; " "
+                                       a href={ "/runs/" (run.info.run_id) } { (if run.info.run_name.is_empty() { &run.info.run_id } else { &run.info.run_name }) } }
                             td { span class={ "badge " (run.info.status) } { (run.info.status.to_lowercase()) }
                                  @if run.info.lifecycle_stage == "deleted" { " " span.badge.deleted { "deleted" } } }
                             td { (time(run.info.start_time)) }

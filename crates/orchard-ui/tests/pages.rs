@@ -75,3 +75,65 @@ async fn changes_only_come_from_this_servers_pages() {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(t.get_experiment(&exp).await.unwrap().lifecycle_stage, "deleted");
 }
+
+#[tokio::test]
+async fn chart_data_keeps_every_spike_and_zooms_to_full_detail() {
+    let (app, t, _dir) = fixture().await;
+    let exp = t.create_experiment("charts", None, &[]).await.unwrap();
+    let a = t.create_run(&exp, "me", Some("a"), Some(1_000), &[]).await.unwrap().info.run_id;
+    let b = t.create_run(&exp, "me", Some("b"), Some(1_000), &[]).await.unwrap().info.run_id;
+    let points: Vec<Metric> = (0..20_000)
+        .map(|i| Metric::new("loss", if i == 12_345 { 99.0 } else { 1.0 / f64::from(i + 1) }, 1_000 + i64::from(i), i64::from(i)))
+        .collect();
+    for chunk in points.chunks(1_000) {
+        t.log_batch(&a, chunk, &[], &[]).await.unwrap();
+    }
+    t.log_metric(&b, Metric::new("loss", 0.5, 2_000, 3)).await.unwrap();
+
+    let json = |body: &str| serde_json::from_str::<serde_json::Value>(body).unwrap();
+    let (status, _, body) = get(&app, &format!("/charts/series?run={b}&run={a}&key=loss&width=200")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let series = json(&body)["series"].clone();
+    // One series per run asked, in the order asked (the page labels them by position).
+    assert_eq!(series[0]["run_id"], b.as_str());
+    assert_eq!(series[0]["x"], serde_json::json!([3.0]));
+    let (xs, ys) = (series[1]["x"].as_array().unwrap(), series[1]["y"].as_array().unwrap());
+    assert_eq!(series[1]["total"], 20_000);
+    assert!(xs.len() <= 800 && xs.len() == ys.len(), "{} points for 200 px", xs.len());
+    let spike = xs.iter().position(|x| x == 12_345.0).expect("the spike's step is kept");
+    assert_eq!(ys[spike], 99.0);
+
+    // Zoomed into 100 steps: every point, at full detail.
+    let (_, _, body) = get(&app, &format!("/charts/series?run={a}&key=loss&width=200&from=12300&to=12399")).await;
+    let zoomed = json(&body)["series"][0].clone();
+    assert_eq!(zoomed["x"].as_array().unwrap().len(), 100);
+    assert_eq!(zoomed["total"], 100);
+
+    // On a time axis, relative to the first point, in milliseconds.
+    let (_, _, body) = get(&app, &format!("/charts/series?run={a}&key=loss&x=relative&width=16&to=9")).await;
+    assert_eq!(json(&body)["series"][0]["x"][0], 0.0);
+
+    let (status, _, body) = get(&app, &format!("/charts/series?run={a}&key=loss&x=epoch")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(json(&body)["error_code"], "INVALID_PARAMETER_VALUE");
+    assert!(json(&body)["message"].as_str().unwrap().contains("'x'"), "{body}");
+    let (status, _, body) = get(&app, "/charts/series?key=loss").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test]
+async fn a_run_page_has_a_chart_per_metric_with_history() {
+    let (app, t, _dir) = fixture().await;
+    let exp = t.create_experiment("charts", None, &[]).await.unwrap();
+    let id = t.create_run(&exp, "me", Some(XSS), Some(1_000), &[]).await.unwrap().info.run_id;
+    for step in 0..3 {
+        t.log_metric(&id, Metric::new("acc", 0.5 + f64::from(step) / 10.0, 1_000 + i64::from(step), i64::from(step))).await.unwrap();
+    }
+    t.log_metric(&id, Metric::new("final", 1.0, 5_000, 0)).await.unwrap();
+    let (status, headers, page) = get(&app, &format!("/runs/{id}?x=time&log=1")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains("script-src 'self'"));
+    assert!(page.contains("data-key=\"acc\"") && page.contains("data-key=\"final\""), "{page}");
+    assert!(page.contains("<option value=\"time\" selected>"), "the x axis is the URL's");
+    assert!(!page.contains("<script>"), "run names reach the chart's labels escaped");
+}
