@@ -2,8 +2,9 @@
 logged by the real `mlflow` client (LightGBM on iris with `mlflow.lightgbm.autolog()`): a person's path from `/`
 to an experiment's runs (filter, sort, columns, nested runs) and to a run's params and metrics, a metric's chart
 (the points drawn read from the page: a spike among 10,000 points survives), comparing runs (only differences,
-overlaid charts), the experiment forms, and hostile strings in every field that must show as text and never run. Each test saves a screenshot of
-its page into target/ui-screenshots/. SQLite and PostgreSQL."""
+overlaid charts), the experiment forms, previews of a logged image, CSV and model, and hostile strings in every
+field that must show as text and never run. Each test saves a screenshot of its page into target/ui-screenshots/.
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -294,4 +295,49 @@ def test_compare_runs_with_only_differences_and_overlaid_charts(orchard, mlflow_
     assert legend[1:] == names, legend
     browser.execute_script("window.scrollTo(0, 0)")
     shot(browser, "compare")
+    no_script_ran(browser)
+
+
+def test_previews_of_an_image_a_csv_and_a_model(orchard, mlflow_client, browser, tmp_path):
+    import lightgbm as lgb
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from mlflow.models import infer_signature
+    from selenium.webdriver.common.by import By
+    from sklearn.datasets import load_iris
+
+    mlflow.set_tracking_uri(orchard.url)
+    exp_id = mlflow_client.create_experiment("iris-files")
+    x, y = load_iris(return_X_y=True, as_frame=True)
+    with mlflow.start_run(experiment_id=exp_id) as run:
+        booster = lgb.train({"objective": "multiclass", "num_class": 3, "verbose": -1}, lgb.Dataset(x, label=y), 3)
+        fig, ax = plt.subplots(figsize=(4, 3))
+        lgb.plot_importance(booster, ax=ax)
+        mlflow.log_figure(fig, "feature_importance.png")
+        mlflow.log_text(x.head(20).to_csv(index=False), "data/train.csv")
+        info = mlflow.lightgbm.log_model(booster, name="model", signature=infer_signature(x, booster.predict(x)))
+        # MLflow 3 keeps a model with its logged model; MLflow 2 clients put it in the run's folder, as here.
+        mlflow.log_artifacts(mlflow.artifacts.download_artifacts(info.model_uri, dst_path=str(tmp_path / "m")), "model")
+    run_id = run.info.run_id
+
+    browser.get(orchard.url + f"/runs/{run_id}")
+    browser.find_element(By.LINK_TEXT, "feature_importance.png").click()
+    img = browser.find_element(By.CSS_SELECTOR, "#preview img.preview")
+    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) > 100, "the image loads"
+    shot(browser, "preview-image")
+
+    browser.get(orchard.url + f"/runs/{run_id}?path=data&file=data%2Ftrain.csv")
+    headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#preview-table thead th")]
+    assert headers == list(x.columns)
+    first = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#preview-table tbody tr:first-child td")]
+    assert [float(v) for v in first] == list(x.iloc[0])
+
+    # A logged model: find its MLmodel by following the folders, as a person would.
+    browser.get(orchard.url + f"/runs/{run_id}")
+    browser.find_element(By.LINK_TEXT, "▸ model/").click()
+    browser.find_element(By.LINK_TEXT, "MLmodel").click()
+    names = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "table.signature tbody tr td:first-child")]
+    assert names[:4] == list(x.columns), names
+    shot(browser, "preview-model")
     no_script_ran(browser)

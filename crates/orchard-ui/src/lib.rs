@@ -6,6 +6,7 @@
 //! - `/`: experiments (search, create, rename, delete, restore) — [`experiments`];
 //! - `/experiments/{id}`: the runs table (filter, sort, columns, pages, nested runs) — [`runs`];
 //! - `/runs/{id}`: a run (overview, params, metrics and their charts, tags, datasets, artifacts) — [`run_page`];
+//! - `/runs/{id}?file=…`: a file's preview (images, text, tables, MLmodel) — [`previews`];
 //! - `/compare?run=…`: runs side by side, "only differences", overlaid charts — [`compare`];
 //! - `/charts/series`: a chart's data, each series reduced to the chart's width keeping every spike — [`charts`];
 //! - `/static/…`: the stylesheet and the script, under content-hashed names — [`assets`].
@@ -18,6 +19,7 @@ pub mod charts;
 pub mod compare;
 pub mod experiments;
 pub mod layout;
+pub mod previews;
 pub mod run_page;
 pub mod runs;
 mod state;
@@ -39,6 +41,7 @@ pub fn router(tracking: Tracking, artifacts: Option<Artifacts>) -> Router {
         .route("/experiments/{id}/delete", post(experiments::delete))
         .route("/experiments/{id}/restore", post(experiments::restore))
         .route("/runs/{id}", get(run_page::show))
+        .route("/runs/{id}/image", get(previews::image))
         .route("/compare", get(compare::show))
         .route("/charts/series", get(charts::series))
         .route("/static/{file}", get(assets::serve))

@@ -1,5 +1,6 @@
 //! A run's page: its overview (status, times, duration, parent and source), latest metrics and a chart of each,
-//! params, tags, datasets and the files it logged (each a download through the server's `/get-artifact`).
+//! params, tags, datasets and the files it logged (each previewed on the page, see [`crate::previews`], and a
+//! download through the server's `/get-artifact`).
 
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
@@ -10,6 +11,7 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use crate::charts::{chart, controls, ChartView};
 use crate::layout::{chart_page, duration, error_page, number, query, time, Section};
+use crate::previews::preview;
 use crate::state::Ui;
 
 const PARENT_TAG: &str = "mlflow.parentRunId";
@@ -30,6 +32,9 @@ pub async fn show(State(ui): State<Ui>, Path(run_id): Path<String>, RawQuery(raw
     let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes()).into_owned().collect();
     // The folder of the artifact browser, from `?path=`.
     let dir = pairs.iter().find(|(k, _)| k == "path").map(|(_, v)| v.clone()).unwrap_or_default();
+    // The file previewed, from `?file=`.
+    let file = pairs.iter().find(|(k, _)| k == "file").map(|(_, v)| v.clone()).unwrap_or_default();
+    let shown = if file.is_empty() { None } else { Some(preview(&ui, &run, &file).await) };
     let view = ChartView::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let files = list_root(ui.artifacts.as_ref(), &run.info.artifact_uri, &dir).await;
     let info = &run.info;
@@ -126,8 +131,9 @@ pub async fn show(State(ui): State<Ui>, Path(run_id): Path<String>, RawQuery(raw
                                         td { a href={ "/runs/" (info.run_id) (query(&[("path", &f.path)])) } { "▸ " (f.path.rsplit('/').next().unwrap_or(&f.path)) "/" } }
                                         td {}
                                     } @else {
-                                        td { a href={ "/get-artifact" (query(&[("run_id", &info.run_id), ("path", &f.path)])) } { (f.path.rsplit('/').next().unwrap_or(&f.path)) } }
-                                        td.num.muted { (f.file_size.map(|s| format!("{s} B")).unwrap_or_default()) }
+                                        td { a.selected[file == f.path] href={ "/runs/" (info.run_id) (query(&[("path", &dir), ("file", &f.path)])) "#preview" } { (f.path.rsplit('/').next().unwrap_or(&f.path)) } }
+                                        td.num.muted { (f.file_size.map(|s| format!("{s} B")).unwrap_or_default()) " "
+                                            a href={ "/get-artifact" (query(&[("run_id", &info.run_id), ("path", &f.path)])) } title="Download" { "⤓" } }
                                     }
                                 }
                             }
@@ -135,6 +141,7 @@ pub async fn show(State(ui): State<Ui>, Path(run_id): Path<String>, RawQuery(raw
                     }
                 }
             }
+            @if let Some(shown) = &shown { (shown) }
         }
     };
     let crumbs = [("Experiments", "/".to_string()), (experiment.name.as_str(), format!("/experiments/{}", experiment.experiment_id))];

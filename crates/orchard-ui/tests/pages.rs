@@ -21,7 +21,7 @@ async fn fixture() -> (axum::Router, Tracking, tempfile::TempDir) {
 async fn get(app: &axum::Router, uri: &str) -> (StatusCode, axum::http::HeaderMap, String) {
     let res = app.clone().oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
     let (status, headers) = (res.status(), res.headers().clone());
-    let body = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    let body = String::from_utf8_lossy(&res.into_body().collect().await.unwrap().to_bytes()).into_owned();
     (status, headers, body)
 }
 
@@ -136,4 +136,46 @@ async fn a_run_page_has_a_chart_per_metric_with_history() {
     assert!(page.contains("data-key=\"acc\"") && page.contains("data-key=\"final\""), "{page}");
     assert!(page.contains("<option value=\"time\" selected>"), "the x axis is the URL's");
     assert!(!page.contains("<script>"), "run names reach the chart's labels escaped");
+}
+
+#[tokio::test]
+async fn files_are_previewed_as_text_tables_images_and_models_never_as_markup() {
+    let (app, t, dir) = fixture().await;
+    let root = dir.path().join("artifacts");
+    let exp = t.create_experiment("files", Some(&format!("file://{}", root.display())), &[]).await.unwrap();
+    let run = t.create_run(&exp, "me", Some("r"), Some(1_000), &[]).await.unwrap();
+    let id = run.info.run_id.clone();
+    let files = std::path::PathBuf::from(run.info.artifact_uri.strip_prefix("file://").unwrap());
+    std::fs::create_dir_all(files.join("model")).unwrap();
+    std::fs::write(files.join("data.csv"), "sepal,species\n5.1,<b>setosa</b>\n").unwrap();
+    std::fs::write(files.join("report.html"), format!("<html>{XSS}</html>")).unwrap();
+    std::fs::write(files.join("plot.png"), b"\x89PNG\r\n\x1a\n....").unwrap();
+    std::fs::write(
+        files.join("model/MLmodel"),
+        "flavors:\n  lightgbm: {}\nsignature:\n  inputs: '[{\"type\": \"double\", \"name\": \"sepal\"}]'\n  outputs: '[{\"type\": \"long\"}]'\n",
+    )
+    .unwrap();
+
+    let (status, _, page) = get(&app, &format!("/runs/{id}?file=data.csv")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("<th>sepal</th>") && page.contains("<td>&lt;b&gt;setosa&lt;/b&gt;</td>"), "{page}");
+    let (_, _, page) = get(&app, &format!("/runs/{id}?file=report.html")).await;
+    assert!(page.contains("&lt;script&gt;") && !page.contains("<script>"), "HTML shows as text");
+    let (_, _, page) = get(&app, &format!("/runs/{id}?path=model&file=model%2FMLmodel")).await;
+    assert!(page.contains("<code>lightgbm</code>") && page.contains(">sepal<") && page.contains(">long<"), "{page}");
+    let (_, _, page) = get(&app, &format!("/runs/{id}?file=plot.png")).await;
+    assert!(page.contains(&format!("src=\"/runs/{id}/image?path=plot.png\"")), "{page}");
+
+    let (status, headers, _) = get(&app, &format!("/runs/{id}/image?path=plot.png")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "image/png");
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    let (status, _, _) = get(&app, &format!("/runs/{id}/image?path=report.html")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "only raster images are served inline");
+
+    // A path out of the run's folder is refused, as by the API.
+    std::fs::write(root.join("secret.txt"), "not yours").unwrap();
+    let (_, _, page) = get(&app, &format!("/runs/{id}?file=..%2F..%2Fsecret.txt")).await;
+    assert!(files.join("../../secret.txt").exists(), "the path would reach the file");
+    assert!(page.contains("class=\"error\"") && !page.contains("not yours"), "{page}");
 }

@@ -1,0 +1,255 @@
+//! Previews of a run's files on its page (`/runs/{id}?file=<path>`): images, text (JSON pretty-printed), the first
+//! rows of a CSV/TSV as a table, and an `MLmodel` file as its flavors and signature. Files are read through the
+//! same artifact access as downloads (`orchard_tracking::artifacts`, whose path checks apply), and only their
+//! first bytes.
+//!
+//! Nothing a user logged is rendered as markup in Orchard's origin: HTML and SVG files show as text, and the only
+//! bytes served inline (`/runs/{id}/image?path=`) are raster images, with their type fixed by the extension and
+//! `nosniff`.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use maud::{html, Markup};
+use orchard_tracking::artifacts::open_under;
+use orchard_tracking::{Run, TrackingError};
+
+use crate::layout::{error_page, query};
+use crate::state::Ui;
+
+/// How much of a file a preview reads: enough for a page, little enough to keep the page light.
+const TEXT_BYTES: usize = 256 * 1024;
+/// The largest image shown inline.
+const IMAGE_BYTES: usize = 20 * 1024 * 1024;
+/// Rows of a table shown.
+const TABLE_ROWS: usize = 100;
+
+/// What kind of preview a file gets, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A raster image, with its media type.
+    Image(&'static str),
+    MlModel,
+    /// Delimited text with its delimiter.
+    Table(u8),
+    Parquet,
+    Text,
+    None,
+}
+
+pub fn kind_of(path: &str) -> Kind {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    if name == "MLmodel" {
+        return Kind::MlModel;
+    }
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "png" => Kind::Image("image/png"),
+        "jpg" | "jpeg" => Kind::Image("image/jpeg"),
+        "gif" => Kind::Image("image/gif"),
+        "webp" => Kind::Image("image/webp"),
+        "csv" => Kind::Table(b','),
+        "tsv" => Kind::Table(b'\t'),
+        "parquet" => Kind::Parquet,
+        "txt" | "log" | "json" | "yaml" | "yml" | "md" | "py" | "sh" | "toml" | "ini" | "cfg" | "html" | "htm" | "svg"
+        | "xml" | "r" | "sql" | "lock" | "" => Kind::Text,
+        _ => Kind::None,
+    }
+}
+
+/// The first `limit` bytes of a run's file, and whether there was more.
+async fn head(ui: &Ui, run: &Run, path: &str, limit: usize) -> Result<(Vec<u8>, bool), TrackingError> {
+    let (size, mut stream) = open_under(ui.artifacts.as_ref(), &run.info.artifact_uri, path).await?;
+    let mut out = Vec::with_capacity(limit.min(usize::try_from(size).unwrap_or(limit)));
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| TrackingError::internal(e.to_string()))?;
+        let room = limit - out.len();
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() == limit {
+            return Ok((out, size > limit as u64));
+        }
+    }
+    Ok((out, false))
+}
+
+/// `GET /runs/{id}/image?path=`: a raster image of the run, inline (every other file is a download through
+/// `/get-artifact`).
+pub async fn image(State(ui): State<Ui>, Path(run_id): Path<String>, RawQuery(raw): RawQuery) -> Response {
+    let path = form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "path")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let Kind::Image(mime) = kind_of(&path) else {
+        return (StatusCode::NOT_FOUND, "not an image").into_response();
+    };
+    let run = match ui.tracking.get_run(&run_id).await {
+        Ok(r) => r,
+        Err(e) => return error_page(&e),
+    };
+    match head(&ui, &run, &path, IMAGE_BYTES).await {
+        Ok((_, true)) => (StatusCode::PAYLOAD_TOO_LARGE, "image too large to show").into_response(),
+        Ok((bytes, false)) => (
+            [
+                (header::CONTENT_TYPE, mime),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (header::CACHE_CONTROL, "private, max-age=60"),
+                (header::CONTENT_SECURITY_POLICY, "default-src 'none'"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => error_page(&e),
+    }
+}
+
+/// The preview of one file of a run, for its page.
+pub async fn preview(ui: &Ui, run: &Run, path: &str) -> Markup {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let download = format!("/get-artifact{}", query(&[("run_id", &run.info.run_id), ("path", path)]));
+    let body = match kind_of(path) {
+        Kind::Image(_) => {
+            let src = format!("/runs/{}/image{}", run.info.run_id, query(&[("path", path)]));
+            html! { img.preview src=(src) alt=(name); }
+        }
+        Kind::Parquet => html! { p.muted { "Parquet files are not previewed yet: download it to read it." } },
+        Kind::None => html! { p.muted { "No preview for this kind of file." } },
+        kind => match head(ui, run, path, TEXT_BYTES).await {
+            Err(e) => html! { div.error { (e.to_string()) } },
+            Ok((bytes, more)) => {
+                let text = String::from_utf8_lossy(&bytes);
+                let shown = match kind {
+                    Kind::MlModel => mlmodel(&text),
+                    Kind::Table(delimiter) => table(&bytes, delimiter, more),
+                    _ => text_block(name, &text),
+                };
+                html! {
+                    (shown)
+                    @if more { p.muted { "Showing the first " (TEXT_BYTES / 1024) " KB." } }
+                }
+            }
+        },
+    };
+    html! {
+        div.panel.wide #preview {
+            h2 { "Preview · " code { (path) } " " a.button href=(download) { "Download" } }
+            (body)
+        }
+    }
+}
+
+fn text_block(name: &str, text: &str) -> Markup {
+    // JSON reads better indented; a file that is not (or is cut short) shows as it is.
+    let pretty = name
+        .ends_with(".json")
+        .then(|| serde_json::from_str::<serde_json::Value>(text).ok())
+        .flatten()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok());
+    html! { pre.preview { (pretty.as_deref().unwrap_or(text)) } }
+}
+
+/// The first rows of delimited text as a table (the first row as its header).
+fn table(bytes: &[u8], delimiter: u8, more: bool) -> Markup {
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).has_headers(false).from_reader(bytes);
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut records = reader.records();
+    let mut ended = false;
+    while rows.len() <= TABLE_ROWS {
+        match records.next() {
+            Some(Ok(r)) => rows.push(r.iter().map(str::to_string).collect()),
+            // The last line of a file read in part may be cut, and so unreadable: what came before stands.
+            Some(Err(_)) if more => break,
+            Some(Err(e)) => return html! { div.error { "Not readable as a table: " (e.to_string()) } },
+            None => {
+                ended = true;
+                break;
+            }
+        }
+    }
+    // Read in part to its end, the last row read is where the file was cut.
+    if more && ended {
+        rows.pop();
+    }
+    let Some((header, body)) = rows.split_first() else { return html! { p.muted { "Empty file." } } };
+    html! {
+        div.table-wrap { table.data #preview-table {
+            thead { tr { @for h in header { th { (h) } } } }
+            tbody { @for r in body.iter().take(TABLE_ROWS) { tr { @for c in r { td { (c) } } } } }
+        } }
+        p.muted { "First " (body.len().min(TABLE_ROWS)) " rows." }
+    }
+}
+
+/// An `MLmodel` file: its flavors, and its signature's inputs and outputs as tables; the file itself below.
+fn mlmodel(text: &str) -> Markup {
+    let parsed = orchard_yaml::parse(text).map(|n| n.to_json());
+    let Ok(model) = parsed else { return text_block("MLmodel", text) };
+    let flavors: Vec<&str> = model["flavors"].as_object().map(|f| f.keys().map(String::as_str).collect()).unwrap_or_default();
+    // The signature's parts are JSON texts inside the YAML.
+    let spec = |part: &str| -> Vec<serde_json::Value> {
+        model["signature"][part]
+            .as_str()
+            .and_then(|s| serde_json::from_str::<Vec<serde_json::Value>>(s).ok())
+            .unwrap_or_default()
+    };
+    let columns = |cols: &[serde_json::Value]| {
+        html! {
+            table.data.signature { thead { tr { th { "Name" } th { "Type" } th { "Shape" } } }
+                tbody { @for c in cols {
+                    tr {
+                        td { (c["name"].as_str().unwrap_or("–")) }
+                        td { (c["type"].as_str().unwrap_or("")) @if let Some(t) = c["tensor-spec"]["dtype"].as_str() { " (" (t) ")" } }
+                        td { (c["tensor-spec"]["shape"].to_string().replace("null", "")) }
+                    }
+                } }
+            }
+        }
+    };
+    let (inputs, outputs) = (spec("inputs"), spec("outputs"));
+    html! {
+        p { "Flavors: " @for (i, f) in flavors.iter().enumerate() { @if i > 0 { ", " } code { (f) } } }
+        @if inputs.is_empty() && outputs.is_empty() { p.muted { "No signature logged." } } @else {
+            div.grid2 {
+                div { h3 { "Inputs (" (inputs.len()) ")" } (columns(&inputs)) }
+                div { h3 { "Outputs (" (outputs.len()) ")" } (columns(&outputs)) }
+            }
+        }
+        details { summary.muted { "The file" } (text_block("MLmodel", text)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_previewed_by_their_kind_and_never_as_markup() {
+        assert_eq!(kind_of("plots/feature_importance.PNG"), Kind::Image("image/png"));
+        assert_eq!(kind_of("model/MLmodel"), Kind::MlModel);
+        assert_eq!(kind_of("data/train.tsv"), Kind::Table(b'\t'));
+        assert_eq!(kind_of("data/iris.parquet"), Kind::Parquet);
+        assert_eq!(kind_of("report.html"), Kind::Text, "HTML is shown as text");
+        assert_eq!(kind_of("logo.svg"), Kind::Text, "so is SVG");
+        assert_eq!(kind_of("model.pkl"), Kind::None);
+    }
+
+    #[test]
+    fn a_table_shows_its_first_rows_and_drops_a_cut_last_line() {
+        let page = table(b"a,b\n1,<x>\n2,3\n4,", b',', true).into_string();
+        assert!(page.contains("<th>a</th>") && page.contains("<td>&lt;x&gt;</td>") && page.contains("<td>2</td>"));
+        assert!(!page.contains("<td>4</td>"), "the cut line is not shown: {page}");
+        let page = table(b"a\tb\n1\t2\n", b'\t', false).into_string();
+        assert!(page.contains("<td>2</td>") && page.contains("First 1 rows"));
+    }
+
+    #[test]
+    fn an_mlmodel_shows_its_flavors_and_signature() {
+        let text = "flavors:\n  python_function:\n    loader_module: mlflow.lightgbm\n  lightgbm:\n    lgb_version: 4.6.0\n\
+                    signature:\n  inputs: '[{\"type\": \"double\", \"name\": \"sepal length (cm)\", \"required\": true}]'\n  \
+                    outputs: '[{\"type\": \"tensor\", \"tensor-spec\": {\"dtype\": \"float64\", \"shape\": [-1, 3]}}]'\n";
+        let page = mlmodel(text).into_string();
+        assert!(page.contains("<code>python_function</code>") && page.contains("<code>lightgbm</code>"), "{page}");
+        assert!(page.contains("sepal length (cm)") && page.contains("double"));
+        assert!(page.contains("tensor (float64)") && page.contains("[-1,3]"), "{page}");
+    }
+}
