@@ -169,9 +169,12 @@ def test_the_experiment_forms(orchard, browser):
     assert requests.get(f"{orchard.url}/api/2.0/mlflow/experiments/get", params={"experiment_id": exp_id}).json()["experiment"]["name"] == "made in the browser"
 
     def submit(button):
-        """Clicks a form's button and waits for the page the server answers with."""
+        """Clicks a form's button and waits for the page the server answers with. While the page is replaced,
+        chromedriver may answer a question about the old button with an error of its own rather than "stale":
+        that is asked again."""
+        from selenium.common.exceptions import WebDriverException
         button.click()
-        WebDriverWait(browser, 10).until(until.staleness_of(button))
+        WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(until.staleness_of(button))
 
     browser.get(orchard.url + "/")
     row = browser.find_element(By.XPATH, "//tr[td/a[text()='made in the browser']]")

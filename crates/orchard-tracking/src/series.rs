@@ -51,7 +51,8 @@ pub fn points_on(history: &[Metric], axis: XAxis, range: Option<(f64, f64)>) -> 
             let x = match axis {
                 XAxis::Step => m.step as f64,
                 XAxis::Time => m.timestamp as f64,
-                XAxis::Relative => (m.timestamp - origin) as f64,
+                // Timestamps are whatever a client sent: the difference may not fit in an i64.
+                XAxis::Relative => (i128::from(m.timestamp) - i128::from(origin)) as f64,
             };
             (x, m.value)
         })
@@ -168,6 +169,8 @@ mod tests {
         assert_eq!(points_on(&history, XAxis::Step, None), vec![(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]);
         assert_eq!(points_on(&history, XAxis::Relative, None), vec![(0.0, 1.0), (2_000.0, 2.0), (4_000.0, 3.0)]);
         assert_eq!(points_on(&history, XAxis::Time, Some((2_000.0, 5_000.0))), vec![(3_000.0, 2.0), (5_000.0, 3.0)]);
+        let extremes = [m(1.0, i64::MIN, 0), m(2.0, i64::MAX, 1)];
+        assert_eq!(points_on(&extremes, XAxis::Relative, None)[1].0, 2f64.powi(64) - 1.0);
         assert_eq!(XAxis::parse("relative"), Some(XAxis::Relative));
         assert_eq!(XAxis::parse("epoch"), None);
     }

@@ -182,6 +182,11 @@ fn table(bytes: &[u8], delimiter: u8, more: bool) -> Markup {
 
 /// An `MLmodel` file: its flavors, and its signature's inputs and outputs as tables; the file itself below.
 fn mlmodel(text: &str) -> Markup {
+    // YAML's anchors and aliases let a file of a few lines stand for a tree of billions of nodes (an "alias bomb");
+    // MLflow never writes them in an MLmodel, so a file that has them is shown as text, not parsed.
+    if has_anchors_or_aliases(text) {
+        return text_block("MLmodel", text);
+    }
     let parsed = orchard_yaml::parse(text).map(|n| n.to_json());
     let Ok(model) = parsed else { return text_block("MLmodel", text) };
     let flavors: Vec<&str> = model["flavors"].as_object().map(|f| f.keys().map(String::as_str).collect()).unwrap_or_default();
@@ -218,6 +223,17 @@ fn mlmodel(text: &str) -> Markup {
     }
 }
 
+/// Whether YAML text may hold an anchor (`&name`) or an alias (`*name`): such a mark after a blank, a flow
+/// bracket, a comma or a colon. Marks inside quoted strings count too: a false alarm only means no parsing.
+fn has_anchors_or_aliases(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| {
+        (c == b'&' || c == b'*')
+            && b.get(i + 1).is_some_and(|n| n.is_ascii_alphanumeric() || *n == b'_' || *n == b'-')
+            && (i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n' | b'[' | b'{' | b',' | b':'))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,6 +256,17 @@ mod tests {
         assert!(!page.contains("<td>4</td>"), "the cut line is not shown: {page}");
         let page = table(b"a\tb\n1\t2\n", b'\t', false).into_string();
         assert!(page.contains("<td>2</td>") && page.contains("First 1 rows"));
+    }
+
+    #[test]
+    fn an_mlmodel_with_aliases_is_shown_as_text_not_expanded() {
+        let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
+        for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h", "i"].iter().zip(["b", "c", "d", "e", "f", "g", "h", "i", "j"]) {
+            bomb.push_str(&format!("{name}: &{name} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
+        }
+        let page = mlmodel(&bomb).into_string();
+        assert!(page.contains("pre class=\"preview\"") && page.contains("*i,*i") && !page.contains("Flavors"));
+        assert!(!has_anchors_or_aliases("signature:\n  inputs: '[{\"type\": \"double\"}]'\nnote: a*b & c\n"));
     }
 
     #[test]
