@@ -259,6 +259,16 @@ def test_a_chart_holds_the_logged_points_and_every_spike(orchard, mlflow_client,
     browser.refresh()
     assert browser.find_element(By.CSS_SELECTOR, "select[name=x] option[value=relative]").is_selected()
 
+    # Values logged at one step (log_metric without a step) are all drawn, the spike among them.
+    burst = [Metric("burst", v, 1_700_000_000_000 + k, 0) for k, v in enumerate([1.0, 1000.0, 1.0])]
+    mlflow_client.log_batch(run.info.run_id, metrics=burst)
+    browser.get(orchard.url + f"/runs/{run.info.run_id}")
+    chart = browser.find_element(By.CSS_SELECTOR, "figure.chart[data-key='burst']")
+    browser.execute_script("arguments[0].scrollIntoView()", chart)
+    drawn = WebDriverWait(browser, 10).until(
+        lambda d: d.execute_script("return arguments[0]._plot && arguments[0]._plot.data[1].filter(v => v !== null)", chart))
+    assert sorted(drawn) == [1.0, 1.0, 1000.0], drawn
+
     # A training run's charts overlay nothing but its own series; each logged metric has one.
     browser.get(orchard.url + f"/runs/{runs[0]}")
     keys = {f.get_attribute("data-key") for f in browser.find_elements(By.CSS_SELECTOR, "figure.chart")}
@@ -343,4 +353,100 @@ def test_previews_of_an_image_a_csv_and_a_model(orchard, mlflow_client, browser,
     names = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "table.signature tbody tr td:first-child")]
     assert names[:4] == list(x.columns), names
     shot(browser, "preview-model")
+    no_script_ran(browser)
+
+
+def test_a_runs_description_and_tags_are_edited_in_the_page(orchard, mlflow_client, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def wait(until):
+        """Waits on the page the server answers a form with (elements of the page before it go stale)."""
+        return WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(until)
+
+    exp_id = mlflow_client.create_experiment("editing")
+    run = mlflow_client.create_run(exp_id, run_name="to-edit", tags={"stale": "yes"})
+    run_id = run.info.run_id
+    browser.get(orchard.url + f"/runs/{run_id}")
+    browser.find_element(By.XPATH, "//summary[text()='Edit the description']").click()
+    box = browser.find_element(By.NAME, "description")
+    box.send_keys("Baseline with " + XSS)
+    box.find_element(By.XPATH, "following-sibling::button").click()
+    wait(lambda d: d.find_elements(By.CSS_SELECTOR, "p.description"))
+    assert mlflow_client.get_run(run_id).data.tags["mlflow.note.content"] == "Baseline with " + XSS
+    assert browser.find_element(By.CSS_SELECTOR, "p.description").text == "Baseline with " + XSS
+
+    add = browser.find_element(By.ID, "add-tag")
+    add.find_element(By.NAME, "key").send_keys("owner")
+    add.find_element(By.NAME, "value").send_keys("vision-team")
+    add.find_element(By.XPATH, ".//button[text()='Set tag']").click()
+    wait(lambda d: "owner" in [td.text for td in d.find_elements(By.CSS_SELECTOR, "#tags td")])
+    browser.find_element(By.XPATH, "//button[@title='Remove the tag stale']").click()
+    wait(lambda d: "stale" not in [td.text for td in d.find_elements(By.CSS_SELECTOR, "#tags td")])
+    tags = mlflow_client.get_run(run_id).data.tags
+    assert tags["owner"] == "vision-team" and "stale" not in tags
+    shot(browser, "run-edited")
+    no_script_ran(browser)
+
+
+def test_moving_the_champion_alias_on_the_registry_page_switches_what_the_gateway_serves(orchard, mlflow_client, browser, tmp_path):
+    import lightgbm as lgb
+    import numpy as np
+    import pandas as pd
+    from selenium.webdriver.common.by import By
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from sklearn.datasets import load_iris
+    from test_serving import TOL, iris_model_dir
+
+    mlflow.set_experiment("registry-ui")
+    d, _, x = iris_model_dir(tmp_path)
+    mlflow_client.create_registered_model("iris", description="Iris species, " + XSS)
+    boosters = []
+    for rounds in [2, 20]:  # two versions that disagree on a borderline flower
+        b = lgb.train({"objective": "multiclass", "num_class": 3, "verbose": -1, "seed": 1},
+                      lgb.Dataset(x, label=load_iris().target), num_boost_round=rounds)
+        b.save_model(str(d / "model.lgb"))
+        with mlflow.start_run() as run:
+            mlflow.log_artifacts(str(d), artifact_path="model")
+        mlflow_client.create_model_version("iris", f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+        boosters.append(b)
+    mlflow_client.set_registered_model_alias("iris", "champion", "1")
+    row = {"sepal": {"length": 6.0, "width": 2.9}, "petal": {"length": 4.5, "width": 1.5}}
+    frame = pd.DataFrame([[6.0, 2.9, 4.5, 1.5, 6.0 * 2.9]], columns=x.columns)
+
+    def served():
+        r = requests.post(f"{orchard.url}/models/iris/predict", json=row, timeout=30)
+        return r.status_code, r.json()
+
+    def probabilities():
+        status, body = served()
+        assert status == 200, body
+        return [body["probabilities"][k] for k in ["setosa", "versicolor", "virginica"]]
+    np.testing.assert_allclose(probabilities(), boosters[0].predict(frame)[0], rtol=0, atol=TOL)
+
+    browser.get(orchard.url + "/")
+    browser.find_element(By.LINK_TEXT, "Models").click()
+    row_cells = [td.text for td in browser.find_elements(By.XPATH, "//table[@id='models']//tr[td/a[text()='iris']]/td")]
+    assert row_cells[1] == "v2" and "@champion → v1" in row_cells[2], row_cells
+    shot(browser, "registry")
+    browser.find_element(By.LINK_TEXT, "iris").click()
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#versions tbody tr")) == 2
+    # Move @champion to version 2 from the page.
+    form = browser.find_element(By.ID, "set-alias")
+    form.find_element(By.NAME, "alias").send_keys("champion")
+    Select(form.find_element(By.NAME, "version")).select_by_value("2")
+    form.find_element(By.XPATH, ".//button[text()='Set alias']").click()
+    WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: "version 2" in [td.text for td in d.find_elements(By.CSS_SELECTOR, "#aliases td")])
+    assert mlflow_client.get_model_version_by_alias("iris", "champion").version == "2"
+    np.testing.assert_allclose(probabilities(), boosters[1].predict(frame)[0], rtol=0, atol=TOL)
+    shot(browser, "registry-model")
+
+    # Removing it: the gateway has no champion to serve.
+    browser.find_element(By.XPATH, "//button[@title='Remove @champion']").click()
+    WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: not d.find_elements(By.XPATH, "//button[@title='Remove @champion']"))
+    status, body = served()
+    assert status == 404 and "@champion" in body["message"]
     no_script_ran(browser)

@@ -17,8 +17,10 @@ use crate::state::Ui;
 
 /// The narrowest and widest chart the server draws for (pixels).
 const WIDTHS: (usize, usize) = (16, 8_000);
-/// The most runs one chart overlays (the compare page's limit).
+/// The most runs one request may ask for (the compare page's limit).
 pub const MAX_RUNS: usize = 1_000;
+/// The most points one answer holds in all: with many runs, each series gets fewer buckets.
+const MAX_POINTS: usize = 400_000;
 
 #[derive(Serialize)]
 struct SeriesOut<'a> {
@@ -81,7 +83,10 @@ fn read_ask(raw: &str) -> Result<Ask, TrackingError> {
 /// points to draw, as columns (`x`, `y`) ready for the chart.
 pub async fn series(State(ui): State<Ui>, RawQuery(raw): RawQuery) -> Response {
     let answer = match read_ask(raw.as_deref().unwrap_or("")) {
-        Ok(ask) => ui.tracking.metric_series(&ask.runs, &ask.key, ask.axis, ask.range, ask.width).await,
+        Ok(ask) => {
+            let width = ask.width.min(MAX_POINTS / (4 * ask.runs.len())).max(WIDTHS.0);
+            ui.tracking.metric_series(&ask.runs, &ask.key, ask.axis, ask.range, width).await
+        }
         Err(e) => Err(e),
     };
     match answer {

@@ -13,6 +13,9 @@ use crate::charts::{chart, controls, ChartView, MAX_RUNS};
 use crate::layout::{chart_page, error_page, number, query, Section};
 use crate::state::Ui;
 
+/// The most runs a chart of the compare page overlays.
+const MAX_OVERLAID: usize = 50;
+
 /// A run's label in tables and legends: its name, or its id when it has none.
 fn label(run: &Run) -> &str {
     if run.info.run_name.is_empty() { &run.info.run_id } else { &run.info.run_name }
@@ -87,7 +90,8 @@ pub async fn show(State(ui): State<Ui>, RawQuery(raw): RawQuery) -> Response {
         .filter(|(k, _)| k == "run" || k == "diff")
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let chart_runs: Vec<(&str, &str)> = runs.iter().map(|r| (r.info.run_id.as_str(), label(r))).collect();
+    // A chart with hundreds of lines reads as noise and costs the browser dearly: charts overlay the first runs.
+    let chart_runs: Vec<(&str, &str)> = runs.iter().take(MAX_OVERLAID).map(|r| (r.info.run_id.as_str(), label(r))).collect();
     let metric_keys: BTreeSet<&str> = runs.iter().flat_map(|r| r.metrics.iter().map(|m| m.key.as_str())).collect();
     let section = |title: &str, id: &str, rows: &[Row]| {
         html! {
@@ -117,6 +121,7 @@ pub async fn show(State(ui): State<Ui>, RawQuery(raw): RawQuery) -> Response {
         @if !metric_keys.is_empty() {
             div.panel {
                 h2 { "Charts" }
+                @if runs.len() > MAX_OVERLAID { p.muted { "The charts overlay the first " (MAX_OVERLAID) " of the " (runs.len()) " runs." } }
                 (controls(&view, &keep))
                 div.charts { @for key in &metric_keys { (chart(key, &chart_runs)) } }
             }

@@ -25,7 +25,7 @@ pub struct ListQuery {
 
 /// MLflow's filter for names containing `part` (case-insensitive). MLflow's strings have no escapes, so the
 /// quote is whichever the text does not hold; `%` and `_` stay wildcards (they only widen the search).
-fn name_filter(part: &str) -> String {
+pub(crate) fn name_filter(part: &str) -> String {
     match (part.is_empty(), part.contains('\''), part.contains('"')) {
         (true, _, _) => String::new(),
         (false, false, _) => format!("name ILIKE '%{part}%'"),

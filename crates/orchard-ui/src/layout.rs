@@ -21,6 +21,7 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Experiments,
+    Models,
 }
 
 /// A whole page: the navigation bar, breadcrumbs, the content.
@@ -57,6 +58,7 @@ fn shell(title: &str, section: Section, crumbs: &[(&str, String)], content: Mark
                     a.brand href="/" { span.dot {} "Orchard" }
                     nav {
                         a href="/" class=[(section == Section::Experiments).then_some("here")] { "Experiments" }
+                        a href="/registry" class=[(section == Section::Models).then_some("here")] { "Models" }
                     }
                 }
                 main {

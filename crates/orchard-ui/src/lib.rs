@@ -6,7 +6,10 @@
 //! - `/`: experiments (search, create, rename, delete, restore) — [`experiments`];
 //! - `/experiments/{id}`: the runs table (filter, sort, columns, pages, nested runs) — [`runs`];
 //! - `/runs/{id}`: a run (overview, params, metrics and their charts, tags, datasets, artifacts) — [`run_page`];
+//! - `/runs/{id}/tags`, `…/tags/delete`, `…/description` (POST): a run's tags and description — [`run_edits`];
 //! - `/runs/{id}?file=…`: a file's preview (images, text, tables, MLmodel) — [`previews`];
+//! - `/registry`, `/registry/{name}`: registered models, a model's versions and aliases (set, move, remove) —
+//!   [`registry`];
 //! - `/compare?run=…`: runs side by side, "only differences", overlaid charts — [`compare`];
 //! - `/charts/series`: a chart's data, each series reduced to the chart's width keeping every spike — [`charts`];
 //! - `/static/…`: the stylesheet and the script, under content-hashed names — [`assets`].
@@ -20,6 +23,8 @@ pub mod compare;
 pub mod experiments;
 pub mod layout;
 pub mod previews;
+pub mod registry;
+pub mod run_edits;
 pub mod run_page;
 pub mod runs;
 mod state;
@@ -42,7 +47,14 @@ pub fn router(tracking: Tracking, artifacts: Option<Artifacts>) -> Router {
         .route("/experiments/{id}/restore", post(experiments::restore))
         .route("/runs/{id}", get(run_page::show))
         .route("/runs/{id}/image", get(previews::image))
+        .route("/runs/{id}/tags", post(run_edits::set_tag))
+        .route("/runs/{id}/tags/delete", post(run_edits::delete_tag))
+        .route("/runs/{id}/description", post(run_edits::set_description))
         .route("/compare", get(compare::show))
+        .route("/registry", get(registry::list))
+        .route("/registry/{name}", get(registry::show))
+        .route("/registry/{name}/aliases", post(registry::set_alias))
+        .route("/registry/{name}/aliases/delete", post(registry::delete_alias))
         .route("/charts/series", get(charts::series))
         .route("/static/{file}", get(assets::serve))
         .with_state(Ui { tracking, artifacts })

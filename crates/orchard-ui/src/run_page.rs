@@ -12,6 +12,7 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use crate::charts::{chart, controls, ChartView};
 use crate::layout::{chart_page, duration, error_page, number, query, time, Section};
 use crate::previews::preview;
+use crate::run_edits::DESCRIPTION_TAG;
 use crate::state::Ui;
 
 const PARENT_TAG: &str = "mlflow.parentRunId";
@@ -66,9 +67,15 @@ pub async fn show(State(ui): State<Ui>, Path(run_id): Path<String>, RawQuery(raw
                     tr { td { "Artifacts" } td.mono { (info.artifact_uri) } }
                     @if info.lifecycle_stage == "deleted" { tr { td { "State" } td { span.badge.deleted { "deleted" } } } }
                 } }
-                @if let Some(description) = tag(&run, "mlflow.note.content") {
-                    h2 { "Description" }
-                    p { (description) }
+                h2 { "Description" }
+                @let description = tag(&run, DESCRIPTION_TAG).unwrap_or("");
+                @if description.is_empty() { p.muted { "No description." } } @else { p.description { (description) } }
+                details.edit {
+                    summary.muted { "Edit the description" }
+                    form method="post" action={ "/runs/" (info.run_id) "/description" } {
+                        textarea name="description" rows="4" aria-label="Description" { (description) }
+                        button.primary type="submit" { "Save" }
+                    }
                 }
             }
             div.panel {
@@ -95,7 +102,19 @@ pub async fn show(State(ui): State<Ui>, Path(run_id): Path<String>, RawQuery(raw
             div.panel {
                 h2 { "Tags" }
                 @if user_tags.is_empty() { p.muted { "No tags." } } @else {
-                    table.data.kv #tags { tbody { @for t in &user_tags { tr { td { (t.key) } td { (t.value) } } } } }
+                    table.data.kv #tags { tbody { @for t in &user_tags {
+                        tr { td { (t.key) } td { (t.value) }
+                             td.actions { form method="post" action={ "/runs/" (info.run_id) "/tags/delete" } {
+                                 input type="hidden" name="key" value=(t.key);
+                                 button.link type="submit" title={ "Remove the tag " (t.key) } aria-label={ "Remove the tag " (t.key) } { "✕" }
+                             } } }
+                    } } }
+                }
+                // Setting an existing key changes its value, as MLflow's set_tag does.
+                form.add-tag #add-tag method="post" action={ "/runs/" (info.run_id) "/tags" } {
+                    input type="text" name="key" placeholder="key" aria-label="Tag key" required;
+                    input type="text" name="value" placeholder="value" aria-label="Tag value";
+                    button type="submit" { "Set tag" }
                 }
                 @if !system_tags.is_empty() {
                     details { summary.muted { "MLflow's own tags (" (system_tags.len()) ")" }

@@ -25,6 +25,16 @@ async fn get(app: &axum::Router, uri: &str) -> (StatusCode, axum::http::HeaderMa
     (status, headers, body)
 }
 
+/// A form posted to the UI on host 127.0.0.1:5000, from the page of `origin`.
+fn form_post(path: String, form: &str, origin: &str) -> Request<Body> {
+    Request::post(path)
+        .header(header::HOST, "127.0.0.1:5000")
+        .header(header::ORIGIN, origin)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(form.to_string()))
+        .unwrap()
+}
+
 #[tokio::test]
 async fn pages_show_what_was_logged_and_escape_it() {
     let (app, t, _dir) = fixture().await;
@@ -178,4 +188,71 @@ async fn files_are_previewed_as_text_tables_images_and_models_never_as_markup() 
     let (_, _, page) = get(&app, &format!("/runs/{id}?file=..%2F..%2Fsecret.txt")).await;
     assert!(files.join("../../secret.txt").exists(), "the path would reach the file");
     assert!(page.contains("class=\"error\"") && !page.contains("not yours"), "{page}");
+}
+
+#[tokio::test]
+async fn a_runs_tags_and_description_are_edited_from_its_page() {
+    let (app, t, _dir) = fixture().await;
+    let exp = t.create_experiment("edits", None, &[]).await.unwrap();
+    let id = t.create_run(&exp, "me", Some("r"), Some(1_000), &[Tag::new("old", "1")]).await.unwrap().info.run_id;
+    let post = form_post;
+    let here = "http://127.0.0.1:5000";
+    let res = app.clone().oneshot(post(format!("/runs/{id}/tags"), "key=team&value=%3Cb%3Evision%3C%2Fb%3E", here)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[header::LOCATION], format!("/runs/{id}"));
+    let res = app.clone().oneshot(post(format!("/runs/{id}/tags/delete"), "key=old", here)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = app.clone().oneshot(post(format!("/runs/{id}/description"), "description=first+try%0Asecond+line", here)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let run = t.get_run(&id).await.unwrap();
+    let tag = |k: &str| run.tags.iter().find(|t| t.key == k).map(|t| t.value.clone());
+    assert_eq!(tag("team").as_deref(), Some("<b>vision</b>"));
+    assert_eq!(tag("old"), None);
+    assert_eq!(tag("mlflow.note.content").as_deref(), Some("first try\nsecond line"), "where MLflow keeps it");
+    let (_, _, page) = get(&app, &format!("/runs/{id}")).await;
+    assert!(page.contains("&lt;b&gt;vision&lt;/b&gt;") && page.contains("first try\nsecond line"));
+
+    // From elsewhere: refused, nothing changed. A bad key: MLflow's message, nothing changed.
+    let res = app.clone().oneshot(post(format!("/runs/{id}/tags/delete"), "key=team", "http://evil.example")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = app.clone().oneshot(post(format!("/runs/{id}/tags"), "key=..%2Fx&value=1", here)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(t.get_run(&id).await.unwrap().tags.iter().filter(|t| t.key == "team").count(), 1);
+}
+
+#[tokio::test]
+async fn the_registry_lists_models_and_moves_aliases_from_its_pages() {
+    let (app, t, _dir) = fixture().await;
+    let name = format!("iris {XSS}");
+    t.create_registered_model(&name, Some(XSS), &[]).await.unwrap();
+    for _ in 0..2 {
+        t.create_model_version(&name, "s3://bucket/model", None, &[], None, None, None).await.unwrap();
+    }
+    t.set_registered_model_alias(&name, "champion", "1").await.unwrap();
+    let url = format!("/registry/{}", percent_encoding::utf8_percent_encode(&name, percent_encoding::NON_ALPHANUMERIC));
+
+    let (status, _, list) = get(&app, "/registry").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(list.contains(&format!("href=\"{url}\"")) && list.contains("@champion → v1") && !list.contains("<script>"), "{list}");
+    let (_, _, none) = get(&app, "/registry?q=nothing-like-it").await;
+    assert!(none.contains("No model matches"));
+
+    let (status, _, model) = get(&app, &url).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(model.contains("<td class=\"first\">v2</td>") && model.contains("<td class=\"first\">v1</td>") && !model.contains("<script>"));
+
+    let post = form_post;
+    let res = app.clone().oneshot(post(format!("{url}/aliases"), "alias=champion&version=2", "http://evil.example")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(t.get_model_version_by_alias(&name, "champion").await.unwrap().version, 1);
+    let res = app.clone().oneshot(post(format!("{url}/aliases"), "alias=champion&version=2", "http://127.0.0.1:5000")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(t.get_model_version_by_alias(&name, "champion").await.unwrap().version, 2, "the alias moved");
+    let res = app.clone().oneshot(post(format!("{url}/aliases"), "alias=latest&version=1", "http://127.0.0.1:5000")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "MLflow's reserved alias is refused");
+    let res = app.clone().oneshot(post(format!("{url}/aliases/delete"), "alias=champion", "http://127.0.0.1:5000")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(t.get_model_version_by_alias(&name, "champion").await.is_err());
+    let (status, _, _) = get(&app, "/registry/no-such-model").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -48,10 +48,21 @@
   const toChartX = (view, x) => (view.axis === "step" ? x : x / 1000);
   const toServerX = (view, x) => (view.axis === "step" ? x : x * 1000);
 
+  // uPlot.join keeps one value per x and series; a run may log several values at one step (MLflow's log_metric
+  // without a step logs them all at 0). Repeated x are moved apart by a hair, so that each value, and each
+  // spike the server kept, is still drawn.
+  function distinct(xs) {
+    const out = xs.slice();
+    for (let i = 1; i < out.length; i++) {
+      if (out[i] <= out[i - 1]) out[i] = out[i - 1] + Math.max(Math.abs(out[i - 1]) * 1e-12, 1e-9);
+    }
+    return out;
+  }
+
   function chartData(series, view) {
     const tables = series.map((s) => {
       const ys = smooth(s.y, view.smooth).map((y) => (view.log && !(y > 0) ? null : y));
-      return [s.x.map((x) => toChartX(view, x)), ys];
+      return [distinct(s.x.map((x) => toChartX(view, x))), ys];
     });
     return tables.length ? uPlot.join(tables) : [[]];
   }
@@ -79,10 +90,14 @@
     const view = settings();
     const plot = fig.querySelector(".plot");
     const labels = JSON.parse(fig.dataset.labels || "[]");
+    // Only the latest request of a chart is drawn: an answer that arrives after a newer request is dropped.
+    const ticket = (fig._ticket = (fig._ticket || 0) + 1);
     let series;
     try {
       series = await fetchSeries(fig, view, range);
+      if (ticket !== fig._ticket) return;
     } catch (e) {
+      if (ticket !== fig._ticket) return;
       const err = document.createElement("div");
       err.className = "error";
       err.textContent = "Could not load the chart: " + e.message;

@@ -4,8 +4,12 @@
 // MLflow's links (`…/#/experiments/1`, `…/#/experiments/1/runs/<id>`, printed by `mlflow.start_run`) open the
 // same page here.
 (function followMlflowLinks() {
-  const m = location.pathname === "/" && location.hash.match(/^#\/experiments\/(\d+)(?:\/runs\/([0-9a-f]+))?/);
+  if (location.pathname !== "/") return;
+  const m = location.hash.match(/^#\/experiments\/(\d+)(?:\/runs\/([0-9a-f]+))?/);
   if (m) location.replace(m[2] ? "/runs/" + m[2] : "/experiments/" + m[1]);
+  // `#/models/<name>` (and `…/versions/<n>`), printed by mlflow.register_model.
+  const model = location.hash.match(/^#\/models\/([^/]+)/);
+  if (model) location.replace("/registry/" + model[1]);
 })();
 
 // Keyboard: in a table of runs, j/k (or ↓/↑ once a row has focus) move between rows, Enter opens the run, and
