@@ -306,8 +306,15 @@ def test_compare_runs_with_only_differences_and_overlaid_charts(orchard, mlflow_
     assert int(chart.get_attribute("data-points")) == 2 * 5, "five boosting rounds of each run"
     legend = [e.text for e in chart.find_elements(By.CSS_SELECTOR, ".u-legend .u-label")]
     assert legend[1:] == names, legend
+    # A scatter of the differing param against a metric, and parallel coordinates: a mark per run.
+    scatter = browser.find_element(By.CSS_SELECTOR, "svg.scatter")
+    assert scatter.get_attribute("aria-label") == "metrics.train-multi_logloss against params.learning_rate"
+    assert scatter.get_attribute("data-dots") == "2"
+    assert browser.find_element(By.CSS_SELECTOR, "svg.parallel").get_attribute("data-lines") == "2"
     browser.execute_script("window.scrollTo(0, 0)")
     shot(browser, "compare")
+    browser.execute_script("document.getElementById('scatter').scrollIntoView()")
+    shot(browser, "compare-plots")
     no_script_ran(browser)
 
 

@@ -6,10 +6,11 @@ use std::collections::BTreeSet;
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use maud::html;
+use maud::{html, Markup};
 use orchard_tracking::{Run, TrackingError};
 
 use crate::charts::{chart, controls, ChartView, MAX_RUNS};
+use crate::plots::{parallel, scatter, Column};
 use crate::layout::{chart_page, error_page, number, query, Section};
 use crate::state::Ui;
 
@@ -22,6 +23,7 @@ fn label(run: &Run) -> &str {
 }
 
 /// A row of the table: its name and each run's value (`None` where the run has none).
+#[derive(Clone)]
 struct Row {
     name: String,
     values: Vec<Option<String>>,
@@ -77,9 +79,10 @@ pub async fn show(State(ui): State<Ui>, RawQuery(raw): RawQuery) -> Response {
         }
     }
     let view = ChartView::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let (params, metrics) = rows(&runs);
-    let shown = |rows: Vec<Row>| -> Vec<Row> { rows.into_iter().filter(|r| !only_differences || r.differs()).collect() };
-    let (params, metrics) = (shown(params), shown(metrics));
+    let (all_params, all_metrics) = rows(&runs);
+    let shown = |rows: &[Row]| -> Vec<Row> { rows.iter().filter(|r| !only_differences || r.differs()).cloned().collect() };
+    let (params, metrics) = (shown(&all_params), shown(&all_metrics));
+    let plots = plots_section(&runs, &all_params, &all_metrics, &pairs);
     // The same page with "only differences" switched: every other setting kept.
     let mut switched: Vec<(&str, &str)> = pairs.iter().filter(|(k, _)| k != "diff").map(|(k, v)| (k.as_str(), v.as_str())).collect();
     if !only_differences {
@@ -118,6 +121,7 @@ pub async fn show(State(ui): State<Ui>, RawQuery(raw): RawQuery) -> Response {
         }
         div.panel { (section("Parameters", "compare-params", &params)) }
         div.panel { (section("Metrics", "compare-metrics", &metrics)) }
+        (plots)
         @if !metric_keys.is_empty() {
             div.panel {
                 h2 { "Charts" }
@@ -129,4 +133,64 @@ pub async fn show(State(ui): State<Ui>, RawQuery(raw): RawQuery) -> Response {
     };
     let crumbs = [("Experiments", "/".to_string())];
     chart_page("Compare runs", Section::Experiments, &crumbs, content)
+}
+
+/// The most axes parallel coordinates draw.
+const PARALLEL_AXES: usize = 12;
+
+/// A scatter of any param or metric against any other (chosen with `sx`/`sy` in the URL) and parallel coordinates
+/// over the params and metrics that differ, for two runs or more.
+fn plots_section(runs: &[Run], params: &[Row], metrics: &[Row], pairs: &[(String, String)]) -> Markup {
+    if runs.len() < 2 {
+        return html! {};
+    }
+    let named: Vec<(String, &Row)> = params
+        .iter()
+        .map(|r| (format!("params.{}", r.name), r))
+        .chain(metrics.iter().map(|r| (format!("metrics.{}", r.name), r)))
+        .collect();
+    if named.is_empty() {
+        return html! {};
+    }
+    let asked = |key: &str| pairs.iter().find(|(k, _)| k == key).and_then(|(_, v)| named.iter().position(|(n, _)| n == v));
+    let first_param = named.iter().position(|(n, r)| n.starts_with("params.") && r.differs());
+    let first_metric = named.iter().position(|(n, _)| n.starts_with("metrics."));
+    let sx = asked("sx").or(first_param).unwrap_or(0);
+    let sy = asked("sy").or(first_metric).unwrap_or(named.len() - 1);
+    let column = |i: usize| Column { name: &named[i].0, values: named[i].1.values.clone() };
+    let labels: Vec<&str> = runs.iter().map(label).collect();
+    let axes: Vec<Column> = named
+        .iter()
+        .filter(|(_, r)| r.differs())
+        .take(PARALLEL_AXES)
+        .map(|(n, r)| Column { name: n, values: r.values.clone() })
+        .collect();
+    let choose = |field: &str, chosen: usize| {
+        html! {
+            select name=(field) aria-label=(field) {
+                @for (i, (n, _)) in named.iter().enumerate() { option value=(n) selected[i == chosen] { (n) } }
+            }
+        }
+    };
+    html! {
+        div.panel #scatter {
+            h2 { "Scatter" }
+            form.plot-controls method="get" {
+                @for (k, v) in pairs.iter().filter(|(k, _)| k != "sx" && k != "sy") { input type="hidden" name=(k) value=(v); }
+                label { "x " (choose("sx", sx)) }
+                label { "y " (choose("sy", sy)) }
+                button type="submit" { "Plot" }
+            }
+            (scatter(&column(sx), &column(sy), &labels))
+        }
+        @if axes.len() >= 2 {
+            div.panel #parallel {
+                h2 { "Parallel coordinates" }
+                p.muted { "The params and metrics that differ"
+                    @if named.iter().filter(|(_, r)| r.differs()).count() > PARALLEL_AXES { " (the first " (PARALLEL_AXES) ")" }
+                    "; hover a line for its run." }
+                (parallel(&axes, &labels))
+            }
+        }
+    }
 }

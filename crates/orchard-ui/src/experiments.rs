@@ -21,7 +21,13 @@ pub struct ListQuery {
     /// `deleted` lists deleted experiments instead.
     #[serde(default)]
     view: String,
+    /// The page token of MLflow's search (empty: the first page).
+    #[serde(default)]
+    page: String,
 }
+
+/// Experiments per page, most recently updated first.
+const PAGE_SIZE: i64 = 100;
 
 /// MLflow's filter for names containing `part` (case-insensitive). MLflow's strings have no escapes, so the
 /// quote is whichever the text does not hold; `%` and `_` stay wildcards (they only widen the search).
@@ -38,7 +44,7 @@ pub async fn list(State(ui): State<Ui>, Query(q): Query<ListQuery>) -> Response 
     let deleted = q.view == "deleted";
     let view = if deleted { ViewType::DeletedOnly } else { ViewType::ActiveOnly };
     let order = ["last_update_time DESC".to_string()];
-    let page_of = match ui.tracking.search_experiments(view, Some(1000), &name_filter(q.q.trim()), &order, "").await {
+    let page_of = match ui.tracking.search_experiments(view, Some(PAGE_SIZE), &name_filter(q.q.trim()), &order, &q.page).await {
         Ok(p) => p,
         Err(e) => return error_page(&e),
     };
@@ -69,9 +75,6 @@ pub async fn list(State(ui): State<Ui>, Query(q): Query<ListQuery>) -> Response 
                     button.primary type="submit" { "Create" }
                 }
             }
-        }
-        @if page_of.next_page_token.is_some() {
-            div.notice { "The 1,000 most recently updated experiments are shown: search by name to find the others." }
         }
         @if page_of.items.is_empty() {
             div.panel.empty { @if q.q.is_empty() { "No experiments yet." } @else { "No experiment name contains “" (q.q) "”." } }
@@ -116,7 +119,15 @@ pub async fn list(State(ui): State<Ui>, Query(q): Query<ListQuery>) -> Response 
             }
         }
     };
-    page("Experiments", Section::Experiments, &[], content)
+    let pager = html! {
+        div.pager {
+            @if !q.page.is_empty() { a.button href={ "/" (query(&[("q", &q.q), ("view", &q.view)])) } { "← First page" } }
+            @if let Some(token) = &page_of.next_page_token {
+                a.button href={ "/" (query(&[("q", &q.q), ("view", &q.view), ("page", token)])) } { "Next page →" }
+            }
+        }
+    };
+    page("Experiments", Section::Experiments, &[], html! { (content) (pager) })
 }
 
 #[derive(Deserialize)]

@@ -22,6 +22,7 @@ pub mod charts;
 pub mod compare;
 pub mod experiments;
 pub mod layout;
+pub mod plots;
 pub mod previews;
 pub mod registry;
 pub mod run_edits;

@@ -256,3 +256,18 @@ async fn the_registry_lists_models_and_moves_aliases_from_its_pages() {
     let (status, _, _) = get(&app, "/registry/no-such-model").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn experiments_come_in_pages() {
+    let (app, t, _dir) = fixture().await;
+    for i in 0..104 {
+        t.create_experiment(&format!("exp-{i:03}"), None, &[]).await.unwrap();
+    }
+    let (_, _, first) = get(&app, "/").await;
+    let rows = |page: &str| page.matches("<td class=\"first\"><a href=\"/experiments/").count();
+    assert_eq!(rows(&first), 100, "the Default experiment and 104 others: 100 on the first page");
+    let next = first.split("href=\"/?page=").nth(1).expect("a link to the next page").split('"').next().unwrap().to_string();
+    let (_, _, second) = get(&app, &format!("/?page={next}")).await;
+    assert_eq!(rows(&second), 5);
+    assert!(second.contains("First page") && !second.contains("Next page"));
+}
