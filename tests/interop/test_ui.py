@@ -336,6 +336,11 @@ def test_previews_of_an_image_a_csv_and_a_model(orchard, mlflow_client, browser,
         lgb.plot_importance(booster, ax=ax)
         mlflow.log_figure(fig, "feature_importance.png")
         mlflow.log_text(x.head(20).to_csv(index=False), "data/train.csv")
+        # The seed keeps its data as Parquet (pandas' default: snappy); zstd is a codec the preview does not read.
+        x.assign(species=load_iris().target_names[y]).to_parquet(tmp_path / "iris.parquet")
+        mlflow.log_artifact(str(tmp_path / "iris.parquet"), "data")
+        x.to_parquet(tmp_path / "iris-zstd.parquet", compression="zstd")
+        mlflow.log_artifact(str(tmp_path / "iris-zstd.parquet"), "data")
         info = mlflow.lightgbm.log_model(booster, name="model", signature=infer_signature(x, booster.predict(x)))
         # MLflow 3 keeps a model with its logged model; MLflow 2 clients put it in the run's folder, as here.
         mlflow.log_artifacts(mlflow.artifacts.download_artifacts(info.model_uri, dst_path=str(tmp_path / "m")), "model")
@@ -352,6 +357,19 @@ def test_previews_of_an_image_a_csv_and_a_model(orchard, mlflow_client, browser,
     assert headers == list(x.columns)
     first = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#preview-table tbody tr:first-child td")]
     assert [float(v) for v in first] == list(x.iloc[0])
+
+    browser.get(orchard.url + f"/runs/{run_id}?path=data&file=data%2Firis.parquet")
+    schema = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")] for tr in browser.find_elements(By.CSS_SELECTOR, "#parquet-schema tbody tr")]
+    assert [c[0] for c in schema] == list(x.columns) + ["species"] and schema[0][1] == "Float64" and schema[4][1] in ("Utf8", "LargeUtf8", "Utf8View")
+    assert "5 columns, 150 rows" in browser.find_element(By.CSS_SELECTOR, "details.schema summary").text
+    first = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#preview-table tbody tr:first-child td")]
+    assert [float(v) for v in first[:4]] == list(x.iloc[0]) and first[4] == "setosa"
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#preview-table tbody tr")) == 100
+    browser.execute_script("document.getElementById('preview').scrollIntoView()")
+    shot(browser, "preview-parquet")
+    browser.get(orchard.url + f"/runs/{run_id}?path=data&file=data%2Firis-zstd.parquet")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#parquet-schema tbody tr")) == 4, "the schema still shows"
+    assert "cannot be read here" in browser.find_element(By.CSS_SELECTOR, "#preview .error").text
 
     # A logged model: find its MLmodel by following the folders, as a person would.
     browser.get(orchard.url + f"/runs/{run_id}")

@@ -1,5 +1,6 @@
 //! Previews of a run's files on its page (`/runs/{id}?file=<path>`): images, text (JSON pretty-printed), the first
-//! rows of a CSV/TSV as a table, and an `MLmodel` file as its flavors and signature. Files are read through the
+//! rows of a CSV/TSV or a Parquet file (with its schema) as a table, and an `MLmodel` file as its flavors and
+//! signature. Files are read through the
 //! same artifact access as downloads (`orchard_tracking::artifacts`, whose path checks apply), and only their
 //! first bytes.
 //!
@@ -24,6 +25,8 @@ const TEXT_BYTES: usize = 256 * 1024;
 const IMAGE_BYTES: usize = 20 * 1024 * 1024;
 /// Rows of a table shown.
 const TABLE_ROWS: usize = 100;
+/// The largest Parquet file previewed (its footer, at the end, says where the rows are: the file is read whole).
+const PARQUET_BYTES: usize = 64 * 1024 * 1024;
 
 /// What kind of preview a file gets, by its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +115,11 @@ pub async fn preview(ui: &Ui, run: &Run, path: &str) -> Markup {
             let src = format!("/runs/{}/image{}", run.info.run_id, query(&[("path", path)]));
             html! { img.preview src=(src) alt=(name); }
         }
-        Kind::Parquet => html! { p.muted { "Parquet files are not previewed yet: download it to read it." } },
+        Kind::Parquet => match head(ui, run, path, PARQUET_BYTES).await {
+            Err(e) => html! { div.error { (e.to_string()) } },
+            Ok((_, true)) => html! { p.muted { "Too large to preview here (over " (PARQUET_BYTES >> 20) " MB): download it." } },
+            Ok((bytes, false)) => parquet_table(bytes),
+        },
         Kind::None => html! { p.muted { "No preview for this kind of file." } },
         kind => match head(ui, run, path, TEXT_BYTES).await {
             Err(e) => html! { div.error { (e.to_string()) } },
@@ -180,6 +187,57 @@ fn table(bytes: &[u8], delimiter: u8, more: bool) -> Markup {
     }
 }
 
+/// A Parquet file: its schema (columns, types, nullability), its row count, and its first rows.
+fn parquet_table(bytes: Vec<u8>) -> Markup {
+    use arrow_cast::display::{ArrayFormatter, FormatOptions};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let builder = match ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)) {
+        Ok(b) => b,
+        Err(e) => return html! { div.error { "Not readable as Parquet: " (e.to_string()) } },
+    };
+    let rows_in_file = builder.metadata().file_metadata().num_rows();
+    let fields: Vec<(String, String, bool)> =
+        builder.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().to_string(), f.is_nullable())).collect();
+    let schema = schema_table(&fields, rows_in_file);
+    // A codec the preview does not read (zstd, gzip, …) is said as such; the schema still shows.
+    let unreadable = |e: String| html! { (schema) div.error { "The rows cannot be read here: " (e) } };
+    let mut reader = match builder.with_batch_size(TABLE_ROWS).with_limit(TABLE_ROWS).build() {
+        Ok(r) => r,
+        Err(e) => return unreadable(e.to_string()),
+    };
+    let batch = match reader.next() {
+        None => return schema,
+        Some(Err(e)) => return unreadable(e.to_string()),
+        Some(Ok(b)) => b,
+    };
+    let options = FormatOptions::default().with_null("null");
+    let columns: Vec<Option<ArrayFormatter>> =
+        batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).ok()).collect();
+    html! {
+        (schema)
+        div.table-wrap { table.data #preview-table {
+            thead { tr { @for f in &fields { th { (f.0) } } } }
+            tbody { @for i in 0..batch.num_rows() { tr { @for c in &columns {
+                td { @match c { Some(c) => { (c.value(i).to_string()) } None => { span.muted { "?" } } } }
+            } } } }
+        } }
+        p.muted { "First " (batch.num_rows()) " of " (rows_in_file) " rows." }
+    }
+}
+
+/// A Parquet file's columns (name, type, nullable) and its number of rows.
+fn schema_table(fields: &[(String, String, bool)], rows: i64) -> Markup {
+    html! {
+        details.schema open {
+            summary { "Schema: " (fields.len()) " columns, " (rows) " rows" }
+            table.data.signature #parquet-schema { thead { tr { th { "Column" } th { "Type" } th { "Nullable" } } }
+                tbody { @for (name, kind, nullable) in fields { tr { td { (name) } td.mono { (kind) } td { @if *nullable { "yes" } @else { "no" } } } } }
+            }
+        }
+    }
+}
+
 /// An `MLmodel` file: its flavors, and its signature's inputs and outputs as tables; the file itself below.
 fn mlmodel(text: &str) -> Markup {
     // YAML's anchors and aliases let a file of a few lines stand for a tree of billions of nodes (an "alias bomb");
@@ -244,6 +302,8 @@ mod tests {
         assert_eq!(kind_of("model/MLmodel"), Kind::MlModel);
         assert_eq!(kind_of("data/train.tsv"), Kind::Table(b'\t'));
         assert_eq!(kind_of("data/iris.parquet"), Kind::Parquet);
+        let page = parquet_table(b"PAR1 not really".to_vec()).into_string();
+        assert!(page.contains("Not readable as Parquet"), "{page}");
         assert_eq!(kind_of("report.html"), Kind::Text, "HTML is shown as text");
         assert_eq!(kind_of("logo.svg"), Kind::Text, "so is SVG");
         assert_eq!(kind_of("model.pkl"), Kind::None);
