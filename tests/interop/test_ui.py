@@ -378,6 +378,17 @@ def test_previews_of_an_image_a_csv_and_a_model(orchard, mlflow_client, browser,
     names = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "table.signature tbody tr td:first-child")]
     assert names[:4] == list(x.columns), names
     shot(browser, "preview-model")
+
+    # The same model as MLflow 3 keeps it: a logged model, reached from the run that made it.
+    browser.get(orchard.url + f"/runs/{run_id}")
+    browser.find_element(By.LINK_TEXT, info.model_id).click()
+    assert browser.find_element(By.TAG_NAME, "h1").text.startswith("model")
+    browser.find_element(By.LINK_TEXT, "MLmodel").click()
+    names = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "table.signature tbody tr td:first-child")]
+    assert names[:4] == list(x.columns), names
+    shot(browser, "logged-model")
+    browser.get(orchard.url + f"/experiments/{exp_id}/models")
+    assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#logged-models td.first a")] == ["model"]
     no_script_ran(browser)
 
 

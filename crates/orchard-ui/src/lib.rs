@@ -10,6 +10,7 @@
 //! - `/runs/{id}?file=…`: a file's preview (images, text, tables, MLmodel) — [`previews`];
 //! - `/registry`, `/registry/{name}`: registered models, a model's versions and aliases (set, move, remove) —
 //!   [`registry`];
+//! - `/experiments/{id}/models`, `/logged-models/{id}`: logged models, with their files — [`logged_models`];
 //! - `/compare?run=…`: runs side by side, "only differences", overlaid charts — [`compare`];
 //! - `/charts/series`: a chart's data, each series reduced to the chart's width keeping every spike — [`charts`];
 //! - `/static/…`: the stylesheet and the script, under content-hashed names — [`assets`].
@@ -22,6 +23,7 @@ pub mod charts;
 pub mod compare;
 pub mod experiments;
 pub mod layout;
+pub mod logged_models;
 pub mod plots;
 pub mod previews;
 pub mod registry;
@@ -51,6 +53,9 @@ pub fn router(tracking: Tracking, artifacts: Option<Artifacts>) -> Router {
         .route("/runs/{id}/tags", post(run_edits::set_tag))
         .route("/runs/{id}/tags/delete", post(run_edits::delete_tag))
         .route("/runs/{id}/description", post(run_edits::set_description))
+        .route("/experiments/{id}/models", get(logged_models::list))
+        .route("/logged-models/{id}", get(logged_models::show))
+        .route("/logged-models/{id}/image", get(previews::model_image))
         .route("/compare", get(compare::show))
         .route("/registry", get(registry::list))
         .route("/registry/{name}", get(registry::show))

@@ -13,8 +13,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use maud::{html, Markup};
-use orchard_tracking::artifacts::open_under;
-use orchard_tracking::{Run, TrackingError};
+use orchard_tracking::artifacts::{open_under, FileInfo};
+use orchard_tracking::{LoggedModel, Run, TrackingError};
 
 use crate::layout::{error_page, query};
 use crate::state::Ui;
@@ -61,9 +61,44 @@ pub fn kind_of(path: &str) -> Kind {
     }
 }
 
-/// The first `limit` bytes of a run's file, and whether there was more.
-async fn head(ui: &Ui, run: &Run, path: &str, limit: usize) -> Result<(Vec<u8>, bool), TrackingError> {
-    let (size, mut stream) = open_under(ui.artifacts.as_ref(), &run.info.artifact_uri, path).await?;
+/// Whose files are shown: a run's or a logged model's. It says where the files are and the URLs that serve one.
+pub enum Owner<'a> {
+    Run(&'a Run),
+    LoggedModel(&'a LoggedModel),
+}
+
+impl Owner<'_> {
+    fn root(&self) -> &str {
+        match self {
+            Owner::Run(r) => &r.info.artifact_uri,
+            Owner::LoggedModel(m) => &m.artifact_uri,
+        }
+    }
+
+    /// The URL that downloads a file (the routes MLflow's UI uses).
+    fn download(&self, path: &str) -> String {
+        match self {
+            Owner::Run(r) => format!("/get-artifact{}", query(&[("run_id", &r.info.run_id), ("path", path)])),
+            Owner::LoggedModel(m) => format!(
+                "/ajax-api/2.0/mlflow/logged-models/{}/artifacts/files{}",
+                m.model_id,
+                query(&[("artifact_file_path", path)])
+            ),
+        }
+    }
+
+    /// The URL that shows an image inline.
+    fn image(&self, path: &str) -> String {
+        match self {
+            Owner::Run(r) => format!("/runs/{}/image{}", r.info.run_id, query(&[("path", path)])),
+            Owner::LoggedModel(m) => format!("/logged-models/{}/image{}", m.model_id, query(&[("path", path)])),
+        }
+    }
+}
+
+/// The first `limit` bytes of a file, and whether there was more.
+async fn head(ui: &Ui, owner: &Owner<'_>, path: &str, limit: usize) -> Result<(Vec<u8>, bool), TrackingError> {
+    let (size, mut stream) = open_under(ui.artifacts.as_ref(), owner.root(), path).await?;
     let mut out = Vec::with_capacity(limit.min(usize::try_from(size).unwrap_or(limit)));
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| TrackingError::internal(e.to_string()))?;
@@ -76,21 +111,32 @@ async fn head(ui: &Ui, run: &Run, path: &str, limit: usize) -> Result<(Vec<u8>, 
     Ok((out, false))
 }
 
+fn path_of(raw: Option<&str>) -> String {
+    form_urlencoded::parse(raw.unwrap_or("").as_bytes()).find(|(k, _)| k == "path").map(|(_, v)| v.into_owned()).unwrap_or_default()
+}
+
 /// `GET /runs/{id}/image?path=`: a raster image of the run, inline (every other file is a download through
 /// `/get-artifact`).
 pub async fn image(State(ui): State<Ui>, Path(run_id): Path<String>, RawQuery(raw): RawQuery) -> Response {
-    let path = form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes())
-        .find(|(k, _)| k == "path")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
-    let Kind::Image(mime) = kind_of(&path) else {
+    match ui.tracking.get_run(&run_id).await {
+        Ok(run) => image_of(&ui, &Owner::Run(&run), &path_of(raw.as_deref())).await,
+        Err(e) => error_page(&e),
+    }
+}
+
+/// `GET /logged-models/{id}/image?path=`: the same for a logged model's files.
+pub async fn model_image(State(ui): State<Ui>, Path(model_id): Path<String>, RawQuery(raw): RawQuery) -> Response {
+    match ui.tracking.get_logged_model(&model_id).await {
+        Ok(model) => image_of(&ui, &Owner::LoggedModel(&model), &path_of(raw.as_deref())).await,
+        Err(e) => error_page(&e),
+    }
+}
+
+async fn image_of(ui: &Ui, owner: &Owner<'_>, path: &str) -> Response {
+    let Kind::Image(mime) = kind_of(path) else {
         return (StatusCode::NOT_FOUND, "not an image").into_response();
     };
-    let run = match ui.tracking.get_run(&run_id).await {
-        Ok(r) => r,
-        Err(e) => return error_page(&e),
-    };
-    match head(&ui, &run, &path, IMAGE_BYTES).await {
+    match head(ui, owner, path, IMAGE_BYTES).await {
         Ok((_, true)) => (StatusCode::PAYLOAD_TOO_LARGE, "image too large to show").into_response(),
         Ok((bytes, false)) => (
             [
@@ -106,22 +152,19 @@ pub async fn image(State(ui): State<Ui>, Path(run_id): Path<String>, RawQuery(ra
     }
 }
 
-/// The preview of one file of a run, for its page.
-pub async fn preview(ui: &Ui, run: &Run, path: &str) -> Markup {
+/// The preview of one file of a run or a logged model, for its page.
+pub async fn preview(ui: &Ui, owner: &Owner<'_>, path: &str) -> Markup {
     let name = path.rsplit('/').next().unwrap_or(path);
-    let download = format!("/get-artifact{}", query(&[("run_id", &run.info.run_id), ("path", path)]));
+    let download = owner.download(path);
     let body = match kind_of(path) {
-        Kind::Image(_) => {
-            let src = format!("/runs/{}/image{}", run.info.run_id, query(&[("path", path)]));
-            html! { img.preview src=(src) alt=(name); }
-        }
-        Kind::Parquet => match head(ui, run, path, PARQUET_BYTES).await {
+        Kind::Image(_) => html! { img.preview src=(owner.image(path)) alt=(name); },
+        Kind::Parquet => match head(ui, owner, path, PARQUET_BYTES).await {
             Err(e) => html! { div.error { (e.to_string()) } },
             Ok((_, true)) => html! { p.muted { "Too large to preview here (over " (PARQUET_BYTES >> 20) " MB): download it." } },
             Ok((bytes, false)) => parquet_table(bytes),
         },
         Kind::None => html! { p.muted { "No preview for this kind of file." } },
-        kind => match head(ui, run, path, TEXT_BYTES).await {
+        kind => match head(ui, owner, path, TEXT_BYTES).await {
             Err(e) => html! { div.error { (e.to_string()) } },
             Ok((bytes, more)) => {
                 let text = String::from_utf8_lossy(&bytes);
@@ -141,6 +184,39 @@ pub async fn preview(ui: &Ui, run: &Run, path: &str) -> Markup {
         div.panel.wide #preview {
             h2 { "Preview · " code { (path) } " " a.button href=(download) { "Download" } }
             (body)
+        }
+    }
+}
+
+/// The file browser of a run's or logged model's page (at `page`): the folder `dir`, its folders to open, its
+/// files to preview (`file` is the one previewed) or download.
+pub fn files_panel(page: &str, owner: &Owner<'_>, dir: &str, file: &str, files: &Result<Vec<FileInfo>, TrackingError>) -> Markup {
+    let leaf = |p: &'_ str| -> String { p.rsplit('/').next().unwrap_or(p).to_string() };
+    html! {
+        h2 { "Artifacts" @if !dir.is_empty() { " · " code { (dir) } } }
+        @match files {
+            Err(e) => { div.error { (e.to_string()) } }
+            Ok(files) if files.is_empty() => { p.muted { "No files." } }
+            Ok(files) => {
+                table.data #artifacts { tbody {
+                    @if !dir.is_empty() {
+                        @let up = dir.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+                        tr { td { a href={ (page) (query(&[("path", up)])) } { "↑ up" } } td {} }
+                    }
+                    @for f in files {
+                        tr {
+                            @if f.is_dir {
+                                td { a href={ (page) (query(&[("path", &f.path)])) } { "▸ " (leaf(&f.path)) "/" } }
+                                td {}
+                            } @else {
+                                td { a.selected[file == f.path] href={ (page) (query(&[("path", dir), ("file", &f.path)])) "#preview" } { (leaf(&f.path)) } }
+                                td.num.muted { (f.file_size.map(|s| format!("{s} B")).unwrap_or_default()) " "
+                                    a href=(owner.download(&f.path)) title="Download" { "⤓" } }
+                            }
+                        }
+                    }
+                } }
+            }
         }
     }
 }

@@ -10,8 +10,8 @@ use orchard_tracking::Run;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use crate::charts::{chart, controls, ChartView};
-use crate::layout::{chart_page, duration, error_page, number, query, time, Section};
-use crate::previews::preview;
+use crate::layout::{chart_page, duration, error_page, number, time, Section};
+use crate::previews::{files_panel, preview, Owner};
 use crate::run_edits::DESCRIPTION_TAG;
 use crate::state::Ui;
 
@@ -35,7 +35,8 @@ pub async fn show(State(ui): State<Ui>, Path(run_id): Path<String>, RawQuery(raw
     let dir = pairs.iter().find(|(k, _)| k == "path").map(|(_, v)| v.clone()).unwrap_or_default();
     // The file previewed, from `?file=`.
     let file = pairs.iter().find(|(k, _)| k == "file").map(|(_, v)| v.clone()).unwrap_or_default();
-    let shown = if file.is_empty() { None } else { Some(preview(&ui, &run, &file).await) };
+    let owner = Owner::Run(&run);
+    let shown = if file.is_empty() { None } else { Some(preview(&ui, &owner, &file).await) };
     let view = ChartView::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let files = list_root(ui.artifacts.as_ref(), &run.info.artifact_uri, &dir).await;
     let info = &run.info;
@@ -65,6 +66,12 @@ pub async fn show(State(ui): State<Ui>, Path(run_id): Path<String>, RawQuery(raw
                     @if let Some(source) = tag(&run, "mlflow.source.name") { tr { td { "Source" } td.mono { (source) } } }
                     @if let Some(commit) = tag(&run, "mlflow.source.git.commit") { tr { td { "Git commit" } td.mono { (commit) } } }
                     tr { td { "Artifacts" } td.mono { (info.artifact_uri) } }
+                    @if !run.model_outputs.is_empty() {
+                        tr { td { "Logged models" } td { @for (i, m) in run.model_outputs.iter().enumerate() {
+                            @if i > 0 { ", " }
+                            a.mono href={ "/logged-models/" (utf8_percent_encode(&m.model_id, NON_ALPHANUMERIC)) } { (m.model_id) }
+                        } } }
+                    }
                     @if info.lifecycle_stage == "deleted" { tr { td { "State" } td { span.badge.deleted { "deleted" } } } }
                 } }
                 h2 { "Description" }
@@ -134,31 +141,7 @@ pub async fn show(State(ui): State<Ui>, Path(run_id): Path<String>, RawQuery(raw
                 }
             }
             div.panel {
-                h2 { "Artifacts" @if !dir.is_empty() { " · " code { (dir) } } }
-                @match &files {
-                    Err(e) => { div.error { (e.to_string()) } }
-                    Ok(files) if files.is_empty() => { p.muted { "No files." } }
-                    Ok(files) => {
-                        table.data #artifacts { tbody {
-                            @if !dir.is_empty() {
-                                @let up = dir.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
-                                tr { td { a href={ "/runs/" (info.run_id) (query(&[("path", up)])) } { "↑ up" } } td {} }
-                            }
-                            @for f in files {
-                                tr {
-                                    @if f.is_dir {
-                                        td { a href={ "/runs/" (info.run_id) (query(&[("path", &f.path)])) } { "▸ " (f.path.rsplit('/').next().unwrap_or(&f.path)) "/" } }
-                                        td {}
-                                    } @else {
-                                        td { a.selected[file == f.path] href={ "/runs/" (info.run_id) (query(&[("path", &dir), ("file", &f.path)])) "#preview" } { (f.path.rsplit('/').next().unwrap_or(&f.path)) } }
-                                        td.num.muted { (f.file_size.map(|s| format!("{s} B")).unwrap_or_default()) " "
-                                            a href={ "/get-artifact" (query(&[("run_id", &info.run_id), ("path", &f.path)])) } title="Download" { "⤓" } }
-                                    }
-                                }
-                            }
-                        } }
-                    }
-                }
+                (files_panel(&format!("/runs/{}", info.run_id), &owner, &dir, &file, &files))
             }
             @if let Some(shown) = &shown { (shown) }
         }

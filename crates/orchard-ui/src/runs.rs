@@ -247,6 +247,7 @@ pub async fn table(State(ui): State<Ui>, Path(experiment_id): Path<String>, RawQ
             @if !q.filter.is_empty() || !q.order.is_empty() || !q.columns.is_empty() || !q.view.is_empty() {
                 a.button href={ "/experiments/" (experiment_id) } { "Reset" }
             }
+            a.button href={ "/experiments/" (experiment_id) "/models" } { "Logged models" }
         }
         @if let Some(e) = &mistake { div.error role="alert" { (e.to_string()) } }
         (column_chooser(&experiment_id, &q, &runs, &columns))

@@ -271,3 +271,32 @@ async fn experiments_come_in_pages() {
     assert_eq!(rows(&second), 5);
     assert!(second.contains("First page") && !second.contains("Next page"));
 }
+
+#[tokio::test]
+async fn logged_models_are_listed_and_shown_with_their_files() {
+    let (app, t, dir) = fixture().await;
+    let root = dir.path().join("artifacts");
+    let exp = t.create_experiment("models", Some(&format!("file://{}", root.display())), &[]).await.unwrap();
+    let run = t.create_run(&exp, "me", Some("train"), Some(1_000), &[]).await.unwrap().info.run_id;
+    let model = t
+        .create_logged_model(&exp, Some("iris-lgbm"), Some("lightgbm"), Some(&run), &[Tag::new("lr", XSS)], &[])
+        .await
+        .unwrap();
+    let files = std::path::PathBuf::from(model.artifact_uri.strip_prefix("file://").unwrap());
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("MLmodel"), "flavors:\n  lightgbm: {}\n").unwrap();
+    std::fs::write(files.join("importance.png"), b"\x89PNG\r\n\x1a\n").unwrap();
+
+    let (status, _, list) = get(&app, &format!("/experiments/{exp}/models")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(list.contains(&format!("href=\"/logged-models/{}\"", model.model_id)) && list.contains(">lightgbm<"), "{list}");
+    let (status, _, page) = get(&app, &format!("/logged-models/{}?file=MLmodel", model.model_id)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&format!("href=\"/runs/{run}\"")) && page.contains("&lt;script&gt;") && !page.contains("<script>"));
+    assert!(page.contains("<code>lightgbm</code>"), "the MLmodel is previewed: {page}");
+    assert!(page.contains(&format!("/ajax-api/2.0/mlflow/logged-models/{}/artifacts/files?artifact_file_path=MLmodel", model.model_id)));
+    let (status, headers, _) = get(&app, &format!("/logged-models/{}/image?path=importance.png", model.model_id)).await;
+    assert_eq!((status, headers[header::CONTENT_TYPE].to_str().unwrap()), (StatusCode::OK, "image/png"));
+    let (status, _, _) = get(&app, "/logged-models/m-0000000000000000000000000000dead").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
