@@ -6,13 +6,14 @@
 //! is uPlot's (vendored, MIT), started by `charts.js` when a chart scrolls into view.
 
 use axum::extract::{RawQuery, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use orchard_tracking::series::{Series, XAxis};
 use orchard_tracking::TrackingError;
 use serde::Serialize;
 
+use crate::layout::status_of;
 use crate::state::Ui;
 
 /// The narrowest and widest chart the server draws for (pixels).
@@ -96,11 +97,7 @@ pub async fn series(State(ui): State<Ui>, RawQuery(raw): RawQuery) -> Response {
             ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
         }
         Err(e) => {
-            let status = match e.code() {
-                orchard_tracking::ErrorCode::ResourceDoesNotExist => StatusCode::NOT_FOUND,
-                orchard_tracking::ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-                _ => StatusCode::BAD_REQUEST,
-            };
+            let status = status_of(&e);
             let body = serde_json::json!({ "error_code": e.code().as_str(), "message": e.to_string() });
             (status, axum::Json(body)).into_response()
         }

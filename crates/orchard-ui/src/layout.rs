@@ -89,13 +89,18 @@ pub fn html_response(status: StatusCode, markup: Markup) -> Response {
     response
 }
 
-/// A domain error as a page: not found is a 404, a request's mistake a 400, the rest a 500.
-pub fn error_page(e: &TrackingError) -> Response {
-    let status = match e.code() {
+/// The HTTP status of a domain error: not found is a 404, a request's mistake a 400, the rest a 500.
+pub fn status_of(e: &TrackingError) -> StatusCode {
+    match e.code() {
         ErrorCode::ResourceDoesNotExist => StatusCode::NOT_FOUND,
         ErrorCode::InternalError | ErrorCode::TemporarilyUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
-    };
+    }
+}
+
+/// A domain error as a page: not found is a 404, a request's mistake a 400, the rest a 500.
+pub fn error_page(e: &TrackingError) -> Response {
+    let status = status_of(e);
     let mut response = page(
         "Not available",
         Section::Experiments,
