@@ -15,6 +15,8 @@ root=$PWD
 export ORCHARD_REQUIRE_POSTGRES=1
 export ORCHARD_TEST_POSTGRES=${ORCHARD_TEST_POSTGRES:-postgresql://postgres@127.0.0.1:5432/postgres}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+# The build cache lives outside the clone, so a fresh clone on a machine that built before starts warm.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/orchard/target}
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -48,5 +50,5 @@ venv=$(scripts/venv.sh)
 echo "using $venv"
 
 step "Interop tests (real mlflow, hydra-core and dvc against orchard; SQLite and PostgreSQL; local and S3 storage)"
-export ORCHARD_BIN="$root/target/debug/orchard"
+export ORCHARD_BIN="$CARGO_TARGET_DIR/debug/orchard"
 "$venv/bin/python" -m pytest tests/interop -q -p no:cacheprovider "$@"

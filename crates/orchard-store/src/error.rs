@@ -35,6 +35,9 @@ pub enum StoreError {
     InvalidQuery(String),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// A stored value this version cannot read (damaged, or written by something else).
+    #[error("corrupt data in the store: {0}")]
+    Corrupt(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }

@@ -13,6 +13,7 @@ mod error;
 mod experiments;
 mod log_writer;
 mod logged_models;
+mod metric_tiles;
 mod metrics;
 pub mod migrate;
 mod model;

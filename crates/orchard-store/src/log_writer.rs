@@ -330,6 +330,7 @@ async fn insert_metrics(tx: &mut Tx<'_>, rows: &[(&str, &Metric)]) -> Result<()>
         );
         sql.query().execute(&mut **tx).await?;
     }
+    crate::metric_tiles::add(tx, rows).await?;
     // Points logged against a model also belong to that model (when it exists here).
     for (run_id, m) in rows.iter().filter(|(_, m)| m.model_id.is_some()) {
         let (value, is_nan) = stored_value(m.value);

@@ -34,6 +34,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0003_pipelines.sql"),
         include_str!("../migrations/postgres/0003_pipelines.sql"),
     ),
+    (
+        4,
+        "metric tiles",
+        include_str!("../migrations/sqlite/0004_metric_tiles.sql"),
+        include_str!("../migrations/postgres/0004_metric_tiles.sql"),
+    ),
 ];
 
 /// The schema version this binary expects.

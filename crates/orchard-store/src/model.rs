@@ -240,3 +240,13 @@ pub struct ExperimentActivity {
     pub runs: i64,
     pub last_activity_ms: Option<i64>,
 }
+
+/// One run's metric as a chart of a given width draws it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartSeries {
+    pub run_id: String,
+    /// (step, value), in step order: each bucket's first, lowest, highest and last point.
+    pub points: Vec<(i64, f64)>,
+    /// Finite points in the range, before reduction.
+    pub total: u64,
+}

@@ -19,6 +19,7 @@ pub(crate) enum Arg {
     /// NULL says what it stands for (as binding a `None::<&str>` or `None::<i64>` does).
     NullStr,
     NullI64,
+    Bytes(Vec<u8>),
 }
 
 impl From<&str> for Arg {
@@ -79,6 +80,7 @@ fn bind_all<'q>(mut q: Query<'q, Any, AnyArguments<'q>>, args: &'q [Arg]) -> Que
             Arg::F64(v) => q.bind(*v),
             Arg::NullStr => q.bind(None::<&str>),
             Arg::NullI64 => q.bind(None::<i64>),
+            Arg::Bytes(v) => q.bind(v.as_slice()),
         };
     }
     q

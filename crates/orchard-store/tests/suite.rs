@@ -453,3 +453,63 @@ on_both!(concurrent_writers_do_not_collide, |db| {
     let latest = s.get_run(&r).await.unwrap().unwrap().metrics[0].clone();
     assert_eq!(latest.step, 724);
 });
+
+on_both!(charts_read_from_tiles_keep_every_spike, |db| {
+    let s = &db.store;
+    let exp = experiment(s, "charts").await;
+    let long = run(s, exp, "c0ffee00000000000000000000000001", 1).await;
+    let short = run(s, exp, "c0ffee00000000000000000000000002", 1).await;
+    // 20,000 steps logged in batches of 700 (crossing the levels' thresholds as it grows), a spike up and down
+    // at steps no tile boundary favours, a NaN and an infinity that charts must skip.
+    let value = |step: i64| if step == 12_345 { 50.0 } else if step == 7_777 { -50.0 } else { ((step % 97) as f64).sin() };
+    let mut all: Vec<(i64, f64)> = Vec::new();
+    for from in (0..20_000i64).step_by(700) {
+        let batch: Vec<Metric> = (from..(from + 700).min(20_000)).map(|st| Metric::new("loss", value(st), 1_000 + st, st)).collect();
+        all.extend(batch.iter().map(|m| (m.step, m.value)));
+        s.log_batch(&long, &batch, &[], &[]).await.unwrap();
+    }
+    s.log_batch(&long, &[Metric::new("loss", f64::NAN, 5, 20_001), Metric::new("loss", f64::INFINITY, 5, 20_002)], &[], &[])
+        .await
+        .unwrap();
+    s.log_batch(&short, &[Metric::new("loss", 1.0, 1, 0), Metric::new("loss", 2.0, 2, 3)], &[], &[]).await.unwrap();
+
+    let ids = vec![long.clone(), short.clone(), "c0ffee000000000000000000000000ff".to_string()];
+    let charts = s.metric_chart(&ids, "loss", None, None, 500).await.unwrap();
+    assert_eq!(charts.len(), 3);
+    let (l, sh, none) = (&charts[0], &charts[1], &charts[2]);
+    assert_eq!(l.total, 20_000, "every finite point is counted, the NaN and the infinity are not");
+    assert!(l.points.len() <= 4 * 501 && l.points.len() > 500, "about four points a column: {}", l.points.len());
+    assert!(l.points.contains(&(12_345, 50.0)) && l.points.contains(&(7_777, -50.0)), "the spikes are kept");
+    assert_eq!(l.points.first(), Some(&(0, value(0))));
+    assert_eq!(l.points.last(), Some(&(19_999, value(19_999))));
+    assert!(l.points.windows(2).all(|w| w[0].0 <= w[1].0), "in step order");
+    for p in &l.points {
+        assert!(all.contains(p), "{p:?} was never logged");
+    }
+    // (Bucket by bucket exactness against every point is the property test in src/metric_tiles.rs.)
+    assert_eq!((sh.points.clone(), sh.total), (vec![(0, 1.0), (3, 2.0)], 2), "a short history comes whole");
+    assert!(none.points.is_empty() && none.total == 0);
+
+    // A zoomed range: only points inside it, counted exactly; each column's extremes match the raw points'.
+    let zoom = s.metric_chart(&[long.clone()], "loss", Some(7_000), Some(13_000), 300).await.unwrap();
+    let inside: Vec<(i64, f64)> = all.iter().copied().filter(|p| p.0 >= 7_000 && p.0 <= 13_000).collect();
+    assert_eq!(zoom[0].total as usize, inside.len());
+    assert_eq!(zoom[0].points.first(), inside.first());
+    assert_eq!(zoom[0].points.last(), inside.last());
+    assert!(zoom[0].points.contains(&(12_345, 50.0)) && zoom[0].points.contains(&(7_777, -50.0)));
+    // A range past the start of the data and inside its end (read whole tiles on one side, finer on the other).
+    for (from, to) in [(Some(-500), Some(13_000)), (Some(6_999), None), (None, Some(12_345))] {
+        let part = s.metric_chart(&[long.clone()], "loss", from, to, 300).await.unwrap();
+        let inside: Vec<(i64, f64)> =
+            all.iter().copied().filter(|p| p.0 >= from.unwrap_or(i64::MIN) && p.0 <= to.unwrap_or(i64::MAX)).collect();
+        assert_eq!(part[0].total as usize, inside.len(), "{from:?}..{to:?}");
+        assert_eq!((part[0].points.first(), part[0].points.last()), (inside.first(), inside.last()), "{from:?}..{to:?}");
+        assert!(part[0].points.contains(&(12_345, 50.0)) && part[0].points.iter().all(|p| inside.contains(p)));
+    }
+    // A range narrower than any whole tile, at one column: its four points.
+    let tiny = s.metric_chart(&[long.clone()], "loss", Some(1), Some(4), 1).await.unwrap();
+    assert_eq!(tiny[0].points, all[1..5].to_vec());
+    // Narrow enough for every point: the points themselves.
+    let close = s.metric_chart(&[long.clone()], "loss", Some(100), Some(199), 400).await.unwrap();
+    assert_eq!(close[0].points, all[100..200].to_vec());
+});

@@ -293,6 +293,25 @@ impl Tracking {
             .ok_or_else(|| run_not_found(run_id))
     }
 
+    /// Several runs, in the order asked (an id asked twice comes once); the first id that names no run is an
+    /// error, as [`Tracking::get_run`] would give for it.
+    pub async fn get_runs(&self, run_ids: &[String]) -> Result<Vec<Run>> {
+        for id in run_ids {
+            v::check_run_id(id)?;
+        }
+        let mut found: std::collections::HashMap<String, Run> =
+            self.store.get_runs(run_ids).await?.into_iter().map(|r| (r.info.run_id.clone(), r)).collect();
+        let mut out = Vec::with_capacity(found.len());
+        for id in run_ids {
+            match found.remove(id) {
+                Some(run) => out.push(run),
+                None if out.iter().any(|r: &Run| &r.info.run_id == id) => {}
+                None => return Err(run_not_found(id)),
+            }
+        }
+        Ok(out)
+    }
+
     async fn active_run(&self, run_id: &str) -> Result<RunInfo> {
         let info = self
             .store
@@ -527,8 +546,9 @@ impl Tracking {
     }
 
     /// Charts: metric `key` of each run, one series per run in the order given (empty where a run has none), on
-    /// `axis`, within `range` when one is given, reduced to `width` buckets (see [`series::downsample`]). A step
-    /// range is applied in the query; a time range after reading.
+    /// `axis`, within `range` when one is given, reduced to about `width` buckets, each keeping its first, lowest,
+    /// highest and last point. By step the store reduces (from its tiles, [`orchard_store::Store::metric_chart`]);
+    /// by time every point is read and reduced here ([`series::downsample`]).
     pub async fn metric_series(
         &self,
         run_ids: &[String],
@@ -545,6 +565,18 @@ impl Tracking {
             (series::XAxis::Step, Some((lo, hi))) => (Some(lo.ceil() as i64), Some(hi.floor() as i64)),
             _ => (None, None),
         };
+        if axis == series::XAxis::Step {
+            // By step the store answers from its pre-reduced tiles: the cost follows the width, not the history.
+            let charted = self.store.metric_chart(run_ids, key, start, end, width).await?;
+            return Ok(charted
+                .into_iter()
+                .map(|c| series::Series {
+                    run_id: c.run_id,
+                    total: c.total as usize,
+                    points: c.points.into_iter().map(|(x, y)| (x as f64, y)).collect(),
+                })
+                .collect());
+        }
         let mut unique: Vec<String> = run_ids.to_vec();
         unique.sort();
         unique.dedup();

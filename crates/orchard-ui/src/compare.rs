@@ -2,7 +2,7 @@
 //! differences", which MLflow's compare view lacks: mlflow#3763) and one chart per metric with every run
 //! overlaid.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
@@ -16,6 +16,13 @@ use crate::state::Ui;
 
 /// The most runs a chart of the compare page overlays.
 const MAX_OVERLAID: usize = 50;
+/// Cells a section shows unless all are asked for (`rows=all`), and the fewest rows: a thousand runs may hold
+/// thousands of metric keys between them, and a table (or a chart per key) of all of them is too long to read
+/// and to draw. A few runs show every key.
+const CELLS_SHOWN: usize = 50_000;
+const MIN_ROWS_SHOWN: usize = 50;
+/// Keys the scatter's choosers offer, per kind.
+const KEYS_OFFERED: usize = 200;
 
 /// A run's label in tables and legends: its name, or its id when it has none.
 fn label(run: &Run) -> &str {
@@ -35,24 +42,48 @@ impl Row {
     }
 }
 
-fn rows(runs: &[Run]) -> (Vec<Row>, Vec<Row>) {
-    let param_keys: BTreeSet<&str> = runs.iter().flat_map(|r| r.params.iter().map(|p| p.key.as_str())).collect();
-    let metric_keys: BTreeSet<&str> = runs.iter().flat_map(|r| r.metrics.iter().map(|m| m.key.as_str())).collect();
-    let params = param_keys
-        .into_iter()
-        .map(|k| Row {
-            name: k.to_string(),
-            values: runs.iter().map(|r| r.params.iter().find(|p| p.key == k).map(|p| p.value.clone())).collect(),
-        })
-        .collect();
-    let metrics = metric_keys
-        .into_iter()
-        .map(|k| Row {
-            name: k.to_string(),
-            values: runs.iter().map(|r| r.metrics.iter().find(|m| m.key == k).map(|m| number(m.value))).collect(),
-        })
-        .collect();
-    (params, metrics)
+/// A key and the runs that have it (by position, ascending) with their values: a thousand runs may hold thousands
+/// of keys between them, each in a few runs, so rows are kept sparse until they are shown.
+struct Key<'a> {
+    name: &'a str,
+    present: Vec<(usize, String)>,
+}
+
+impl Key<'_> {
+    /// Whether the runs disagree: some lack the key, or two values differ.
+    fn differs(&self, runs: usize) -> bool {
+        self.present.len() < runs || self.present.iter().any(|(_, v)| *v != self.present[0].1)
+    }
+
+    fn row(&self, runs: usize) -> Row {
+        let mut values = vec![None; runs];
+        for (i, v) in &self.present {
+            values[*i] = Some(v.clone());
+        }
+        Row { name: self.name.to_string(), values }
+    }
+}
+
+/// The params' and metrics' keys of `runs`, those most runs have first (by name among equals): with many runs,
+/// the keys they share are the ones to read.
+fn keys(runs: &[Run]) -> (Vec<Key<'_>>, Vec<Key<'_>>) {
+    let mut params: BTreeMap<&str, Vec<(usize, String)>> = BTreeMap::new();
+    let mut metrics: BTreeMap<&str, Vec<(usize, String)>> = BTreeMap::new();
+    for (i, r) in runs.iter().enumerate() {
+        for p in &r.params {
+            params.entry(&p.key).or_default().push((i, p.value.clone()));
+        }
+        for m in &r.metrics {
+            metrics.entry(&m.key).or_default().push((i, number(m.value)));
+        }
+    }
+    (ranked(params), ranked(metrics))
+}
+
+fn ranked(map: BTreeMap<&str, Vec<(usize, String)>>) -> Vec<Key<'_>> {
+    let mut keys: Vec<Key> = map.into_iter().map(|(name, present)| Key { name, present }).collect();
+    keys.sort_by_key(|k| std::cmp::Reverse(k.present.len()));
+    keys
 }
 
 pub async fn show(State(ui): State<Ui>, RawQuery(raw): RawQuery) -> Response {
@@ -65,24 +96,30 @@ pub async fn show(State(ui): State<Ui>, RawQuery(raw): RawQuery) -> Response {
         }
     }
     let only_differences = pairs.iter().any(|(k, v)| k == "diff" && v == "1");
+    let all_rows = pairs.iter().any(|(k, v)| k == "rows" && v == "all");
     if ids.is_empty() {
         return error_page(&TrackingError::missing("run"));
     }
     if ids.len() > MAX_RUNS {
         return error_page(&TrackingError::invalid(format!("At most {MAX_RUNS} runs can be compared, got {}", ids.len())));
     }
-    let mut runs = Vec::with_capacity(ids.len());
-    for id in &ids {
-        match ui.tracking.get_run(id).await {
-            Ok(r) => runs.push(r),
-            Err(e) => return error_page(&e),
-        }
-    }
+    let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+    let runs = match ui.tracking.get_runs(&ids).await {
+        Ok(r) => r,
+        Err(e) => return error_page(&e),
+    };
     let view = ChartView::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let (all_params, all_metrics) = rows(&runs);
-    let shown = |rows: &[Row]| -> Vec<Row> { rows.iter().filter(|r| !only_differences || r.differs()).cloned().collect() };
+    let (all_params, all_metrics) = keys(&runs);
+    let n = runs.len();
+    // Each section: its rows (only those that differ, if asked) and how many there were before the cut.
+    let shown = |keys: &[Key]| -> (Vec<Row>, usize) {
+        let kept: Vec<&Key> = keys.iter().filter(|k| !only_differences || k.differs(n)).collect();
+        let limit = if all_rows { kept.len() } else { (CELLS_SHOWN / n.max(1)).max(MIN_ROWS_SHOWN) };
+        (kept.iter().take(limit).map(|k| k.row(n)).collect(), kept.len())
+    };
     let (params, metrics) = (shown(&all_params), shown(&all_metrics));
-    let plots = plots_section(&runs, &all_params, &all_metrics, &pairs);
+    let offered = |keys: &[Key]| -> Vec<Row> { keys.iter().take(KEYS_OFFERED).map(|k| k.row(n)).collect() };
+    let plots = plots_section(&runs, &offered(&all_params), &offered(&all_metrics), &pairs);
     // The same page with "only differences" switched: every other setting kept.
     let mut switched: Vec<(&str, &str)> = pairs.iter().filter(|(k, _)| k != "diff").map(|(k, v)| (k.as_str(), v.as_str())).collect();
     if !only_differences {
@@ -95,14 +132,21 @@ pub async fn show(State(ui): State<Ui>, RawQuery(raw): RawQuery) -> Response {
         .collect();
     // A chart with hundreds of lines reads as noise and costs the browser dearly: charts overlay the first runs.
     let chart_runs: Vec<(&str, &str)> = runs.iter().take(MAX_OVERLAID).map(|r| (r.info.run_id.as_str(), label(r))).collect();
-    let metric_keys: BTreeSet<&str> = runs.iter().flat_map(|r| r.metrics.iter().map(|m| m.key.as_str())).collect();
-    let section = |title: &str, id: &str, rows: &[Row]| {
+    // A chart for each metric the table shows.
+    let metric_keys: Vec<&str> = metrics.0.iter().map(|r| r.name.as_str()).collect();
+    let mut with_all: Vec<(&str, &str)> = pairs.iter().filter(|(k, _)| k != "rows").map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    with_all.push(("rows", "all"));
+    let section = |title: &str, id: &str, (rows, of): &(Vec<Row>, usize)| {
         html! {
-            h2 { (title) " (" (rows.len()) ")" }
+            h2 { (title) " (" (of) ")" }
+            @if rows.len() < *of {
+                p.muted { "The " (rows.len()) " keys most of these runs have, of " (of) ". "
+                    a href={ "/compare" (query(&with_all)) } { "Show all " (of) } }
+            }
             @if rows.is_empty() { p.muted { @if only_differences { "No differences." } @else { "None logged." } } } @else {
                 div.table-wrap { table.data.compare id=(id) {
                     thead { tr { th.first { "" } @for r in &runs { th { a href={ "/runs/" (r.info.run_id) } { (label(r)) } } } } }
-                    tbody { @for row in rows {
+                    tbody { @for row in rows.iter() {
                         tr.differs[row.differs()] {
                             td.first { (row.name) }
                             @for v in &row.values { td { @match v { Some(v) => { (v) } None => { span.muted { "–" } } } } }

@@ -106,7 +106,9 @@ async fn chart_data_keeps_every_spike_and_zooms_to_full_detail() {
     let series = json(&body)["series"].clone();
     // One series per run asked, in the order asked (the page labels them by position).
     assert_eq!(series[0]["run_id"], b.as_str());
-    assert_eq!(series[0]["x"], serde_json::json!([3.0]));
+    // (Steps go out as JSON integers: compared as numbers.)
+    let xs_b: Vec<f64> = series[0]["x"].as_array().unwrap().iter().filter_map(|x| x.as_f64()).collect();
+    assert_eq!(xs_b, vec![3.0]);
     let (xs, ys) = (series[1]["x"].as_array().unwrap(), series[1]["y"].as_array().unwrap());
     assert_eq!(series[1]["total"], 20_000);
     assert!(xs.len() <= 800 && xs.len() == ys.len(), "{} points for 200 px", xs.len());
@@ -299,4 +301,52 @@ async fn logged_models_are_listed_and_shown_with_their_files() {
     assert_eq!((status, headers[header::CONTENT_TYPE].to_str().unwrap()), (StatusCode::OK, "image/png"));
     let (status, _, _) = get(&app, "/logged-models/m-0000000000000000000000000000dead").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn compare_shows_the_runs_asked_in_order_and_names_a_missing_one() {
+    let (app, t, _dir) = fixture().await;
+    let exp = t.create_experiment("cmp", None, &[]).await.unwrap();
+    let mut ids = Vec::new();
+    for (name, lr) in [("alpha", "0.1"), ("beta", "0.2"), ("gamma", "0.1")] {
+        let run = t.create_run(&exp, "me", Some(name), Some(1_000), &[]).await.unwrap();
+        t.log_param(&run.info.run_id, "lr", lr).await.unwrap();
+        ids.push(run.info.run_id);
+    }
+    // Asked gamma, alpha, beta (and alpha again): one column each, in that order.
+    let q = format!("/compare?run={}&run={}&run={}&run={}", ids[2], ids[0], ids[1], ids[0]);
+    let (status, _, page) = get(&app, &q).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Comparing 3 runs"), "{page}");
+    let at = |name: &str| page.find(&format!(">{name}</a>")).unwrap_or_else(|| panic!("{name} missing"));
+    assert!(at("gamma") < at("alpha") && at("alpha") < at("beta"));
+    let missing = "0123456789abcdef0123456789abcdef";
+    let (status, _, page) = get(&app, &format!("/compare?run={}&run={missing}", ids[0])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(page.contains(missing), "the error names the run that is not there");
+}
+
+#[tokio::test]
+async fn comparing_a_thousand_runs_shows_the_keys_they_share_first() {
+    let (app, t, _dir) = fixture().await;
+    let exp = t.create_experiment("many", None, &[]).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..1000 {
+        let run = t.create_run(&exp, "me", Some(&format!("r{i}")), Some(1_000), &[]).await.unwrap();
+        let id = run.info.run_id;
+        // One metric every run has, and one of its own: 1,001 keys between them.
+        t.log_batch(&id, &[Metric::new("shared", 1.0, 1, 0), Metric::new(format!("own_{i:04}"), 2.0, 1, 0)], &[], &[])
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let q: String = ids.iter().map(|id| format!("run={id}&")).collect();
+    let (status, _, page) = get(&app, &format!("/compare?{q}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Metrics (1001)") && page.contains("The 50 keys most of these runs have, of 1001"), "{}", &page[..2000]);
+    let shared = page.find(">shared<").expect("the shared key is shown");
+    assert!(shared < page.find(">own_0000<").unwrap(), "the key every run has comes first");
+    assert!(!page.contains(">own_0100<"), "keys past the first 50 wait for 'Show all'");
+    let (_, _, all) = get(&app, &format!("/compare?{q}rows=all")).await;
+    assert!(all.contains(">own_0999<"));
 }
