@@ -10,9 +10,9 @@
 //!
 //! Tiles are written by the log writer in the same transaction as the points (so they never disagree), 32 tiles
 //! to a row (`metric_tiles.data`, a small blob) so that a chart reads a few rows per run. A level is kept only
-//! once the series spans at least [`MIN_COLUMNS`] of its tiles (the narrowest chart could not use it before), and
-//! built from the stored points when the series first gets that long: a metric logged once per run costs one
-//! summary row, not twelve. A series logged before tiles existed has none until its next point; until then
+//! once the series holds [`MIN_POINTS`] points and spans at least [`MIN_COLUMNS`] of its tiles (the narrowest
+//! chart could not use it before), and built from the stored points when the series first gets that long: a
+//! short history costs one summary row, not twelve. A series logged before tiles existed has none until its next point; until then
 //! charts read its points.
 
 use std::collections::{BTreeMap, HashMap};
@@ -28,6 +28,8 @@ use crate::Store;
 /// Tile width in steps at each level; level 0 (one tile per series) is the summary.
 pub(crate) const WIDTHS: [i64; 13] =
     [0, 4, 16, 64, 256, 1_024, 4_096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216];
+/// Points a series holds before it keeps levels.
+pub(crate) const MIN_POINTS: u64 = 256;
 /// Tiles per stored row.
 const SLOTS: i64 = 32;
 /// A level is kept once the series spans this many of its tiles: the narrowest chart (16 px) needs no finer.
@@ -87,9 +89,15 @@ impl Tile {
     }
 }
 
-/// The highest level a series spanning `span` steps keeps (0: only the summary).
+/// The highest level a series spanning `span` steps could use (0: only the summary).
 pub(crate) fn top_level(span: i64) -> usize {
     (1..WIDTHS.len()).rev().find(|&l| span >= MIN_COLUMNS.saturating_mul(WIDTHS[l])).unwrap_or(0)
+}
+
+/// The highest level a series with this summary keeps: none below [`MIN_POINTS`] points, which a chart reads one
+/// by one as cheaply (a metric logged once per epoch, or once per run, costs its summary row only).
+pub(crate) fn kept_levels(summary: &Tile) -> usize {
+    if summary.n < MIN_POINTS { 0 } else { top_level(summary.span()) }
 }
 
 /// The tile of `step` at `level` (> 0), and the row and slot it is kept in.
@@ -239,14 +247,15 @@ pub(crate) async fn add(tx: &mut Tx<'_>, rows: &[(&str, &Metric)]) -> Result<()>
     let series: Vec<Series> = batch.keys().copied().collect();
     let summaries = read_pages(tx, &series.iter().map(|s| (*s, 0, 0)).collect::<Vec<_>>()).await?;
     // Per series: which levels to rebuild from the stored points, which to merge the new points into.
-    let mut rebuild: Vec<(Series, Vec<usize>)> = Vec::new();
+    // (`None`: the summary and every level it keeps, all from the stored points.)
+    let mut rebuild: Vec<(Series, Option<Vec<usize>>)> = Vec::new();
     let mut merge: Vec<(Series, usize, i64)> = Vec::new();
     let mut out: BTreeMap<(Series, usize, i64), Page> = BTreeMap::new();
     for (s, pts) in &batch {
         let old = summaries.get(&(*s, 0, 0)).and_then(|p| p.get(&0)).copied();
         let Some(old) = old else {
             // New, or logged before tiles existed: everything from the stored points.
-            rebuild.push((*s, (0..WIDTHS.len()).collect()));
+            rebuild.push((*s, None));
             continue;
         };
         let mut new = old;
@@ -254,9 +263,9 @@ pub(crate) async fn add(tx: &mut Tx<'_>, rows: &[(&str, &Metric)]) -> Result<()>
             new.merge(&Tile::of(p));
         }
         out.insert((*s, 0, 0), Page::from([(0, new)]));
-        let (was, now) = (top_level(old.span()), top_level(new.span()));
+        let (was, now) = (kept_levels(&old), kept_levels(&new));
         if now > was {
-            rebuild.push((*s, (was + 1..=now).collect()));
+            rebuild.push((*s, Some((was + 1..=now).collect())));
         }
         for level in 1..=was {
             let mut pages: Vec<i64> = pts.iter().map(|p| place(level, p.0).1).collect();
@@ -278,8 +287,14 @@ pub(crate) async fn add(tx: &mut Tx<'_>, rows: &[(&str, &Metric)]) -> Result<()>
         let points = read_points(tx, &chunk.iter().map(|(s, _)| *s).collect::<Vec<_>>()).await?;
         for (s, levels) in chunk {
             let pts = points.get(s).map_or(&[][..], |v| v);
-            let span = pts.iter().map(|p| p.0).max().unwrap_or(0).saturating_sub(pts.iter().map(|p| p.0).min().unwrap_or(0));
-            for &level in levels.iter().filter(|&&l| l <= top_level(span)) {
+            let levels: Vec<usize> = match levels {
+                Some(levels) => levels.clone(),
+                None => {
+                    let summary = tile_points(0, pts).get(&0).and_then(|p| p.get(&0)).copied();
+                    (0..=summary.map_or(0, |t| kept_levels(&t))).collect()
+                }
+            };
+            for level in levels {
                 for (page, slots) in tile_points(level, pts) {
                     out.insert((*s, level, page), slots);
                 }
@@ -434,7 +449,7 @@ impl Store {
     ) -> Result<Option<ChartSeries>> {
         let lo = start.unwrap_or(i64::MIN).max(summary.first.0);
         let hi = end.unwrap_or(i64::MAX).min(summary.last.0);
-        let (level, width) = grid(lo, hi, columns, top_level(summary.span()));
+        let (level, width) = grid(lo, hi, columns, kept_levels(summary));
         if level == 0 || lo > hi {
             // Too few steps for tiles: the points themselves.
             return Ok(None);
