@@ -276,9 +276,12 @@ pub(crate) async fn add(tx: &mut Tx<'_>, rows: &[(&str, &Metric)]) -> Result<()>
     merge.sort();
     merge.dedup();
     let mut stored = read_pages(tx, &merge).await?;
+    // The new points' tiles, once per series and level (not once per row they fall in).
+    let mut fresh: HashMap<(Series, usize), BTreeMap<i64, Page>> = HashMap::new();
     for (s, level, page) in merge {
         let mut slots = stored.remove(&(s, level, page)).unwrap_or_default();
-        for (slot, t) in tile_points(level, &batch[&s]).remove(&page).unwrap_or_default() {
+        let new = fresh.entry((s, level)).or_insert_with(|| tile_points(level, &batch[&s]));
+        for (slot, t) in new.remove(&page).unwrap_or_default() {
             slots.entry(slot).and_modify(|old| old.merge(&t)).or_insert(t);
         }
         out.insert((s, level, page), slots);
