@@ -5,7 +5,6 @@ RSS for both, the ratios, and checks that both answer the same flower."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
 import re
@@ -22,37 +21,16 @@ HERE = pathlib.Path(__file__).resolve().parent
 ORCHARD = str(ROOT / "target" / "release" / "orchard")
 BODY = {"sepal": {"length": 5.1, "width": 3.5}, "petal": {"length": 1.4, "width": 0.2}}
 
+# The model is the interop suite's iris model (test_serving.py serves it too), found from this file's place so
+# that the benchmark runs from any directory.
+sys.path.insert(0, str(ROOT / "tests" / "interop"))
+from iris_model import write_iris_model  # noqa: E402  (the interop suite's model writer)
+
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def make_model(dest: pathlib.Path):
-    """The iris model of the reference scenario: multiclass LightGBM with a derived column, as an MLflow
-    model directory with Orchard's feature spec."""
-    import lightgbm as lgb
-    from sklearn.datasets import load_iris
-
-    data = load_iris(as_frame=True)
-    x = data.data.copy()
-    x.columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-    x["sepal_mul"] = x["sepal_length"] * x["sepal_width"]
-    booster = lgb.train({"objective": "multiclass", "num_class": 3, "verbose": -1, "seed": 1},
-                        lgb.Dataset(x, label=data.target), num_boost_round=50)
-    dest.mkdir(parents=True)
-    booster.save_model(str(dest / "model.lgb"))
-    (dest / "MLmodel").write_text(
-        "flavors:\n  lightgbm:\n    data: model.lgb\n    model_class: lightgbm.basic.Booster\n"
-        "  python_function:\n    data: model.lgb\n    loader_module: mlflow.lightgbm\n")
-    (dest / "feature_spec.json").write_text(json.dumps({
-        "inputs": ["sepal_length", "sepal_width", "petal_length", "petal_width"],
-        "derived": [{"name": "sepal_mul", "expr": "sepal_length * sepal_width"}],
-        "columns": list(x.columns),
-        "classes": ["setosa", "versicolor", "virginica"],
-        "label": "flower",
-    }))
 
 
 def wait_ready(url: str, proc: subprocess.Popen, timeout=60.0):
@@ -129,24 +107,25 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--orchard", default=ORCHARD, help="the orchard binary (default: target/release/orchard)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="orchard-bench-serving-") as tmp:
         tmp = pathlib.Path(tmp)
         model = tmp / "iris-model"
-        make_model(model)
+        write_iris_model(model, rounds=50)
         port = free_port()
         # One request thread: wrk shares this machine's cores, and a thread per core would have the server
         # and the load generator preempt each other (a longer tail for a few percent more throughput).
-        orchard = measure("orchard --threads 1", [ORCHARD, "serve", "-m", str(model), "--port", str(port),
+        orchard = measure("orchard --threads 1", [args.orchard, "serve", "-m", str(model), "--port", str(port),
                           "--threads", "1"], dict(os.environ, ORCHARD_LOG="warn"), port, args.seconds,
                           args.connections, tmp)
         port = free_port()
         # The default: a request thread per core.
-        wide = measure("orchard (a thread per core)", [ORCHARD, "serve", "-m", str(model), "--port", str(port)],
+        wide = measure("orchard (a thread per core)", [args.orchard, "serve", "-m", str(model), "--port", str(port)],
                        dict(os.environ, ORCHARD_LOG="warn"), port, args.seconds, args.connections, tmp)
         port = free_port()
         # The same server without the prediction log: what the log costs.
-        quiet = measure("orchard --threads 1 --no-prediction-log", [ORCHARD, "serve", "-m", str(model), "--port",
+        quiet = measure("orchard --threads 1 --no-prediction-log", [args.orchard, "serve", "-m", str(model), "--port",
                         str(port), "--threads", "1", "--no-prediction-log"], dict(os.environ, ORCHARD_LOG="warn"),
                         port, args.seconds, args.connections, tmp)
         port = free_port()

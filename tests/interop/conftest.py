@@ -18,6 +18,10 @@ import uuid
 
 import pytest
 
+# On failure the asserts of pipelines.py (assert_up_to_date) show the values they compared, as the tests' own
+# do: pytest rewrites the asserts of test modules and conftest files only, unless told.
+pytest.register_assert_rewrite("pipelines")
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = os.environ.get("ORCHARD_BIN", str(ROOT / "target" / "debug" / "orchard"))
 PG_ADMIN = os.environ.get("ORCHARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")

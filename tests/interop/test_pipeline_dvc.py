@@ -6,13 +6,9 @@ parallel stages (declared under `meta.orchard`, which `dvc` accepts)."""
 from __future__ import annotations
 
 import json
-import pathlib
 import shutil
 
-import pytest
-
-from conftest import BIN
-from test_data_dvc import Tools
+from pipelines import assert_up_to_date, make_repo, one_stage, run_orchard, tools, tracked_train_stage
 
 PIPELINE = """\
 stages:
@@ -53,39 +49,9 @@ stages:
 """
 
 
-@pytest.fixture
-def tools(tmp_path):
-    return Tools(tmp_path)
-
-
-def run_orchard(tools, cwd, *args, check=True):
-    return tools.run([BIN, *args], cwd, check)
-
-
-def make_repo(tools, root: pathlib.Path, pipeline=PIPELINE):
-    root.mkdir(parents=True)
-    tools.git(root, "init", "-q", ".")
-    tools.dvc(root, "init", "-q")
-    (root / "data/dir").mkdir(parents=True)
-    (root / "data/in.txt").write_text("a\nb\n")
-    (root / "data/dir/1").write_text("x\n")
-    (root / "data/dir/2").write_text("y\n")
-    (root / "params.yaml").write_text("lr: 0.01\ntrain:\n  depth: 5\n")
-    (root / "custom.yaml").write_text("opt:\n  name: adam\n  beta: 0.9\n")
-    (root / "dvc.yaml").write_text(pipeline)
-    return root
-
-
-def assert_up_to_date(tools, root):
-    assert tools.dvc(root, "status", "--json").stdout.strip() == "{}"
-    dry = tools.dvc(root, "repro", "--dry").stdout
-    assert "Running stage" not in dry, dry
-    assert run_orchard(tools, root, "pipeline", "status", "--json").stdout.strip() == "{}"
-
-
 def test_same_lock_file_as_dvc_and_dvc_agrees_it_is_up_to_date(tools, tmp_path):
-    ours = make_repo(tools, tmp_path / "orchard")
-    theirs = make_repo(tools, tmp_path / "dvc")
+    ours = make_repo(tools, tmp_path / "orchard", PIPELINE)
+    theirs = make_repo(tools, tmp_path / "dvc", PIPELINE)
     out = run_orchard(tools, ours, "repro").stdout
     assert "Running stage 'prep':\n> cp data/in.txt prep.txt" in out
     tools.dvc(theirs, "repro")
@@ -106,7 +72,7 @@ def test_same_lock_file_as_dvc_and_dvc_agrees_it_is_up_to_date(tools, tmp_path):
 
 
 def test_run_cache_is_shared_with_dvc(tools, tmp_path):
-    root = make_repo(tools, tmp_path / "r")
+    root = make_repo(tools, tmp_path / "r", PIPELINE)
     run_orchard(tools, root, "repro")
     (root / "params.yaml").write_text("lr: 0.02\ntrain:\n  depth: 5\n")
     tools.dvc(root, "repro")  # a second run, recorded by dvc
@@ -246,7 +212,6 @@ def test_invalid_pipelines_are_refused_like_dvc(tools, tmp_path):
 def test_stages_log_into_child_runs_of_the_pipeline_run(tools, tmp_path, orchard):
     """With a tracking server, each stage that runs gets a child run of the pipeline's run, whose id the
     stage's command receives — `mlflow` code in it logs there unchanged — and its metrics file is logged."""
-    import sys
     from mlflow import MlflowClient
 
     script = tmp_path / "stage.py"
@@ -256,19 +221,7 @@ def test_stages_log_into_child_runs_of_the_pipeline_run(tools, tmp_path, orchard
         "mlflow.log_metric('loss', 0.25)\n"
         "json.dump({'eval': {'acc': 0.75}}, open('metrics.json', 'w'))\n"
     )
-    pipeline = f"""\
-stages:
-  train:
-    cmd: {sys.executable} {script}
-    deps: [data/in.txt]
-    metrics:
-    - metrics.json:
-        cache: false
-  broken:
-    cmd: exit 4
-    deps: [data/in.txt]
-    outs: [nothing.txt]
-"""
+    pipeline = "stages:\n" + tracked_train_stage(script) + one_stage("broken", "exit 4", "nothing.txt")
     root = make_repo(tools, tmp_path / "r", pipeline)
     r = run_orchard(tools, root, "repro", "--tracking-uri", orchard.url, "--experiment", "iris-pipeline", check=False)
     assert r.returncode != 0, r.stdout

@@ -11,16 +11,8 @@ import signal
 import subprocess
 import time
 
-import pytest
-
 from conftest import BIN, OrchardServer
-from test_data_dvc import Tools
-from test_pipeline_dvc import assert_up_to_date, make_repo, run_orchard
-
-
-@pytest.fixture
-def tools(tmp_path):
-    return Tools(tmp_path)
+from pipelines import assert_up_to_date, make_repo, one_stage, run_orchard, tools, tracked_train_stage
 
 
 def wait_for(what, predicate, timeout=60.0):
@@ -58,12 +50,7 @@ def logs(tools, root, uri, run_id, *extra):
     return json.loads(out)
 
 
-PIPELINE = """\
-stages:
-  talk:
-    cmd: sh -c 'echo to-out; echo to-err >&2; cp data/in.txt talk.txt'
-    deps: [data/in.txt]
-    outs: [talk.txt]
+PIPELINE = "stages:\n" + one_stage("talk", "sh -c 'echo to-out; echo to-err >&2; cp data/in.txt talk.txt'", "talk.txt") + """\
   fail:
     cmd: sh -c 'echo about to fail; exit 7'
     deps: [talk.txt]
@@ -143,12 +130,12 @@ stages:
     assert {x["status"] for x in recorded} == {"SUCCEEDED"}
 
 
-SLOW = """\
-stages:
-  slow:
-    cmd: sh -c 'echo "$ORCHARD_WORKER" >> attempts.txt; while [ ! -f release ]; do sleep 0.05; done; cp data/in.txt slow.txt'
-    deps: [data/in.txt]
-    outs: [slow.txt]
+# The slow stage notes which worker runs it, then waits for the test to create `release`.
+SLOW = "stages:\n" + one_stage(
+    "slow",
+    """sh -c 'echo "$ORCHARD_WORKER" >> attempts.txt; while [ ! -f release ]; do sleep 0.05; done; cp data/in.txt slow.txt'""",
+    "slow.txt",
+) + """\
   after:
     cmd: sh -c 'cat slow.txt slow.txt > after.txt'
     deps: [slow.txt]
@@ -266,7 +253,6 @@ stages:
 def test_queued_stages_log_into_child_runs_of_the_pipeline_run(tools, tmp_path, orchard, backend_uri):
     """Queued with a tracking server: the pipeline's run opens at once; the worker gives each stage a child
     run (its id in MLFLOW_RUN_ID for the stage's `mlflow` code) and closes the parent when the last stage ends."""
-    import sys
     from mlflow import MlflowClient
 
     script = tmp_path / "stage.py"
@@ -275,15 +261,7 @@ def test_queued_stages_log_into_child_runs_of_the_pipeline_run(tools, tmp_path, 
         "mlflow.log_metric('loss', 0.5)\n"
         "json.dump({'acc': 0.9}, open('metrics.json', 'w'))\n"
     )
-    root = make_repo(tools, tmp_path / "r", f"""\
-stages:
-  train:
-    cmd: {sys.executable} {script}
-    deps: [data/in.txt]
-    metrics:
-    - metrics.json:
-        cache: false
-""")
+    root = make_repo(tools, tmp_path / "r", "stages:\n" + tracked_train_stage(script))
     run_orchard(tools, root, "repro", "--queue", "--tracking-uri", orchard.url, "--experiment", "queued",
                 "--backend-store-uri", backend_uri)
     client = MlflowClient(orchard.url)
@@ -322,12 +300,7 @@ stages:
 def test_ctrl_c_stops_the_running_command_and_the_run_is_recorded(tools, tmp_path):
     # The slow stage's command runs in a process group of its own (as the terminal's Ctrl-C would not reach
     # it), so orchard must pass the interrupt on; the stages not started yet are recorded as not run.
-    root = make_repo(tools, tmp_path / "r", """\
-stages:
-  first:
-    cmd: cp data/in.txt first.txt
-    deps: [data/in.txt]
-    outs: [first.txt]
+    root = make_repo(tools, tmp_path / "r", "stages:\n" + one_stage("first", "cp data/in.txt first.txt", "first.txt") + """\
   slow:
     cmd: sh -c 'echo $$ > slow.pid; exec sleep 60'
     deps: [first.txt]
@@ -359,15 +332,9 @@ stages:
 
 
 def test_a_failed_stage_records_every_attempt(tools, tmp_path, backend_uri):
-    root = make_repo(tools, tmp_path / "r", """\
-stages:
-  never:
-    cmd: sh -c 'echo try >> tries.log; exit 5'
-    deps: [data/in.txt]
-    outs: [never.txt]
-    meta:
-      orchard: {retries: 2, retry_delay: 0}
-""")
+    # Two retries, so three attempts: the stage's `meta` follows the keys one_stage writes.
+    pipeline = "stages:\n" + one_stage("never", "sh -c 'echo try >> tries.log; exit 5'", "never.txt")
+    root = make_repo(tools, tmp_path / "r", pipeline + "    meta:\n      orchard: {retries: 2, retry_delay: 0}\n")
     r = run_orchard(tools, root, "repro", "--backend-store-uri", backend_uri, check=False)
     assert r.returncode != 0
     assert (root / "tries.log").read_text() == "try\n" * 3

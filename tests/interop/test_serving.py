@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from conftest import BIN, OrchardServer
+from iris_model import write_iris_model
 
 TOL = 1e-9
 
@@ -176,28 +177,8 @@ def test_pandas_categorical_strings(tmp_path):
 
 def iris_model_dir(tmp_path: pathlib.Path) -> pathlib.Path:
     """An MLflow-style model directory with a feature spec: nested request fields, a derived column, labels."""
-    import lightgbm as lgb
-    from sklearn.datasets import load_iris
-
-    data = load_iris(as_frame=True)
-    x = data.data.copy()
-    x.columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-    x["sepal_mul"] = x["sepal_length"] * x["sepal_width"]
-    booster = lgb.train({"objective": "multiclass", "num_class": 3, "verbose": -1, "seed": 1},
-                        lgb.Dataset(x, label=data.target), num_boost_round=20)
     d = tmp_path / "iris-model"
-    d.mkdir()
-    booster.save_model(str(d / "model.lgb"))
-    (d / "MLmodel").write_text(
-        "flavors:\n  lightgbm:\n    data: model.lgb\n    model_class: lightgbm.basic.Booster\n"
-        "  python_function:\n    data: model.lgb\n    loader_module: mlflow.lightgbm\n")
-    (d / "feature_spec.json").write_text(json.dumps({
-        "inputs": ["sepal_length", "sepal_width", "petal_length", "petal_width"],
-        "derived": [{"name": "sepal_mul", "expr": "sepal_length * sepal_width"}],
-        "columns": list(x.columns),
-        "classes": ["setosa", "versicolor", "virginica"],
-        "label": "flower",
-    }))
+    booster, x = write_iris_model(d, rounds=20)
     return d, booster, x
 
 

@@ -254,7 +254,9 @@ def test_a_chart_holds_the_logged_points_and_every_spike(orchard, mlflow_client,
         cells = [td.get_attribute("textContent") for td in chart.find_elements(By.CSS_SELECTOR, ".points tbody td")]
         pairs = dict(zip(cells[0::2], cells[1::2]))
         return pairs if "4321000" in pairs else None
-    pairs = WebDriverWait(browser, 10).until(relative_pairs)
+    # The table is redrawn when the new data arrives: a cell read mid-redraw is stale, and read again.
+    from selenium.common.exceptions import StaleElementReferenceException
+    pairs = WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(relative_pairs)
     assert pairs["4321000"] == "50" and pairs["0"] == "1", "x is milliseconds since the first point"
     browser.refresh()
     assert browser.find_element(By.CSS_SELECTOR, "select[name=x] option[value=relative]").is_selected()

@@ -106,10 +106,6 @@ impl Fields {
         }
     }
 
-    pub fn i64(&self, name: &str) -> Result<i64, TrackingError> {
-        self.opt_i64(name)?.ok_or_else(|| missing(name))
-    }
-
     /// A double: a JSON number, a numeric string, or protobuf's "NaN", "Infinity", "-Infinity".
     pub fn opt_f64(&self, name: &str) -> Result<Option<f64>, TrackingError> {
         match self.get(name) {
@@ -132,10 +128,6 @@ impl Fields {
         }
     }
 
-    pub fn f64(&self, name: &str) -> Result<f64, TrackingError> {
-        self.opt_f64(name)?.ok_or_else(|| missing(name))
-    }
-
     pub fn opt_bool(&self, name: &str) -> Result<Option<bool>, TrackingError> {
         match self.get(name) {
             None => Ok(None),
@@ -150,34 +142,44 @@ impl Fields {
     }
 
     /// A repeated string field: a JSON array, or one or more query-string occurrences.
-    pub fn str_list(&self, name: &str) -> Result<Vec<String>, TrackingError> {
+    /// Required numbers: as above, and present.
+    pub fn i64(&self, name: &str) -> Result<i64, TrackingError> {
+        self.opt_i64(name)?.ok_or_else(|| missing(name))
+    }
+
+    pub fn f64(&self, name: &str) -> Result<f64, TrackingError> {
+        self.opt_f64(name)?.ok_or_else(|| missing(name))
+    }
+
+    /// A repeated field, each element read by `item`; a lone string stands for a list of one where
+    /// `lone_string` allows it (as MLflow's query-string parsing does for repeated strings).
+    fn repeated<T>(
+        &self,
+        name: &str,
+        lone_string: bool,
+        item: impl Fn(&Value) -> Result<T, TrackingError>,
+    ) -> Result<Vec<T>, TrackingError> {
         match self.get(name) {
             None => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| match v {
-                    Value::String(s) => storable(name, s).map(str::to_string),
-                    other => Err(bad(name, other)),
-                })
-                .collect(),
-            Some(Value::String(s)) => storable(name, s).map(|s| vec![s.to_string()]),
+            Some(Value::Array(items)) => items.iter().map(item).collect(),
+            Some(v @ Value::String(_)) if lone_string => Ok(vec![item(v)?]),
             Some(other) => Err(bad(name, other)),
         }
     }
 
+    pub fn str_list(&self, name: &str) -> Result<Vec<String>, TrackingError> {
+        self.repeated(name, true, |v| match v {
+            Value::String(s) => storable(name, s).map(str::to_string),
+            other => Err(bad(name, other)),
+        })
+    }
+
     /// A repeated message field: each element as its own [`Fields`].
     pub fn objects(&self, name: &str) -> Result<Vec<Fields>, TrackingError> {
-        match self.get(name) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| match v {
-                    Value::Object(m) => Ok(Fields(m.clone())),
-                    other => Err(bad(name, other)),
-                })
-                .collect(),
-            Some(other) => Err(bad(name, other)),
-        }
+        self.repeated(name, false, |v| match v {
+            Value::Object(m) => Ok(Fields(m.clone())),
+            other => Err(bad(name, other)),
+        })
     }
 
     pub fn object(&self, name: &str) -> Result<Option<Fields>, TrackingError> {

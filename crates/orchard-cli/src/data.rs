@@ -12,6 +12,12 @@ pub async fn run(args: DataArgs) -> anyhow::Result<()> {
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
     let progress = !args.quiet && std::io::stderr().is_terminal();
     let open = || Repo::find(&cwd);
+    // Push, fetch and pull warn, as DVC does, when no remote is named and none is the default.
+    let open_to_transfer = |remote: &Option<String>| -> anyhow::Result<Repo> {
+        let repo = open()?;
+        warn_no_remote(&repo, remote);
+        Ok(repo)
+    };
     match args.command {
         DataCommand::Init { no_scm, force } => {
             Repo::init(&cwd, no_scm, force).context("failed to initiate DVC")?;
@@ -66,24 +72,17 @@ pub async fn run(args: DataArgs) -> anyhow::Result<()> {
             }
         }
         DataCommand::Push(t) => {
-            let repo = open()?;
-            warn_no_remote(&repo, &t.remote);
-            let r = transfer::push(&repo, &cwd, &t.transfer(progress))
-                .await
-                .context("failed to push data to the cloud")?;
+            let repo = open_to_transfer(&t.remote)?;
+            let r = transfer::push(&repo, &cwd, &t.transfer(progress)).await.context("failed to push data to the cloud")?;
             print_transfer(&r, "pushed", t.json)?;
         }
         DataCommand::Fetch(t) => {
-            let repo = open()?;
-            warn_no_remote(&repo, &t.remote);
-            let r = transfer::fetch(&repo, &cwd, &t.transfer(progress))
-                .await
-                .context("failed to fetch data from the cloud")?;
+            let repo = open_to_transfer(&t.remote)?;
+            let r = transfer::fetch(&repo, &cwd, &t.transfer(progress)).await.context("failed to fetch data from the cloud")?;
             print_transfer(&r, "fetched", t.json)?;
         }
         DataCommand::Pull { transfer: t, force, allow_missing } => {
-            let repo = open()?;
-            warn_no_remote(&repo, &t.remote);
+            let repo = open_to_transfer(&t.remote)?;
             let r = transfer::pull(&repo, &cwd, &t.transfer(progress), force, allow_missing)
                 .await
                 .context("failed to pull data from the cloud")?;

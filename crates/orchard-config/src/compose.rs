@@ -189,16 +189,7 @@ fn parse_default(item: &Node, parent: &str) -> Result<DefaultEntry, ConfigError>
             let options = match value {
                 Node::Null => vec![],
                 Node::Str(s) => vec![s.clone()],
-                Node::List(l) => l
-                    .iter()
-                    .map(|x| {
-                        if let Node::Str(s) = x {
-                            Ok(s.clone())
-                        } else {
-                            Err(bad())
-                        }
-                    })
-                    .collect::<Result<_, _>>()?,
+                Node::List(l) => l.iter().map(|x| x.as_str().map(str::to_string).ok_or_else(&bad)).collect::<Result<_, _>>()?,
                 Node::Int(i) => vec![i.to_string()],
                 Node::Float(f) => vec![orchard_yaml::python::float_repr(*f)],
                 Node::Bool(b) => vec![if *b { "true" } else { "false" }.to_string()],

@@ -181,19 +181,33 @@ impl<'a> P<'a> {
     }
 
     fn list(&mut self) -> Result<Node, OverrideError> {
-        self.eat('[');
         let mut items = Vec::new();
+        self.items('[', ']', |p| match p.element(false)? {
+            Element::Node(n) => {
+                items.push(n);
+                Ok(())
+            }
+            Element::Sweep(_) => p.err("a sweep cannot be a list item"),
+        })?;
+        Ok(Node::List(items))
+    }
+
+    /// `open`, items read by `item` separated by commas, `close`: the frame of a list or dict.
+    fn items(
+        &mut self,
+        open: char,
+        close: char,
+        mut item: impl FnMut(&mut Self) -> Result<(), OverrideError>,
+    ) -> Result<(), OverrideError> {
+        self.eat(open);
         self.skip_ws();
-        if self.eat(']') {
-            return Ok(Node::List(items));
+        if self.eat(close) {
+            return Ok(());
         }
         loop {
-            match self.element(false)? {
-                Element::Node(n) => items.push(n),
-                Element::Sweep(_) => return self.err("a sweep cannot be a list item"),
-            }
-            if self.closes(']')? {
-                return Ok(Node::List(items));
+            item(self)?;
+            if self.closes(close)? {
+                return Ok(());
             }
         }
     }
@@ -214,36 +228,31 @@ impl<'a> P<'a> {
     }
 
     fn dict(&mut self) -> Result<Node, OverrideError> {
-        self.eat('{');
         let mut map = IndexMap::new();
-        self.skip_ws();
-        if self.eat('}') {
-            return Ok(Node::Map(map));
-        }
-        loop {
-            self.skip_ws();
-            let start = self.pos;
-            while matches!(self.peek(), Some(c) if c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '$' | '/' | '+' | '%' | '*' | '@' | '?' | '|'))
+        self.items('{', '}', |p| {
+            p.skip_ws();
+            let start = p.pos;
+            while matches!(p.peek(), Some(c) if c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '$' | '/' | '+' | '%' | '*' | '@' | '?' | '|'))
             {
-                self.pos += 1;
+                p.pos += 1;
             }
-            let key: String = self.chars[start..self.pos].iter().collect();
+            let key: String = p.chars[start..p.pos].iter().collect();
             if key.is_empty() {
-                return self.err("expected a dictionary key");
+                return p.err("expected a dictionary key");
             }
-            self.skip_ws();
-            if !self.eat(':') {
-                return self.err(format!("missing ':' after dictionary key '{key}'"));
+            p.skip_ws();
+            if !p.eat(':') {
+                return p.err(format!("missing ':' after dictionary key '{key}'"));
             }
-            let value = match self.element(false)? {
-                Element::Node(n) => n,
-                Element::Sweep(_) => return self.err("a sweep cannot be a dictionary value"),
-            };
-            map.insert(key, value);
-            if self.closes('}')? {
-                return Ok(Node::Map(map));
+            match p.element(false)? {
+                Element::Node(n) => {
+                    map.insert(key, n);
+                    Ok(())
+                }
+                Element::Sweep(_) => p.err("a sweep cannot be a dictionary value"),
             }
-        }
+        })?;
+        Ok(Node::Map(map))
     }
 
     fn quoted(&mut self) -> Result<String, OverrideError> {
@@ -374,16 +383,7 @@ impl<'a> P<'a> {
             "glob" => {
                 let strs = |n: &Node| -> Vec<String> {
                     match n {
-                        Node::List(l) => l
-                            .iter()
-                            .filter_map(|x| {
-                                if let Node::Str(s) = x {
-                                    Some(s.clone())
-                                } else {
-                                    None
-                                }
-                            })
-                            .collect(),
+                        Node::List(l) => l.iter().filter_map(Node::as_str).map(str::to_string).collect(),
                         Node::Str(s) => vec![s.clone()],
                         _ => vec![],
                     }

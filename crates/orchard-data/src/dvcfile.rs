@@ -14,7 +14,7 @@ use crate::fsutil;
 use crate::hash::{HashKind, Oid};
 
 /// One tracked output of a `.dvc` file.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Out {
     /// As written in the file: relative to the `.dvc` file's folder (and its `wdir`), `/`-separated.
     pub path: String,

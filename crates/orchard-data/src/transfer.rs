@@ -360,8 +360,7 @@ pub async fn push(repo: &Repo, cwd: &Path, t: &Transfer<'_>) -> Result<TransferR
     let (remote, jobs, show_progress) = (t.remote, t.jobs, t.show_progress);
     let files = repo.dvc_files()?;
     let selected = repo.select(&files, cwd, t.targets)?;
-    let mut report = TransferReport::default();
-    let mut failures = Vec::new();
+    let mut done = Outcome::default();
     for (name, outs) in group_by_remote(&files, &selected, remote, true) {
         let mut remote = Remote::open(repo, name.as_deref())?;
         if let Some(j) = jobs {
@@ -376,7 +375,7 @@ pub async fn push(repo: &Repo, cwd: &Path, t: &Transfer<'_>) -> Result<TransferR
         let present = remote.existing(&all).await?;
         for (oid, _) in &w.unlisted {
             if !present.contains(oid) {
-                report.missing.push(format!("md5: {}", oid.value));
+                done.report.missing.push(format!("md5: {}", oid.value));
             }
         }
         // Files first; a directory's listing goes up only once all its files are there, so a remote never
@@ -390,10 +389,10 @@ pub async fn push(repo: &Repo, cwd: &Path, t: &Transfer<'_>) -> Result<TransferR
             if repo.cache.exists(oid) {
                 to_send.push(oid.clone());
             } else {
-                report.missing.push(format!("md5: {}", oid.value));
+                done.report.missing.push(format!("md5: {}", oid.value));
             }
         }
-        let sent = send(repo, &remote, &to_send, show_progress, &mut failures, &mut report).await;
+        let sent = send(repo, &remote, &to_send, show_progress, &mut done).await;
         let mut dirs_to_send = Vec::new();
         for (oid, _, children) in &w.dirs {
             if present.contains(oid) {
@@ -403,10 +402,10 @@ pub async fn push(repo: &Repo, cwd: &Path, t: &Transfer<'_>) -> Result<TransferR
                 dirs_to_send.push(oid.clone());
             }
         }
-        send(repo, &remote, &dirs_to_send, false, &mut failures, &mut report).await;
+        send(repo, &remote, &dirs_to_send, false, &mut done).await;
     }
-    finish(repo, "upload", failures)?;
-    Ok(report)
+    finish(repo, "upload", done.failures)?;
+    Ok(done.report)
 }
 
 /// The end of a transfer: the state index closed, and the objects that could not be moved, if any, one error
@@ -419,14 +418,14 @@ fn finish(repo: &Repo, action: &'static str, failures: Vec<String>) -> Result<()
     }
 }
 
-async fn send(
-    repo: &Repo,
-    remote: &Remote,
-    oids: &[Oid],
-    show_progress: bool,
-    failures: &mut Vec<String>,
-    report: &mut TransferReport,
-) -> HashSet<Oid> {
+/// What a transfer did so far: the report, and the objects that could not be moved.
+#[derive(Default)]
+struct Outcome {
+    report: TransferReport,
+    failures: Vec<String>,
+}
+
+async fn send(repo: &Repo, remote: &Remote, oids: &[Oid], show_progress: bool, done: &mut Outcome) -> HashSet<Oid> {
     let progress = Progress::new("Pushing", oids.len() as u64, show_progress);
     let results = if remote.store.is_local() {
         // A local folder: the whole batch on the thread pool, each object copied with the OS.
@@ -437,7 +436,7 @@ async fn send(
     } else {
         run_all(oids, remote.jobs, &progress, |oid| remote.upload(&repo.cache, oid)).await
     };
-    tally(results, failures, report)
+    done.tally(results)
 }
 
 /// Runs `op` on each object, `jobs` at a time, advancing the progress bar as each one finishes.
@@ -490,35 +489,32 @@ where
     results
 }
 
-/// Adds the outcomes to the report: successes counted, "not found" as missing, other errors as failures.
-fn tally(
-    results: Vec<(Oid, std::result::Result<u64, String>)>,
-    failures: &mut Vec<String>,
-    report: &mut TransferReport,
-) -> HashSet<Oid> {
-    let mut ok = HashSet::new();
-    for (oid, r) in results {
-        match r {
-            Ok(n) => {
-                report.transferred += 1;
-                report.bytes += n;
-                ok.insert(oid);
+impl Outcome {
+    /// Adds the objects' outcomes: successes counted, "not found" as missing, other errors as failures. Returns
+    /// the objects moved.
+    fn tally(&mut self, results: Vec<(Oid, std::result::Result<u64, String>)>) -> HashSet<Oid> {
+        let mut ok = HashSet::new();
+        for (oid, r) in results {
+            match r {
+                Ok(n) => {
+                    self.report.transferred += 1;
+                    self.report.bytes += n;
+                    ok.insert(oid);
+                }
+                Err(e) if e.starts_with("not found") => self.report.missing.push(format!("md5: {}", oid.value)),
+                Err(e) => self.failures.push(format!("md5 {}: {e}", oid.value)),
             }
-            Err(e) if e.starts_with("not found") => {
-                report.missing.push(format!("md5: {}", oid.value));
-            }
-            Err(e) => failures.push(format!("md5 {}: {e}", oid.value)),
         }
+        ok
     }
-    ok
 }
 
 pub async fn fetch(repo: &Repo, cwd: &Path, t: &Transfer<'_>) -> Result<TransferReport> {
     let files = repo.dvc_files()?;
     let selected = repo.select(&files, cwd, t.targets)?;
-    let (report, failures) = fetch_outputs(repo, &files, &selected, t).await?;
-    finish(repo, "download", failures)?;
-    Ok(report)
+    let done = fetch_outputs(repo, &files, &selected, t).await?;
+    finish(repo, "download", done.failures)?;
+    Ok(done.report)
 }
 
 async fn fetch_outputs(
@@ -526,10 +522,9 @@ async fn fetch_outputs(
     files: &[DvcFile],
     selected: &[Tracked],
     t: &Transfer<'_>,
-) -> Result<(TransferReport, Vec<String>)> {
+) -> Result<Outcome> {
     let (remote, jobs, show_progress) = (t.remote, t.jobs, t.show_progress);
-    let mut report = TransferReport::default();
-    let mut failures = Vec::new();
+    let mut done = Outcome::default();
     for (name, outs) in group_by_remote(files, selected, remote, false) {
         let mut remote = Remote::open(repo, name.as_deref())?;
         if let Some(j) = jobs {
@@ -543,7 +538,7 @@ async fn fetch_outputs(
             .collect();
         listings.sort();
         listings.dedup();
-        receive(repo, &remote, &listings, false, &mut failures, &mut report).await;
+        receive(repo, &remote, &listings, false, &mut done).await;
         let w = wanted(repo, files, &outs);
         let mut need: Vec<Oid> = w
             .files
@@ -553,19 +548,12 @@ async fn fetch_outputs(
             .collect();
         need.sort();
         need.dedup();
-        receive(repo, &remote, &need, show_progress, &mut failures, &mut report).await;
+        receive(repo, &remote, &need, show_progress, &mut done).await;
     }
-    Ok((report, failures))
+    Ok(done)
 }
 
-async fn receive(
-    repo: &Repo,
-    remote: &Remote,
-    oids: &[Oid],
-    show_progress: bool,
-    failures: &mut Vec<String>,
-    report: &mut TransferReport,
-) {
+async fn receive(repo: &Repo, remote: &Remote, oids: &[Oid], show_progress: bool, done: &mut Outcome) {
     let progress = Progress::new("Fetching", oids.len() as u64, show_progress);
     let results = if remote.store.is_local() && oids.iter().all(|o| o.kind == HashKind::Md5) {
         run_local(oids, &progress, |oid| match remote.store.local_file(&oid.relpath()) {
@@ -575,7 +563,7 @@ async fn receive(
     } else {
         run_all(oids, remote.jobs, &progress, |oid| remote.download(&repo.cache, oid)).await
     };
-    tally(results, failures, report);
+    done.tally(results);
 }
 
 /// `pull`: fetch, then check out. Outputs whose objects could not be had are reported, the rest are
@@ -584,7 +572,7 @@ pub async fn pull(repo: &Repo, cwd: &Path, t: &Transfer<'_>, force: bool, allow_
     let show_progress = t.show_progress;
     let files = repo.dvc_files()?;
     let selected = repo.select(&files, cwd, t.targets)?;
-    let (mut report, failures) = fetch_outputs(repo, &files, &selected, t).await?;
+    let Outcome { mut report, failures } = fetch_outputs(repo, &files, &selected, t).await?;
     let checkout = checkout::checkout_outputs(
         repo,
         &files,

@@ -217,17 +217,9 @@ impl Query {
         Ok(Some(GetExperimentResponse { experiment: Some(ExperimentOut(experiment)), api_error: None }))
     }
 
-    async fn mlflow_get_metric_history_bulk_interval(
-        &self,
-        ctx: &Context<'_>,
-        input: Option<MetricHistoryBulkIntervalInput>,
-    ) -> Answer<MetricHistoryBulkIntervalResponse> {
+    async fn mlflow_get_metric_history_bulk_interval(&self, ctx: &Context<'_>, input: Option<MetricHistoryBulkIntervalInput>) -> Answer<MetricHistoryBulkIntervalResponse> {
         let r: rq::GetMetricHistoryBulkIntervalRequest = request(input)?;
-        let points = ctx
-            .data::<Services>()?
-            .tracking
-            .get_metric_history_bulk_interval(&r.run_ids, &r.metric_key, r.start_step, r.end_step, r.max_results)
-            .await?;
+        let points = ctx.data::<Services>()?.tracking.get_metric_history_bulk_interval(&r.run_ids, &r.metric_key, r.start_step, r.end_step, r.max_results).await?;
         Ok(Some(MetricHistoryBulkIntervalResponse(points)))
     }
 
@@ -250,17 +242,10 @@ impl Query {
         }))
     }
 
-    async fn mlflow_search_model_versions(
-        &self,
-        ctx: &Context<'_>,
-        input: Option<SearchModelVersionsInput>,
-    ) -> Answer<SearchModelVersionsResponse> {
+    async fn mlflow_search_model_versions(&self, ctx: &Context<'_>, input: Option<SearchModelVersionsInput>) -> Answer<SearchModelVersionsResponse> {
         let r: rq::SearchRegistryRequest = request(input)?;
-        let page = ctx
-            .data::<Services>()?
-            .tracking
-            .search_model_versions(&r.filter, r.max_results, &r.order_by, &r.page_token)
-            .await?;
+        let tracking = &ctx.data::<Services>()?.tracking;
+        let page = tracking.search_model_versions(&r.filter, r.max_results, &r.order_by, &r.page_token).await?;
         Ok(Some(SearchModelVersionsResponse {
             model_versions: Some(page.items.into_iter().map(ModelVersionOut).collect()),
             next_page_token: page.next_page_token,

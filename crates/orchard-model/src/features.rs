@@ -208,13 +208,11 @@ impl Parser<'_> {
         self.chars.get(self.pos).copied()
     }
 
+    /// Steps over `c` if it comes next.
     fn eat(&mut self, c: char) -> bool {
-        if self.peek() == Some(c) {
-            self.pos += 1;
-            true
-        } else {
-            false
-        }
+        let next = self.peek() == Some(c);
+        self.pos += usize::from(next);
+        next
     }
 
     fn nest<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, String>) -> Result<T, String> {
@@ -228,31 +226,21 @@ impl Parser<'_> {
     }
 
     fn expr(&mut self) -> Result<Expr, String> {
-        self.nest(|p| {
-            let mut left = p.term()?;
-            loop {
-                let op = match p.peek() {
-                    Some('+') => Op::Add,
-                    Some('-') => Op::Sub,
-                    _ => return Ok(left),
-                };
-                p.pos += 1;
-                left = Expr::Bin(op, Box::new(left), Box::new(p.term()?));
-            }
-        })
+        self.nest(|p| p.chain(&[('+', Op::Add), ('-', Op::Sub)], Self::term))
     }
 
     fn term(&mut self) -> Result<Expr, String> {
-        let mut left = self.unary()?;
-        loop {
-            let op = match self.peek() {
-                Some('*') => Op::Mul,
-                Some('/') => Op::Div,
-                _ => return Ok(left),
-            };
+        self.chain(&[('*', Op::Mul), ('/', Op::Div)], Self::unary)
+    }
+
+    /// `operand (op operand)*` for the operators of one precedence level, grouped to the left.
+    fn chain(&mut self, ops: &[(char, Op)], operand: fn(&mut Self) -> Result<Expr, String>) -> Result<Expr, String> {
+        let mut left = operand(self)?;
+        while let Some(&(_, op)) = ops.iter().find(|(c, _)| self.peek() == Some(*c)) {
             self.pos += 1;
-            left = Expr::Bin(op, Box::new(left), Box::new(self.unary()?));
+            left = Expr::Bin(op, Box::new(left), Box::new(operand(self)?));
         }
+        Ok(left)
     }
 
     fn unary(&mut self) -> Result<Expr, String> {

@@ -374,11 +374,25 @@ mod tests {
         pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
     }
 
+    /// The model of [`write_model`], loaded (with the folder that holds it).
+    fn loaded(with_spec: bool) -> (tempfile::TempDir, Model) {
+        let dir = tempfile::tempdir().unwrap();
+        write_model(dir.path(), with_spec);
+        let m = Model::load(dir.path()).unwrap();
+        (dir, m)
+    }
+
+    /// Each row is refused with an error that says the words given with it.
+    fn refused<const N: usize>(m: &Model, rows: [(IndexMap<String, Value>, &str); N]) {
+        for (bad, needle) in rows {
+            let e = m.row_from_fields(&bad, &mut Vec::new()).unwrap_err().to_string();
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+    }
+
     #[test]
     fn a_spec_names_inputs_derives_columns_and_labels_classes() {
-        let dir = tempfile::tempdir().unwrap();
-        write_model(dir.path(), true);
-        let m = Model::load(dir.path()).unwrap();
+        let (_dir, m) = loaded(true);
         assert_eq!(m.inputs(), ["colour_code", "length"]);
         assert_eq!(m.label_field(), "answer");
         let mut row = Vec::new();
@@ -392,16 +406,13 @@ mod tests {
         let p = m.predict_rows(&row).unwrap();
         assert_eq!(p[0].class.as_deref(), Some("yes"));
 
-        for (bad, needle) in [
+        refused(&m, [
             (fields(&[("length", Value::Num(1.0))]), "missing field 'colour_code'"),
             (fields(&[("length", Value::Num(1.0)), ("colour_code", Value::Num(1.0)), ("x", Value::Null)]), "unknown field 'x'"),
             (fields(&[("length", Value::Str("a".into())), ("colour_code", Value::Num(1.0))]), "field 'length' must be a number, got string"),
             (fields(&[("length", Value::Bool(true)), ("colour_code", Value::Num(1.0))]), "got boolean"),
             (fields(&[("length", Value::Num(f64::INFINITY)), ("colour_code", Value::Num(1.0))]), "finite"),
-        ] {
-            let e = m.row_from_fields(&bad, &mut Vec::new()).unwrap_err().to_string();
-            assert!(e.contains(needle), "{needle}: {e}");
-        }
+        ]);
     }
 
     #[test]
@@ -417,21 +428,16 @@ mod tests {
         m.row_from_fields(&fields(&[("colour_code", Value::Num(2.0)), ("length", Value::Bool(true))]), &mut row)
             .unwrap();
         assert_eq!(row, vec![2.0, 2.0], "true is 1, then doubled by the spec");
-        for (bad, needle) in [
+        refused(&m, [
             (fields(&[("colour_code", Value::Num(2.5)), ("length", Value::Bool(true))]), "'colour_code' must be an integer, got 2.5"),
             (fields(&[("colour_code", Value::Num(2.0)), ("length", Value::Num(1.0))]), "'length' must be a boolean, got number"),
             (fields(&[("colour_code", Value::Str("2".into())), ("length", Value::Bool(false))]), "'colour_code' must be an integer, got string"),
-        ] {
-            let e = m.row_from_fields(&bad, &mut Vec::new()).unwrap_err().to_string();
-            assert!(e.contains(needle), "{needle}: {e}");
-        }
+        ]);
     }
 
     #[test]
     fn without_a_spec_pandas_categories_take_strings() {
-        let dir = tempfile::tempdir().unwrap();
-        write_model(dir.path(), false);
-        let m = Model::load(dir.path()).unwrap();
+        let (_dir, m) = loaded(false);
         assert_eq!(m.inputs(), ["color", "size"]);
         let mut row = Vec::new();
         m.row_from_fields(&fields(&[("color", Value::Str("red".into())), ("size", Value::Num(1.0))]), &mut row)

@@ -287,27 +287,16 @@ mod tests {
 
     #[test]
     fn malformed_trees_are_refused() {
-        let cyclic = Tree {
-            nodes: vec![Node {
-                feature: 0,
-                threshold: 0.0,
-                rule: Rule::Compare { op: CompareOp::Le, nan_left: false },
-                left: Child::Node(0),
-                right: Child::Leaf(0),
-            }],
-            leaves: vec![vec![(0, 1.0)]],
+        let node = |feature: u32, left: Child, right: Child| Node {
+            feature,
+            threshold: 0.0,
+            rule: Rule::Compare { op: CompareOp::Le, nan_left: false },
+            left,
+            right,
         };
+        let cyclic = Tree { nodes: vec![node(0, Child::Node(0), Child::Leaf(0))], leaves: vec![vec![(0, 1.0)]] };
         assert!(Ensemble::new(vec![cyclic], vec![], 1, 1).is_err());
-        let wide = Tree {
-            nodes: vec![Node {
-                feature: 3,
-                threshold: 0.0,
-                rule: Rule::Compare { op: CompareOp::Le, nan_left: false },
-                left: Child::Leaf(0),
-                right: Child::Leaf(1),
-            }],
-            leaves: vec![vec![(0, 1.0)], vec![(2, 1.0)]],
-        };
+        let wide = Tree { nodes: vec![node(3, Child::Leaf(0), Child::Leaf(1))], leaves: vec![vec![(0, 1.0)], vec![(2, 1.0)]] };
         assert!(Ensemble::new(vec![wide.clone()], vec![], 2, 3).is_err());
         assert!(Ensemble::new(vec![wide], vec![], 4, 2).is_err());
     }

@@ -15,7 +15,7 @@ use crate::error::{PipelineError, Result};
 pub const FILE_NAME: &str = "dvc.lock";
 
 /// A dependency's or output's recorded content.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HashEntry {
     pub path: String,
     pub md5: Option<String>,

@@ -339,23 +339,41 @@ fn predict(model: &Model, rows: &Rows) -> Result<Vec<Prediction>, InputError> {
 // ----------------------------------------------------------------------------------------------- /predict
 
 async fn predict_default(State(s): State<Serving>, req: Request) -> Response {
-    let started = Instant::now();
-    let served = match s.catalog.default_model().await {
-        Ok(m) => m,
-        Err(e) => return finish(&s, "/predict", started, unavailable(e)),
-    };
-    let r = predict_with(&s, &served, req, started).await;
-    finish(&s, "/predict", started, r)
+    answer(s, None, Protocol::Predict, req).await
 }
 
 async fn predict_named(State(s): State<Serving>, Path(name): Path<String>, req: Request) -> Response {
+    answer(s, Some(name), Protocol::Predict, req).await
+}
+
+/// The two request shapes a model is asked in.
+#[derive(Clone, Copy)]
+enum Protocol {
+    /// `/predict`: Orchard's plain rows.
+    Predict,
+    /// `/invocations`: MLflow's scoring protocol (JSON or CSV).
+    Invocations,
+}
+
+/// Answers a request for the model `name` (the default one when `None`), timed and counted under its route.
+async fn answer(s: Serving, name: Option<String>, protocol: Protocol, req: Request) -> Response {
     let started = Instant::now();
-    let served = match s.catalog.get(&name).await {
-        Ok(m) => m,
-        Err(e) => return finish(&s, "/models/predict", started, unavailable(e)),
+    let route = match (protocol, name.is_some()) {
+        (Protocol::Predict, false) => "/predict",
+        (Protocol::Predict, true) => "/models/predict",
+        (Protocol::Invocations, false) => "/invocations",
+        (Protocol::Invocations, true) => "/models/invocations",
     };
-    let r = predict_with(&s, &served, req, started).await;
-    finish(&s, "/models/predict", started, r)
+    let found = match &name {
+        Some(name) => s.catalog.get(name).await,
+        None => s.catalog.default_model().await,
+    };
+    let r = match (found, protocol) {
+        (Ok(served), Protocol::Predict) => predict_with(&s, &served, req, started).await,
+        (Ok(served), Protocol::Invocations) => invocations_with(&s, &served, req, started).await,
+        (Err(e), _) => unavailable(e),
+    };
+    finish(&s, route, started, r)
 }
 
 /// One prediction as `/predict` answers it: the label field, then the class probabilities by label.
@@ -438,25 +456,11 @@ fn predict_answer(
 // ------------------------------------------------------------------------------------------- /invocations
 
 async fn invocations_default(State(s): State<Serving>, req: Request) -> Response {
-    let started = Instant::now();
-    let served = match s.catalog.default_model().await {
-        Ok(m) => m,
-        Err(e) => return finish(&s, "/invocations", started, unavailable(e)),
-    };
-    let (parts, body) = req.into_parts();
-    let r = invocations_with(&s, &served, &parts.headers, body, started).await;
-    finish(&s, "/invocations", started, r)
+    answer(s, None, Protocol::Invocations, req).await
 }
 
 async fn invocations_named(State(s): State<Serving>, Path(name): Path<String>, req: Request) -> Response {
-    let started = Instant::now();
-    let served = match s.catalog.get(&name).await {
-        Ok(m) => m,
-        Err(e) => return finish(&s, "/models/invocations", started, unavailable(e)),
-    };
-    let (parts, body) = req.into_parts();
-    let r = invocations_with(&s, &served, &parts.headers, body, started).await;
-    finish(&s, "/models/invocations", started, r)
+    answer(s, Some(name), Protocol::Invocations, req).await
 }
 
 /// What MLflow's pyfunc answers for the model: class probabilities per row for multiclass (a list per row),
@@ -475,7 +479,9 @@ fn mlflow_predictions(model: &Model, preds: &[Prediction]) -> JsonValue {
     )
 }
 
-async fn invocations_with(s: &Serving, served: &ServedModel, headers: &HeaderMap, body: Body, started: Instant) -> Response {
+async fn invocations_with(s: &Serving, served: &ServedModel, req: Request, started: Instant) -> Response {
+    let (parts, body) = req.into_parts();
+    let headers = &parts.headers;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -273,20 +273,12 @@ async fn delete_logged_model(
     empty(&())
 }
 
-async fn log_logged_model_params(
-    State(s): State<AppState>,
-    Path(model_id): Path<String>,
-    Req(r): Req<rq::LoggedModelParamsRequest>,
-) -> JsonResult {
+async fn log_logged_model_params(State(s): State<AppState>, Path(model_id): Path<String>, Req(r): Req<rq::LoggedModelParamsRequest>) -> JsonResult {
     s.tracking.log_logged_model_params(&model_id, &r.params).await?;
     empty(&())
 }
 
-async fn set_logged_model_tags(
-    State(s): State<AppState>,
-    Path(model_id): Path<String>,
-    Req(r): Req<rq::LoggedModelTagsRequest>,
-) -> JsonResult {
+async fn set_logged_model_tags(State(s): State<AppState>, Path(model_id): Path<String>, Req(r): Req<rq::LoggedModelTagsRequest>) -> JsonResult {
     s.tracking.set_logged_model_tags(&model_id, &r.tags).await?;
     empty(&())
 }

@@ -59,6 +59,12 @@ impl Fixture {
     }
 }
 
+
+/// The `message` of an MLflow error body.
+fn message(body: &serde_json::Value) -> &str {
+    body["message"].as_str().expect("an error body has a message")
+}
+
 #[tokio::test]
 async fn unknown_routes_are_endpoint_not_found() {
     let f = fixture().await;
@@ -71,7 +77,7 @@ async fn unknown_routes_are_endpoint_not_found() {
         .call(Method::GET, "/api/2.0/mlflow/runs/create", None)
         .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-    assert!(body["message"].as_str().unwrap().contains("GET"));
+    assert!(message(&body).contains("GET"));
 }
 
 #[tokio::test]
@@ -162,7 +168,7 @@ async fn get_requests_read_the_query_string() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["message"].as_str().unwrap().contains("max_results"));
+    assert!(message(&body).contains("max_results"));
 }
 
 #[tokio::test]

@@ -134,7 +134,7 @@ impl Store {
     }
 
     fn assemble(pool: AnyPool, writer: AnyPool, backend: Backend) -> Store {
-        let log_writer = log_writer::LogWriter::spawn(writer.clone());
+        let log_writer = log_writer::LogWriter::spawn(writer.clone(), backend);
         Store {
             pool,
             writer,
@@ -189,6 +189,23 @@ impl Store {
             list(&mut records[at[&values::get::<K>(&r, owner)?]]).push(tag);
         }
         Ok(())
+    }
+
+    /// The records `sql` selects, each read by `from_row`, with their tags (see [`Store::attach_key_values`]).
+    pub(crate) async fn read_tagged<T, K>(
+        &self,
+        sql: &sql::Sql,
+        from_row: fn(&AnyRow) -> Result<T>,
+        tags: (&str, &str),
+        key: impl Fn(&T) -> K,
+        list: impl Fn(&mut T) -> &mut Vec<Tag>,
+    ) -> Result<Vec<T>>
+    where
+        K: Eq + Hash + Into<sql::Arg> + for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        let mut records = self.read_all(sql, from_row).await?;
+        self.attach_key_values(&mut records, tags, key, list).await?;
+        Ok(records)
     }
 
     /// One write transaction: `body` runs inside it, and it is committed when `body` succeeds (dropped, so

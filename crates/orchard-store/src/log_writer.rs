@@ -12,6 +12,7 @@
 //! PostgreSQL it also saves round trips and WAL flushes.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use sqlx::{Acquire, AnyPool};
 use tokio::sync::{mpsc, oneshot};
@@ -22,11 +23,17 @@ use crate::sql::{exec, Arg, Sql, Tx};
 use crate::values::get;
 use crate::model::{Metric, Tag, ACTIVE};
 use crate::error::{Result, StoreError};
+use crate::backend::Backend;
+use crate::metric_tiles;
 
 /// Rows per multi-row statement: keeps each under SQLite's bound-variable limit.
 const CHUNK: usize = 100;
 /// Requests per group at most; bounds the size of one transaction.
 const MAX_GROUP: usize = 256;
+/// How often the points queued for the metric tiles are folded into them while points arrive.
+const SETTLE_EVERY: Duration = Duration::from_millis(250);
+/// The longest wait between settles that keep failing (a warning each time, not four a second).
+const SETTLE_AT_MOST: Duration = Duration::from_secs(30);
 
 /// One request's writes to one run.
 #[derive(Debug, Clone)]
@@ -45,9 +52,9 @@ pub(crate) struct LogWriter {
 }
 
 impl LogWriter {
-    pub fn spawn(pool: AnyPool) -> LogWriter {
+    pub fn spawn(pool: AnyPool, backend: Backend) -> LogWriter {
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(run(pool, rx));
+        tokio::spawn(run(pool, backend, rx));
         LogWriter { queue: tx }
     }
 
@@ -63,8 +70,27 @@ impl LogWriter {
     }
 }
 
-async fn run(pool: AnyPool, mut rx: mpsc::Receiver<(LogOp, Reply)>) {
-    while let Some(first) = rx.recv().await {
+async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<(LogOp, Reply)>) {
+    // Points may be queued for the tiles from before a restart: settle at the first quiet moment.
+    let mut unsettled = true;
+    let mut settled_at = Instant::now();
+    // The time between settles: SETTLE_EVERY, doubled after each failure up to SETTLE_AT_MOST.
+    let mut pause = SETTLE_EVERY;
+    loop {
+        let next = if unsettled {
+            // Wait for work no longer than the next settle is due.
+            match tokio::time::timeout(pause.saturating_sub(settled_at.elapsed()), rx.recv()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    unsettled = !settle(&pool, backend, &mut pause).await;
+                    settled_at = Instant::now();
+                    continue;
+                }
+            }
+        } else {
+            rx.recv().await
+        };
+        let Some(first) = next else { break };
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -73,23 +99,48 @@ async fn run(pool: AnyPool, mut rx: mpsc::Receiver<(LogOp, Reply)>) {
             }
         }
         let (ops, replies): (Vec<LogOp>, Vec<Reply>) = group.into_iter().unzip();
-        let results = write_group(&pool, &ops).await;
+        let results = write_group(&pool, backend, &ops).await;
+        unsettled |= ops.iter().any(|o| !o.metrics.is_empty());
         for (reply, result) in replies.into_iter().zip(results) {
             let _ = reply.send(result);
+        }
+        // Under a steady stream the queue never goes quiet: settle on the clock too.
+        if unsettled && settled_at.elapsed() >= pause {
+            unsettled = !settle(&pool, backend, &mut pause).await;
+            settled_at = Instant::now();
+        }
+    }
+}
+
+/// Folds the queued points into the metric tiles; false (and a warning) when that failed, to be tried again
+/// after `pause`, which doubles while it keeps failing. Nothing is lost meanwhile: charts read the queue too.
+async fn settle(pool: &AnyPool, backend: Backend, pause: &mut Duration) -> bool {
+    if pool.is_closed() {
+        return true;
+    }
+    match metric_tiles::settle(pool, backend).await {
+        Ok(_) => {
+            *pause = SETTLE_EVERY;
+            true
+        }
+        Err(e) => {
+            *pause = (*pause * 2).min(SETTLE_AT_MOST);
+            tracing::warn!(error = %e, retry_in = ?*pause, "could not fold the logged metric points into the chart tiles");
+            false
         }
     }
 }
 
 /// Writes a group; returns one result per op.
-async fn write_group(pool: &AnyPool, ops: &[LogOp]) -> Vec<Result<()>> {
-    match try_group(pool, ops).await {
+async fn write_group(pool: &AnyPool, backend: Backend, ops: &[LogOp]) -> Vec<Result<()>> {
+    match try_group(pool, backend, ops).await {
         Ok(results) => results,
         Err(e) if ops.len() == 1 => vec![Err(e)],
         Err(_) => {
             // Something failed for the group as a whole: isolate it by writing each op alone.
             let mut out = Vec::with_capacity(ops.len());
             for op in ops {
-                out.push(match try_group(pool, std::slice::from_ref(op)).await {
+                out.push(match try_group(pool, backend, std::slice::from_ref(op)).await {
                     Ok(mut r) => r.pop().unwrap_or(Ok(())),
                     Err(e) => Err(e),
                 });
@@ -99,7 +150,7 @@ async fn write_group(pool: &AnyPool, ops: &[LogOp]) -> Vec<Result<()>> {
     }
 }
 
-async fn try_group(pool: &AnyPool, ops: &[LogOp]) -> Result<Vec<Result<()>>> {
+async fn try_group(pool: &AnyPool, backend: Backend, ops: &[LogOp]) -> Result<Vec<Result<()>>> {
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin().await?;
 
@@ -194,6 +245,9 @@ async fn try_group(pool: &AnyPool, ops: &[LogOp]) -> Result<Vec<Result<()>>> {
     }
 
     insert_params(&mut tx, &new_params).await?;
+    if backend == Backend::Postgres && !metrics.is_empty() {
+        exec(&mut *tx, metric_tiles::PG_LOCK, &[]).await?;
+    }
     insert_metrics(&mut tx, &metrics).await?;
     let tag_rows: Vec<(&str, &str, &str)> = tags.into_iter().map(|((r, k), v)| (r, k, v)).collect();
     upsert_tags(&mut tx, &tag_rows).await?;
@@ -330,7 +384,7 @@ async fn insert_metrics(tx: &mut Tx<'_>, rows: &[(&str, &Metric)]) -> Result<()>
         );
         sql.query().execute(&mut **tx).await?;
     }
-    crate::metric_tiles::add(tx, rows).await?;
+    metric_tiles::queue(tx, rows).await?;
     // Points logged against a model also belong to that model (when it exists here).
     for (run_id, m) in rows.iter().filter(|(_, m)| m.model_id.is_some()) {
         let (value, is_nan) = stored_value(m.value);

@@ -159,12 +159,11 @@ impl Store {
 
     /// The logged models `sql` selects (the columns [`COLUMNS`]), with their tags, params and metrics.
     async fn logged_models(&self, sql: &Sql) -> Result<Vec<LoggedModel>> {
-        let mut models = self.read_all(sql, model_from_row).await?;
+        let id = |m: &LoggedModel| m.model_id.clone();
+        let mut models = self.read_tagged(sql, model_from_row, TAGS, id, |m| &mut m.tags).await?;
         if models.is_empty() {
             return Ok(models);
         }
-        let id = |m: &LoggedModel| m.model_id.clone();
-        self.attach_key_values(&mut models, TAGS, id, |m| &mut m.tags).await?;
         self.attach_key_values(&mut models, PARAMS, id, |m| &mut m.params).await?;
         let index = positions(&models, id);
         let mut sql = Sql::new(

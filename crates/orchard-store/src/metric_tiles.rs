@@ -8,20 +8,26 @@
 //! which that tile kept (see `extremes_survive` below). Level 0 is one tile for the whole series: its span and
 //! count, read first to choose the level.
 //!
-//! Tiles are written by the log writer in the same transaction as the points (so they never disagree), 32 tiles
-//! to a row (`metric_tiles.data`, a small blob) so that a chart reads a few rows per run. A level is kept only
-//! once the series holds [`MIN_POINTS`] points and spans at least [`MIN_COLUMNS`] of its tiles (the narrowest
-//! chart could not use it before), and built from the stored points when the series first gets that long: a
-//! short history costs one summary row, not twelve. A series logged before tiles existed has none until its next point; until then
-//! charts read its points.
+//! Tiles are kept 32 to a row (`metric_tiles.data`, a small blob) so that a chart reads a few rows per run. The
+//! log writer does not fold each commit's points into them (a long series would rewrite a dozen rows per commit):
+//! it queues them in `metric_tiles_pending`, in the transaction that stores them, and [`settle`] folds everything
+//! queued into the tiles and empties the queue in one transaction, every quarter second while points arrive.
+//! Charts read the tiles and the queue, so they never lag. A level is kept only once the series holds
+//! [`MIN_POINTS`] points and spans at least [`MIN_COLUMNS`] of its tiles (the narrowest chart could not use it
+//! before), and built from the stored points when the series first gets that long: a short history costs one
+//! summary row, not twelve. A series logged before tiles existed has none until its next point is settled;
+//! until then charts read its points.
 
 use std::collections::{BTreeMap, HashMap};
 
 use futures::{StreamExt, TryStreamExt};
 
+use sqlx::{Acquire, AnyPool};
+
+use crate::backend::Backend;
 use crate::error::{Result, StoreError};
 use crate::model::{ChartSeries, Metric};
-use crate::sql::{Arg, Sql, Tx};
+use crate::sql::{exec, Arg, Sql, Tx};
 use crate::values::get;
 use crate::Store;
 
@@ -229,18 +235,56 @@ pub(crate) fn grid(lo: i64, hi: i64, columns: usize, top: usize) -> (usize, i64)
     (level, (column / w + i64::from(column % w != 0)).saturating_mul(w))
 }
 
-/// One series' finite points as (step, value).
+/// One series: (run id, metric key).
 type Series<'a> = (&'a str, &'a str);
 
-/// Keeps the tiles of every series `rows` add points to; runs in the log writer's transaction, after the
-/// points are inserted.
-pub(crate) async fn add(tx: &mut Tx<'_>, rows: &[(&str, &Metric)]) -> Result<()> {
-    let mut batch: BTreeMap<Series, Vec<(i64, f64)>> = BTreeMap::new();
-    for (run, m) in rows {
-        if m.value.is_finite() {
-            batch.entry((run, m.key.as_str())).or_default().push((m.step, m.value));
-        }
+/// Queues the finite points of `rows` for the tiles; runs in the log writer's transaction, with the points.
+/// (Folding them in there would rewrite a dozen tile rows per commit of a long series: half the log writer's
+/// throughput. [`settle`] folds many commits' points at once.)
+pub(crate) async fn queue(tx: &mut Tx<'_>, rows: &[(&str, &Metric)]) -> Result<()> {
+    let finite: Vec<&(&str, &Metric)> = rows.iter().filter(|(_, m)| m.value.is_finite()).collect();
+    for chunk in finite.chunks(CHUNK) {
+        let mut sql = Sql::new("INSERT INTO metric_tiles_pending (run_uuid, key, step, value) VALUES ");
+        sql.values(chunk.iter().map(|(run, m)| {
+            [Some(Arg::from(*run)), Some(Arg::from(m.key.as_str())), Some(Arg::I64(m.step)), Some(Arg::F64(m.value))]
+        }));
+        sql.query().execute(&mut **tx).await?;
     }
+    Ok(())
+}
+
+/// On PostgreSQL, where several servers and workers write: log writers hold this lock shared while they add
+/// points, [`settle`] holds it alone, so that no point is committed between a settle's taking of the queue and
+/// its reading of a series' stored points (which would count that point twice).
+pub(crate) const PG_LOCK: &str = "SELECT 1 AS locked FROM pg_advisory_xact_lock_shared(7242001)";
+const PG_LOCK_ALONE: &str = "SELECT 1 AS locked FROM pg_advisory_xact_lock(7242001)";
+
+/// Folds every queued point into its series' tiles and empties the queue, in one transaction: a point is in the
+/// tiles or in the queue, never both, never neither. Returns how many points it folded.
+pub(crate) async fn settle(pool: &AnyPool, backend: Backend) -> Result<u64> {
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin().await?;
+    if backend == Backend::Postgres {
+        exec(&mut *tx, PG_LOCK_ALONE, &[]).await?;
+    }
+    let taken = Sql::new("DELETE FROM metric_tiles_pending RETURNING id, run_uuid, key, step, value").query().fetch_all(&mut *tx).await?;
+    let mut points: Vec<(i64, String, String, i64, f64)> = Vec::with_capacity(taken.len());
+    for row in &taken {
+        points.push((get(row, "id")?, get(row, "run_uuid")?, get(row, "key")?, get(row, "step")?, get(row, "value")?));
+    }
+    // In the order they were logged: which of two points on one step is "last" depends on it.
+    points.sort_by_key(|p| p.0);
+    let mut batch: BTreeMap<Series, Vec<(i64, f64)>> = BTreeMap::new();
+    for (_, run, key, step, value) in &points {
+        batch.entry((run.as_str(), key.as_str())).or_default().push((*step, *value));
+    }
+    fold(&mut tx, &batch).await?;
+    tx.commit().await?;
+    Ok(points.len() as u64)
+}
+
+/// Folds new points into their series' tiles.
+async fn fold(tx: &mut Tx<'_>, batch: &BTreeMap<Series<'_>, Vec<(i64, f64)>>) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
@@ -251,7 +295,7 @@ pub(crate) async fn add(tx: &mut Tx<'_>, rows: &[(&str, &Metric)]) -> Result<()>
     let mut rebuild: Vec<(Series, Option<Vec<usize>>)> = Vec::new();
     let mut merge: Vec<(Series, usize, i64)> = Vec::new();
     let mut out: BTreeMap<(Series, usize, i64), Page> = BTreeMap::new();
-    for (s, pts) in &batch {
+    for (s, pts) in batch {
         let old = summaries.get(&(*s, 0, 0)).and_then(|p| p.get(&0)).copied();
         let Some(old) = old else {
             // New, or logged before tiles existed: everything from the stored points.
@@ -373,6 +417,12 @@ fn flatten(buckets: Vec<Tile>) -> Vec<(i64, f64)> {
 }
 
 impl Store {
+    /// Folds the points logged since the last pass into the tiles now, rather than at the log writer's next
+    /// pass. Charts read the same either way; this is for tests and tools that look at the tiles themselves.
+    pub async fn settle_metric_tiles(&self) -> Result<u64> {
+        settle(self.writer(), self.backend()).await
+    }
+
     /// One metric of several runs within an optional step range, reduced for a chart `columns` pixels wide:
     /// the range is cut into buckets about a column wide and each keeps its first, lowest, highest and last
     /// finite point, exactly (no spike is lost). Read from the tiles where the history is long, so the cost
@@ -396,15 +446,12 @@ impl Store {
                 }
             }
         }
-        // Each run's tiles in its own query; several at once, so the reader connections work in parallel.
-        // (Owned ids and copied summaries: futures borrowing from the closure's argument would not be Send.)
-        let jobs: Vec<(String, Option<Tile>)> = run_ids.iter().map(|id| (id.clone(), summaries.get(id).copied())).collect();
+        // Each run's tiles in its own queries; several at once, so the reader connections work in parallel.
+        // (Owned ids: futures borrowing from the closure's argument would not be Send.)
+        let jobs: Vec<(String, bool)> = run_ids.iter().map(|id| (id.clone(), summaries.contains_key(id))).collect();
         let tiled: Vec<Option<ChartSeries>> = futures::stream::iter(jobs)
-            .map(|(id, summary)| async move {
-                match summary {
-                    Some(summary) => self.chart_from_tiles(&id, key, &summary, (start, end), columns).await,
-                    None => Ok(None),
-                }
+            .map(|(id, tiled)| async move {
+                if tiled { self.chart_from_tiles(&id, key, (start, end), columns).await } else { Ok(None) }
             })
             .buffered(4)
             .try_collect()
@@ -441,18 +488,41 @@ impl Store {
         Ok(out)
     }
 
-    /// One run's chart from its tiles; `None` when its history in the range is too short for tiles.
+    /// One run's chart from its tiles and its points still queued for them; `None` when its history in the range
+    /// is too short for tiles.
     async fn chart_from_tiles(
         &self,
         id: &str,
         key: &str,
-        summary: &Tile,
         (start, end): (Option<i64>, Option<i64>),
         columns: usize,
     ) -> Result<Option<ChartSeries>> {
+        // One snapshot for every read: a settle committing between two of them would show the points it
+        // moves from the queue to the tiles twice, or not at all.
+        let mut conn = self.reader().acquire().await?;
+        let mut tx = conn.begin().await?;
+        if self.backend() == Backend::Postgres {
+            exec(&mut *tx, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", &[]).await?;
+        }
+        let mut sql = Sql::new("SELECT data FROM metric_tiles WHERE level = 0 AND page = 0 AND run_uuid = ");
+        sql.str(id).push(" AND key = ").str(key);
+        let Some(row) = sql.query().fetch_optional(&mut *tx).await? else { return Ok(None) };
+        let Some(stored) = decode(&get::<Vec<u8>>(&row, "data")?)?.get(&0).copied() else { return Ok(None) };
+        let mut sql = Sql::new("SELECT step, value FROM metric_tiles_pending WHERE run_uuid = ");
+        sql.str(id).push(" AND key = ").str(key).push(" ORDER BY id");
+        let mut queued: Vec<(i64, f64)> = Vec::new();
+        for row in sql.query().fetch_all(&mut *tx).await? {
+            queued.push((get(&row, "step")?, get(&row, "value")?));
+        }
+        // The series' extent counts the queued points; the levels are those the stored tiles keep.
+        let mut summary = stored;
+        for p in &queued {
+            summary.merge(&Tile::of(*p));
+        }
+        let summary = &summary;
         let lo = start.unwrap_or(i64::MIN).max(summary.first.0);
         let hi = end.unwrap_or(i64::MAX).min(summary.last.0);
-        let (level, width) = grid(lo, hi, columns, kept_levels(summary));
+        let (level, width) = grid(lo, hi, columns, kept_levels(&stored));
         if level == 0 || lo > hi {
             // Too few steps for tiles: the points themselves.
             return Ok(None);
@@ -479,16 +549,25 @@ impl Store {
             sql.push(" AND page >= ").i64(pa).push(" AND page <= ").i64(pb).push(")");
         }
         sql.push(") ORDER BY level, page");
-        let rows: Vec<(usize, i64, Page)> = self
-            .read_all(&sql, |row| {
-                Ok((crate::values::int(row, "level")? as usize, get(row, "page")?, decode(&get::<Vec<u8>>(row, "data")?)?))
-            })
-            .await?;
-        let mut items = tiles_in(&c, &rows);
-        for (a, b) in &c.points {
-            let points = self.metric_history_many(&[id.to_string()], key, Some(*a), Some(*b)).await?;
-            items.extend(points.iter().filter(|m| m.value.is_finite()).map(|m| (m.step, Tile::of((m.step, m.value)))));
+        let mut rows: Vec<(usize, i64, Page)> = Vec::new();
+        for row in sql.query().fetch_all(&mut *tx).await? {
+            rows.push((crate::values::int(&row, "level")? as usize, get(&row, "page")?, decode(&get::<Vec<u8>>(&row, "data")?)?));
         }
+        let mut items = tiles_in(&c, &rows);
+        // The ends narrower than a tile come from the stored points, queued ones included; the rest of the
+        // queued points join the tiles they fall in.
+        for (a, b) in &c.points {
+            let mut sql = Sql::new("SELECT step, value FROM metrics WHERE is_nan = 0 AND run_uuid = ");
+            sql.str(id).push(" AND key = ").str(key).push(" AND step >= ").i64(*a).push(" AND step <= ").i64(*b).push(" ORDER BY step, timestamp");
+            for row in sql.query().fetch_all(&mut *tx).await? {
+                let p: (i64, f64) = (get(&row, "step")?, get(&row, "value")?);
+                if p.1.is_finite() {
+                    items.push((p.0, Tile::of(p)));
+                }
+            }
+        }
+        let in_tiles = |step: i64| step >= lo_read && step <= hi_read && !c.points.iter().any(|(a, b)| step >= *a && step <= *b);
+        items.extend(queued.iter().filter(|p| in_tiles(p.0)).map(|p| (p.0, Tile::of(*p))));
         items.sort_by_key(|(step, _)| *step);
         let total = items.iter().map(|(_, t)| t.n).sum::<u64>();
         let reduced = buckets(items, origin, width);

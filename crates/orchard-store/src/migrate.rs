@@ -40,6 +40,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0004_metric_tiles.sql"),
         include_str!("../migrations/postgres/0004_metric_tiles.sql"),
     ),
+    (
+        5,
+        "metric tiles pending",
+        include_str!("../migrations/sqlite/0005_metric_tiles_pending.sql"),
+        include_str!("../migrations/postgres/0005_metric_tiles_pending.sql"),
+    ),
 ];
 
 /// The schema version this binary expects.

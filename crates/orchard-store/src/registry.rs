@@ -86,12 +86,7 @@ async fn live_version_id(tx: &mut Tx<'_>, name: &str, version: i64) -> Result<i6
 impl Store {
     // ------------------------------------------------------------------------------------- registered models
 
-    pub async fn create_registered_model(
-        &self,
-        name: &str,
-        description: Option<&str>,
-        tags: &[Tag],
-    ) -> Result<RegisteredModel> {
+    pub async fn create_registered_model(&self, name: &str, description: Option<&str>, tags: &[Tag]) -> Result<RegisteredModel> {
         let now = now_ms();
         self.write(async |tx| {
             if model_exists(tx, name).await? {
@@ -208,31 +203,19 @@ impl Store {
     }
 
     /// One page of registered models. `hide_prompts` leaves out models tagged as prompts.
-    pub async fn search_registered_models(
-        &self,
-        query: &Query,
-        hide_prompts: bool,
-    ) -> Result<Vec<RegisteredModel>> {
+    pub async fn search_registered_models(&self, query: &Query, hide_prompts: bool) -> Result<Vec<RegisteredModel>> {
         let select = format!("SELECT {RM_COLUMNS} FROM registered_models m");
-        let sql = search::page(&Target::REGISTERED_MODELS, &select, query, |sql| {
-            sql.push(" WHERE 1 = 1");
-            if hide_prompts {
-                leave_out_prompts("m.name", sql);
-            }
-        })?;
+        let sql = search::page(&Target::REGISTERED_MODELS, &select, query, |sql| live_rows(sql, "1 = 1", hide_prompts, "m.name"))?;
         self.registered_models(&sql).await
     }
 
     /// The registered models `sql` selects (the columns [`RM_COLUMNS`]), with their tags, aliases and latest
     /// versions.
     async fn registered_models(&self, sql: &Sql) -> Result<Vec<RegisteredModel>> {
-        let mut models = self.read_all(sql, model_from_row).await?;
-        if models.is_empty() {
-            return Ok(models);
-        }
-        let tags = Target::REGISTERED_MODELS.tags;
-        self.attach_key_values(&mut models, tags, |m| m.name.clone(), |m| &mut m.tags).await?;
-        let index = positions(&models, |m| m.name.clone());
+        let name = |m: &RegisteredModel| m.name.clone();
+        let mut models = self.read_tagged(sql, model_from_row, Target::REGISTERED_MODELS.tags, name, |m| &mut m.tags).await?;
+        // (An empty page reads on: its look-ups are by an empty list, which matches no row.)
+        let index = positions(&models, name);
         for (name, alias, version) in self.aliases_of(index.keys().cloned()).await? {
             models[index[&name]].aliases.push((alias, version));
         }
@@ -439,18 +422,10 @@ impl Store {
     }
 
     /// One page of live versions.
-    pub async fn search_model_versions(
-        &self,
-        query: &Query,
-        hide_prompts: bool,
-    ) -> Result<Vec<ModelVersion>> {
+    pub async fn search_model_versions(&self, query: &Query, hide_prompts: bool) -> Result<Vec<ModelVersion>> {
         let select = format!("SELECT {MV_COLUMNS} FROM model_versions v");
-        let sql = search::page(&Target::MODEL_VERSIONS, &select, query, |sql| {
-            sql.push(" WHERE v.current_stage != ").str(DELETED_STAGE);
-            if hide_prompts {
-                leave_out_prompts("v.name", sql);
-            }
-        })?;
+        let live = format!("v.current_stage != '{DELETED_STAGE}'");
+        let sql = search::page(&Target::MODEL_VERSIONS, &select, query, |sql| live_rows(sql, &live, hide_prompts, "v.name"))?;
         self.model_versions(&sql).await
     }
 
@@ -539,6 +514,14 @@ impl Store {
         let text = "SELECT version FROM registered_model_aliases WHERE name = $1 AND alias = $2";
         let row = statement(text, &[name.into(), alias.into()]).fetch_optional(self.reader()).await?;
         row.map(|r| get(&r, "version")).transpose()
+    }
+}
+
+/// ` WHERE live` for a registry search, and the models tagged as prompts left out when `hide_prompts`.
+fn live_rows(sql: &mut Sql, live: &str, hide_prompts: bool, name_column: &str) {
+    sql.push(" WHERE ").push(live);
+    if hide_prompts {
+        leave_out_prompts(name_column, sql);
     }
 }
 

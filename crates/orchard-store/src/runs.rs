@@ -147,13 +147,7 @@ impl Store {
 
     /// Logs metrics, params and tags to an active run: all of them or none. Concurrent calls are written
     /// together (see [`crate::log_writer`]), each keeping its own outcome.
-    pub async fn log_batch(
-        &self,
-        run_id: &str,
-        metrics: &[Metric],
-        params: &[Tag],
-        tags: &[Tag],
-    ) -> Result<()> {
+    pub async fn log_batch(&self, run_id: &str, metrics: &[Metric], params: &[Tag], tags: &[Tag]) -> Result<()> {
         let op = LogOp {
             run_id: run_id.to_string(),
             metrics: metrics.to_vec(),
@@ -174,12 +168,7 @@ impl Store {
     }
 
     /// Records datasets (deduplicated per experiment by name and digest) and models as inputs of a run.
-    pub async fn log_inputs(
-        &self,
-        run_id: &str,
-        datasets: &[DatasetInput],
-        models: &[String],
-    ) -> Result<()> {
+    pub async fn log_inputs(&self, run_id: &str, datasets: &[DatasetInput], models: &[String]) -> Result<()> {
         self.write(async |tx| {
             let experiment_id = check_active(tx, run_id).await?;
             for input in datasets {

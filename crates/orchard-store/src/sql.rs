@@ -135,13 +135,16 @@ impl Sql {
     /// `($a, $b, …)` for an IN list.
     pub fn list<I: IntoIterator<Item = Arg>>(&mut self, items: I) -> &mut Self {
         self.text.push('(');
+        let mut empty = true;
         for (i, a) in items.into_iter().enumerate() {
             if i > 0 {
                 self.text.push_str(", ");
             }
             self.arg(a);
+            empty = false;
         }
-        self.text.push(')');
+        // `IN ()` is a syntax error on both engines; `IN (NULL)` holds for no row, which is what an empty list means.
+        self.text.push_str(if empty { "NULL)" } else { ")" });
         self
     }
 

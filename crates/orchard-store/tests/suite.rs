@@ -460,19 +460,34 @@ on_both!(charts_read_from_tiles_keep_every_spike, |db| {
     let long = run(s, exp, "c0ffee00000000000000000000000001", 1).await;
     let short = run(s, exp, "c0ffee00000000000000000000000002", 1).await;
     // 20,000 steps logged in batches of 700 (crossing the levels' thresholds as it grows), a spike up and down
-    // at steps no tile boundary favours, a NaN and an infinity that charts must skip.
+    // at steps no tile boundary favours, a NaN and an infinity that charts must skip. The first 10,500 are
+    // folded into the tiles; the rest may still wait in the queue (the log writer settles on its own clock).
     let value = |step: i64| if step == 12_345 { 50.0 } else if step == 7_777 { -50.0 } else { ((step % 97) as f64).sin() };
     let mut all: Vec<(i64, f64)> = Vec::new();
     for from in (0..20_000i64).step_by(700) {
         let batch: Vec<Metric> = (from..(from + 700).min(20_000)).map(|st| Metric::new("loss", value(st), 1_000 + st, st)).collect();
         all.extend(batch.iter().map(|m| (m.step, m.value)));
         s.log_batch(&long, &batch, &[], &[]).await.unwrap();
+        if from == 9_800 {
+            s.settle_metric_tiles().await.unwrap();
+        }
     }
     s.log_batch(&long, &[Metric::new("loss", f64::NAN, 5, 20_001), Metric::new("loss", f64::INFINITY, 5, 20_002)], &[], &[])
         .await
         .unwrap();
     s.log_batch(&short, &[Metric::new("loss", 1.0, 1, 0), Metric::new("loss", 2.0, 2, 3)], &[], &[]).await.unwrap();
 
+    let queued = charts_of_the_long_run(s, &long, &short, &all).await;
+    let folded = s.settle_metric_tiles().await.unwrap();
+    assert_eq!(s.settle_metric_tiles().await.unwrap(), 0, "a settle empties the queue");
+    let settled = charts_of_the_long_run(s, &long, &short, &all).await;
+    assert_eq!(queued, settled, "charts read the queued points as if they were in the tiles ({folded} were folded)");
+});
+
+/// The charts of the test above, each checked against the points logged; returned to compare two states.
+async fn charts_of_the_long_run(s: &Store, long: &str, short: &str, all: &[(i64, f64)]) -> Vec<orchard_store::ChartSeries> {
+    let (long, short) = (long.to_string(), short.to_string());
+    let value = |step: i64| if step == 12_345 { 50.0 } else if step == 7_777 { -50.0 } else { ((step % 97) as f64).sin() };
     let ids = vec![long.clone(), short.clone(), "c0ffee000000000000000000000000ff".to_string()];
     let charts = s.metric_chart(&ids, "loss", None, None, 500).await.unwrap();
     assert_eq!(charts.len(), 3);
@@ -489,6 +504,7 @@ on_both!(charts_read_from_tiles_keep_every_spike, |db| {
     // (Bucket by bucket exactness against every point is the property test in src/metric_tiles.rs.)
     assert_eq!((sh.points.clone(), sh.total), (vec![(0, 1.0), (3, 2.0)], 2), "a short history comes whole");
     assert!(none.points.is_empty() && none.total == 0);
+    let mut seen = charts.clone();
 
     // A zoomed range: only points inside it, counted exactly; each column's extremes match the raw points'.
     let zoom = s.metric_chart(&[long.clone()], "loss", Some(7_000), Some(13_000), 300).await.unwrap();
@@ -497,6 +513,7 @@ on_both!(charts_read_from_tiles_keep_every_spike, |db| {
     assert_eq!(zoom[0].points.first(), inside.first());
     assert_eq!(zoom[0].points.last(), inside.last());
     assert!(zoom[0].points.contains(&(12_345, 50.0)) && zoom[0].points.contains(&(7_777, -50.0)));
+    seen.extend(zoom);
     // A range past the start of the data and inside its end (read whole tiles on one side, finer on the other).
     for (from, to) in [(Some(-500), Some(13_000)), (Some(6_999), None), (None, Some(12_345))] {
         let part = s.metric_chart(&[long.clone()], "loss", from, to, 300).await.unwrap();
@@ -505,6 +522,7 @@ on_both!(charts_read_from_tiles_keep_every_spike, |db| {
         assert_eq!(part[0].total as usize, inside.len(), "{from:?}..{to:?}");
         assert_eq!((part[0].points.first(), part[0].points.last()), (inside.first(), inside.last()), "{from:?}..{to:?}");
         assert!(part[0].points.contains(&(12_345, 50.0)) && part[0].points.iter().all(|p| inside.contains(p)));
+        seen.extend(part);
     }
     // A range narrower than any whole tile, at one column: its four points.
     let tiny = s.metric_chart(&[long.clone()], "loss", Some(1), Some(4), 1).await.unwrap();
@@ -512,4 +530,6 @@ on_both!(charts_read_from_tiles_keep_every_spike, |db| {
     // Narrow enough for every point: the points themselves.
     let close = s.metric_chart(&[long.clone()], "loss", Some(100), Some(199), 400).await.unwrap();
     assert_eq!(close[0].points, all[100..200].to_vec());
-});
+    seen.extend(tiny.into_iter().chain(close));
+    seen
+}

@@ -117,24 +117,19 @@ impl Searched {
     }
 
     fn order_attribute(self, key: &str) -> Option<Attribute> {
-        match (self, key) {
-            (Searched::Runs, "run name" | "Run name" | "Run Name") => None,
-            (Searched::Experiments, "experiment_id") => Some(Attribute::ExperimentId),
-            (Searched::LoggedModels, "experiment_id") => Some(Attribute::ExperimentId),
-            (Searched::RegisteredModels, "name") => Some(Attribute::Name),
-            (Searched::RegisteredModels, "timestamp" | "last_updated_timestamp") => {
-                Some(Attribute::LastUpdateTime)
-            }
-            (Searched::RegisteredModels, _) => None,
-            (Searched::ModelVersions, "name") => Some(Attribute::Name),
-            (Searched::ModelVersions, "version_number") => Some(Attribute::VersionNumber),
-            (Searched::ModelVersions, "creation_timestamp") => Some(Attribute::CreationTime),
-            (Searched::ModelVersions, "last_updated_timestamp" | "timestamp") => {
-                Some(Attribute::LastUpdateTime)
-            }
-            (Searched::ModelVersions, _) => None,
-            _ => self.filter_attribute(key),
-        }
+        use Attribute::*;
+        Some(match (self, key) {
+            (Searched::Runs, "run name" | "Run name" | "Run Name") => return None,
+            (Searched::Experiments | Searched::LoggedModels, "experiment_id") => ExperimentId,
+            (Searched::RegisteredModels | Searched::ModelVersions, "name") => Name,
+            (Searched::RegisteredModels, "timestamp" | "last_updated_timestamp") => LastUpdateTime,
+            (Searched::ModelVersions, "version_number") => VersionNumber,
+            (Searched::ModelVersions, "creation_timestamp") => CreationTime,
+            (Searched::ModelVersions, "last_updated_timestamp" | "timestamp") => LastUpdateTime,
+            // The registry orders by these only (its filter attributes are not sort keys).
+            (Searched::RegisteredModels | Searched::ModelVersions, _) => return None,
+            _ => return self.filter_attribute(key),
+        })
     }
 
     fn attribute_keys(self) -> &'static str {

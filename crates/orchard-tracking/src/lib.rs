@@ -87,12 +87,7 @@ impl Tracking {
 
     // ----------------------------------------------------------------------------------------- experiments
 
-    pub async fn create_experiment(
-        &self,
-        name: &str,
-        artifact_location: Option<&str>,
-        tags: &[Tag],
-    ) -> Result<String> {
+    pub async fn create_experiment(&self, name: &str, artifact_location: Option<&str>, tags: &[Tag]) -> Result<String> {
         v::check_experiment_name(name)?;
         for t in tags {
             v::check_experiment_tag(&t.key, &t.value)?;
@@ -156,11 +151,8 @@ impl Tracking {
         order_by: &[String],
         page_token: &str,
     ) -> Result<Page<Experiment>> {
-        let limit = max_results.unwrap_or(v::SEARCH_MAX_RESULTS_DEFAULT);
-        v::check_max_results(limit)?;
-        let clauses = parse_filter(filter, Searched::Experiments)?;
-        let order = parse_order_by_list(order_by, Searched::Experiments)?;
-        let query = Query { view, ..page_query(clauses, order, Some(Attribute::CreationTime), page_token, limit)? };
+        let (query, limit) = search_query(Searched::Experiments, max_results, filter, order_by, Some(Attribute::CreationTime), page_token)?;
+        let query = Query { view, ..query };
         let items = self.store.search_experiments(&query).await?;
         Ok(page(items, query.offset, limit))
     }
@@ -377,21 +369,10 @@ impl Tracking {
 
     pub async fn delete_tag(&self, run_id: &str, key: &str) -> Result<()> {
         let existed = about_run(run_id, self.store.delete_run_tag(run_id, key)).await?;
-        if !existed {
-            return Err(TrackingError::not_found(format!(
-                "No tag with name: {key} in run with id {run_id}"
-            )));
-        }
-        Ok(())
+        existed.then_some(()).ok_or_else(|| TrackingError::not_found(format!("No tag with name: {key} in run with id {run_id}")))
     }
 
-    pub async fn log_batch(
-        &self,
-        run_id: &str,
-        metrics: &[Metric],
-        params: &[Tag],
-        tags: &[Tag],
-    ) -> Result<()> {
+    pub async fn log_batch(&self, run_id: &str, metrics: &[Metric], params: &[Tag], tags: &[Tag]) -> Result<()> {
         v::check_run_id(run_id)?;
         for (i, m) in metrics.iter().enumerate() {
             v::check_metric_key(&format!("metrics[{i}].name"), &m.key)?;
@@ -437,12 +418,7 @@ impl Tracking {
         about_run(run_id, self.store.log_batch(run_id, metrics, params, tags)).await
     }
 
-    pub async fn log_inputs(
-        &self,
-        run_id: &str,
-        datasets: &[DatasetInput],
-        models: &[String],
-    ) -> Result<()> {
+    pub async fn log_inputs(&self, run_id: &str, datasets: &[DatasetInput], models: &[String]) -> Result<()> {
         v::check_run_id(run_id)?;
         for input in datasets {
             let d = &input.dataset;
@@ -665,15 +641,8 @@ impl Tracking {
         order_by: &[String],
         page_token: &str,
     ) -> Result<Page<Run>> {
-        let limit = max_results.unwrap_or(v::SEARCH_MAX_RESULTS_DEFAULT);
-        v::check_max_results(limit)?;
-        let clauses = parse_filter(filter, Searched::Runs)?;
-        let order = parse_order_by_list(order_by, Searched::Runs)?;
-        let query = Query {
-            experiment_ids: experiment_numbers(experiment_ids),
-            view,
-            ..page_query(clauses, order, None, page_token, limit)?
-        };
+        let (query, limit) = search_query(Searched::Runs, max_results, filter, order_by, None, page_token)?;
+        let query = Query { experiment_ids: experiment_numbers(experiment_ids), view, ..query };
         let items = self.store.search_runs(&query).await?;
         Ok(page(items, query.offset, limit))
     }
@@ -757,12 +726,8 @@ impl Tracking {
 
     pub async fn delete_logged_model_tag(&self, model_id: &str, key: &str) -> Result<()> {
         let existed = about_model(model_id, self.store.delete_logged_model_tag(model_id, key)).await?;
-        if !existed {
-            return Err(TrackingError::not_found(format!(
-                "No tag with key '{key}' found for model with ID '{model_id}'."
-            )));
-        }
-        Ok(())
+        let missing = || TrackingError::not_found(format!("No tag with key '{key}' found for model with ID '{model_id}'."));
+        existed.then_some(()).ok_or_else(missing)
     }
 
     pub async fn log_logged_model_params(&self, model_id: &str, params: &[Tag]) -> Result<()> {
@@ -846,6 +811,23 @@ fn experiment_numbers(ids: &[String]) -> Vec<i64> {
 /// The query of one page of a search: `limit` results from the page token's offset, in the order asked or,
 /// when none is, newest first by `newest_first_by`. One row more than asked is fetched: it tells whether
 /// another page exists.
+/// The store query of an experiment or run search, checked in MLflow's order (page size, filter, order, page
+/// token), and the page size.
+fn search_query(
+    searched: Searched,
+    max_results: Option<i64>,
+    filter: &str,
+    order_by: &[String],
+    newest_first_by: Option<Attribute>,
+    page_token: &str,
+) -> Result<(Query, i64)> {
+    let limit = max_results.unwrap_or(v::SEARCH_MAX_RESULTS_DEFAULT);
+    v::check_max_results(limit)?;
+    let clauses = parse_filter(filter, searched)?;
+    let order = parse_order_by_list(order_by, searched)?;
+    Ok((page_query(clauses, order, newest_first_by, page_token, limit)?, limit))
+}
+
 pub(crate) fn page_query(
     clauses: Vec<Clause>,
     mut order_by: Vec<OrderBy>,
@@ -884,32 +866,26 @@ fn run_not_found(run_id: &str) -> TrackingError {
     NotFound::Run(run_id.to_string()).into()
 }
 
-fn not_found_as_run(e: StoreError, run_id: &str) -> TrackingError {
-    match e {
-        StoreError::NotFound(_) => run_not_found(run_id),
-        other => other.into(),
-    }
-}
-
 fn model_not_found(model_id: &str) -> TrackingError {
     NotFound::LoggedModel(model_id.to_string()).into()
 }
 
-fn model_error(e: StoreError, model_id: &str) -> TrackingError {
-    match e {
-        StoreError::NotFound(_) => model_not_found(model_id),
+/// A store call about one thing: the store's "not found" becomes MLflow's answer for that thing missing.
+async fn about<T>(missing: NotFound, call: impl Future<Output = Result<T, StoreError>>) -> Result<T> {
+    call.await.map_err(|e| match e {
+        StoreError::NotFound(_) => missing.into(),
         other => other.into(),
-    }
+    })
 }
 
-/// A store call about one run: the store's "not found" becomes MLflow's answer for a missing run.
+/// [`about`] one run.
 async fn about_run<T>(run_id: &str, call: impl Future<Output = Result<T, StoreError>>) -> Result<T> {
-    call.await.map_err(|e| not_found_as_run(e, run_id))
+    about(NotFound::Run(run_id.to_string()), call).await
 }
 
-/// A store call about one logged model, its "not found" as MLflow words it for a missing model.
+/// [`about`] one logged model.
 async fn about_model<T>(model_id: &str, call: impl Future<Output = Result<T, StoreError>>) -> Result<T> {
-    call.await.map_err(|e| model_error(e, model_id))
+    about(NotFound::LoggedModel(model_id.to_string()), call).await
 }
 
 /// The steps to return for a bulk interval request (MLflow's sampling): every step in range when they fit,

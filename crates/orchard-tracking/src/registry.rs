@@ -2,7 +2,7 @@
 //! searches, and the resolution of model URIs (`models:/name/3`, `models:/name@alias`, `models:/name/latest`,
 //! `models:/name/Production`, `models:/<logged model id>`, `runs:/<run>/path`) to the place the files are.
 
-use orchard_store::query::{Attribute, Clause, Comparator, Field, Value};
+use orchard_store::query::{Attribute, Clause, Comparator, Field, Query, Value};
 pub use orchard_store::{ModelVersion, RegisteredModel, DELETED_STAGE, PROMPT_TAG};
 use orchard_store::{NewModelVersion, StoreError};
 
@@ -27,7 +27,7 @@ pub const MV_SEARCH_DEFAULT: i64 = 200_000;
 pub const MV_SEARCH_MAX: i64 = 200_000;
 
 /// Where a model URI leads.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolvedModel {
     /// The URI of the model's directory (`mlflow-artifacts:/…`, `s3://…`, `runs:/…` resolved to the run's
     /// artifact location).
@@ -305,12 +305,7 @@ fn registry_error(e: StoreError) -> TrackingError {
 impl Tracking {
     // ------------------------------------------------------------------------------------- registered models
 
-    pub async fn create_registered_model(
-        &self,
-        name: &str,
-        description: Option<&str>,
-        tags: &[Tag],
-    ) -> Result<RegisteredModel> {
+    pub async fn create_registered_model(&self, name: &str, description: Option<&str>, tags: &[Tag]) -> Result<RegisteredModel> {
         required("name", name)?;
         v::check_len("name", name, MAX_REGISTERED_MODEL_NAME_LENGTH)?;
         for t in tags {
@@ -372,16 +367,10 @@ impl Tracking {
     }
 
     pub async fn search_registered_models(
-        &self,
-        filter: &str,
-        max_results: Option<i64>,
-        order_by: &[String],
-        page_token: &str,
+        &self, filter: &str, max_results: Option<i64>, order_by: &[String], page_token: &str,
     ) -> Result<Page<RegisteredModel>> {
         let limit = page_size(max_results, RM_SEARCH_DEFAULT, RM_SEARCH_MAX, "request parameter max_results")?;
-        let (clauses, hide_prompts) = prompt_filter(parse_filter(filter, Searched::RegisteredModels)?);
-        let order_by = parse_order_by_list(order_by, Searched::RegisteredModels)?;
-        let query = page_query(clauses, order_by, None, page_token, limit)?;
+        let (query, hide_prompts) = registry_query(Searched::RegisteredModels, filter, order_by, None, page_token, limit)?;
         let items = self.store.search_registered_models(&query, hide_prompts).await?;
         Ok(page(items, query.offset, limit))
     }
@@ -589,16 +578,11 @@ impl Tracking {
     }
 
     pub async fn search_model_versions(
-        &self,
-        filter: &str,
-        max_results: Option<i64>,
-        order_by: &[String],
-        page_token: &str,
+        &self, filter: &str, max_results: Option<i64>, order_by: &[String], page_token: &str,
     ) -> Result<Page<ModelVersion>> {
         let limit = page_size(max_results, MV_SEARCH_DEFAULT, MV_SEARCH_MAX, "max_results")?;
-        let (clauses, hide_prompts) = prompt_filter(parse_filter(filter, Searched::ModelVersions)?);
-        let order_by = parse_order_by_list(order_by, Searched::ModelVersions)?;
-        let query = page_query(clauses, order_by, Some(Attribute::LastUpdateTime), page_token, limit)?;
+        let latest_first = Some(Attribute::LastUpdateTime);
+        let (query, hide_prompts) = registry_query(Searched::ModelVersions, filter, order_by, latest_first, page_token, limit)?;
         let items = self.store.search_model_versions(&query, hide_prompts).await?;
         Ok(page(items, query.offset, limit))
     }
@@ -783,6 +767,21 @@ fn version_not_found(name: &str, version: i64) -> TrackingError {
 /// ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every model search, meaning "not a prompt" — which includes
 /// models without the tag, so that clause becomes the hiding rule instead of a tag comparison (which would need
 /// the tag to exist). Returns the clauses left and whether to hide prompts.
+/// The store query of a registry search (filter, then order, then page token: the order MLflow checks them
+/// in), and whether prompts are to be left out.
+fn registry_query(
+    searched: Searched,
+    filter: &str,
+    order_by: &[String],
+    newest_first_by: Option<Attribute>,
+    page_token: &str,
+    limit: i64,
+) -> Result<(Query, bool)> {
+    let (clauses, hide_prompts) = prompt_filter(parse_filter(filter, searched)?);
+    let order_by = parse_order_by_list(order_by, searched)?;
+    Ok((page_query(clauses, order_by, newest_first_by, page_token, limit)?, hide_prompts))
+}
+
 fn prompt_filter(clauses: Vec<Clause>) -> (Vec<Clause>, bool) {
     let not_prompt = |c: &Clause| {
         matches!(&c.field, Field::Tag(k) if k == PROMPT_TAG)
@@ -829,13 +828,13 @@ mod tests {
 
     #[test]
     fn aliases_and_stages_follow_mlflow_rules() {
-        assert!(check_alias("champion").is_ok());
-        assert!(check_alias("").is_err());
-        assert!(check_alias("a b").is_err());
-        assert!(check_alias_not_reserved("Latest").is_err());
-        assert!(check_alias_not_reserved("v12").is_err());
-        assert!(check_alias_not_reserved("v").is_ok());
-        assert!(check_alias_not_reserved("version2").is_ok());
+        for (alias, accepted) in [("champion", true), ("", false), ("a b", false)] {
+            assert_eq!(check_alias(alias).is_ok(), accepted, "{alias:?}");
+        }
+        // `latest` and `v<number>` name versions already.
+        for (alias, accepted) in [("Latest", false), ("v12", false), ("v", true), ("version2", true)] {
+            assert_eq!(check_alias_not_reserved(alias).is_ok(), accepted, "{alias:?}");
+        }
         assert_eq!(canonical_stage("production").unwrap(), "Production");
         assert!(canonical_stage("prod").is_err());
         assert!(parse_version("x").is_err());

@@ -4,13 +4,12 @@
 use std::collections::HashMap;
 
 use axum::extract::{Form, Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use orchard_tracking::ViewType;
 use serde::Deserialize;
 
-use crate::layout::{error_page, forbidden, page, query, same_origin, time, Section};
+use crate::layout::{error_page, page, query, time, Section};
 use crate::state::Ui;
 
 #[derive(Deserialize, Default)]
@@ -135,49 +134,33 @@ pub struct NameForm {
     name: String,
 }
 
-/// After a change, back to the list (the browser's refresh then shows the list, not a repeated POST).
-fn back(view: &str) -> Response {
-    Redirect::to(&format!("/{}", query(&[("view", view)]))).into_response()
+/// After a change, back to the list (the browser's refresh then shows the list, not a repeated POST); a
+/// mistake as a page.
+fn back(view: &str, changed: orchard_tracking::Result<()>) -> Response {
+    match changed {
+        Ok(()) => Redirect::to(&format!("/{}", query(&[("view", view)]))).into_response(),
+        Err(e) => error_page(&e),
+    }
 }
 
-pub async fn create(State(ui): State<Ui>, headers: HeaderMap, Form(f): Form<NameForm>) -> Response {
-    if !same_origin(&headers) {
-        return forbidden();
-    }
+pub async fn create(State(ui): State<Ui>, Form(f): Form<NameForm>) -> Response {
     match ui.tracking.create_experiment(f.name.trim(), None, &[]).await {
         Ok(id) => Redirect::to(&format!("/experiments/{id}")).into_response(),
         Err(e) => error_page(&e),
     }
 }
 
-pub async fn rename(State(ui): State<Ui>, headers: HeaderMap, Path(id): Path<String>, Form(f): Form<NameForm>) -> Response {
-    if !same_origin(&headers) {
-        return forbidden();
-    }
-    match ui.tracking.rename_experiment(&id, f.name.trim()).await {
-        Ok(()) => back(""),
-        Err(e) => error_page(&e),
-    }
+pub async fn rename(State(ui): State<Ui>, Path(id): Path<String>, Form(f): Form<NameForm>) -> Response {
+    back("", ui.tracking.rename_experiment(&id, f.name.trim()).await)
 }
 
-pub async fn delete(State(ui): State<Ui>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if !same_origin(&headers) {
-        return forbidden();
-    }
-    match ui.tracking.delete_experiment(&id).await {
-        Ok(()) => back(""),
-        Err(e) => error_page(&e),
-    }
+pub async fn delete(State(ui): State<Ui>, Path(id): Path<String>) -> Response {
+    back("", ui.tracking.delete_experiment(&id).await)
 }
 
-pub async fn restore(State(ui): State<Ui>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if !same_origin(&headers) {
-        return forbidden();
-    }
-    match ui.tracking.restore_experiment(&id).await {
-        Ok(()) => back("deleted"),
-        Err(e) => error_page(&e),
-    }
+/// Back to the deleted experiments, where the restored one was.
+pub async fn restore(State(ui): State<Ui>, Path(id): Path<String>) -> Response {
+    back("deleted", ui.tracking.restore_experiment(&id).await)
 }
 
 #[cfg(test)]

@@ -131,12 +131,38 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
     !origin_host.is_empty() && origin_host.eq_ignore_ascii_case(host)
 }
 
+/// Lets a change (any method but GET and HEAD) through only when it comes from a page of this server, so that
+/// another site cannot make a visitor's browser post a form here. Layered on every UI route, so that a new
+/// form cannot forget it.
+pub async fn changes_from_own_pages(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let reads = matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD);
+    if reads || same_origin(req.headers()) { next.run(req).await } else { forbidden() }
+}
+
 /// The answer to a change from elsewhere.
 pub fn forbidden() -> Response {
     html_response(
         StatusCode::FORBIDDEN,
         html! { p { "Changes are only accepted from Orchard's own pages (the request's Origin is another site)." } },
     )
+}
+
+/// The "Overview" table of a run's or a logged model's page: its id, its experiment, then `rest`.
+pub fn overview(id_label: &str, id: &str, experiment: &orchard_tracking::Experiment, rest: Markup) -> Markup {
+    html! {
+        h2 { "Overview" }
+        table.data.kv { tbody { (mono_row(id_label, id)) (experiment_row(experiment)) (rest) } }
+    }
+}
+
+/// A row of an overview table whose value is an identifier or a URI (set in monospace).
+pub fn mono_row(label: &str, value: &str) -> Markup {
+    html! { tr { td { (label) } td.mono { (value) } } }
+}
+
+/// The "Experiment" row of an overview table, linking to it.
+pub fn experiment_row(e: &orchard_tracking::Experiment) -> Markup {
+    html! { tr { td { "Experiment" } td { a href={ "/experiments/" (e.experiment_id) } { (e.name) } } } }
 }
 
 /// Milliseconds since the epoch as `2026-12-03 14:05:09` (UTC).

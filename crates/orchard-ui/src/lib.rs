@@ -16,7 +16,7 @@
 //! - `/static/…`: the stylesheet and the script, under content-hashed names — [`assets`].
 //!
 //! Every page carries a Content-Security-Policy without inline script ([`layout::CSP`]); every change is a POST
-//! that must come from a page of this server ([`layout::same_origin`]).
+//! that must come from a page of this server (checked for every route at once: [`layout::changes_from_own_pages`]).
 
 pub mod assets;
 pub mod charts;
@@ -63,6 +63,7 @@ pub fn router(tracking: Tracking, artifacts: Option<Artifacts>) -> Router {
         .route("/registry/{name}/aliases/delete", post(registry::delete_alias))
         .route("/charts/series", get(charts::series))
         .route("/static/{file}", get(assets::serve))
+        .route_layer(axum::middleware::from_fn(layout::changes_from_own_pages))
         .with_state(Ui { tracking, artifacts })
         // HTML, CSS, scripts and chart data shrink several times over; images are left as they are. The fastest
         // level: a large chart answer compresses at ~100 MB/s instead of ~12, for a few percent more bytes.

@@ -9,7 +9,7 @@ use axum::response::Response;
 use maud::html;
 use orchard_tracking::artifacts::list_root;
 
-use crate::layout::{error_page, number, page, query, time, Section};
+use crate::layout::{error_page, mono_row, number, overview, page, query, time, Section};
 use crate::previews::{files_panel, preview, Owner};
 use crate::state::Ui;
 
@@ -97,18 +97,15 @@ pub async fn show(State(ui): State<Ui>, Path(model_id): Path<String>, RawQuery(r
         h1 { (model.name) " " span class={ "badge " (model.status) } { (model.status.to_lowercase().replace('_', " ")) } }
         div.grid2 {
             div.panel {
-                h2 { "Overview" }
-                table.data.kv { tbody {
-                    tr { td { "Model ID" } td.mono { (model.model_id) } }
-                    tr { td { "Experiment" } td { a href={ "/experiments/" (experiment.experiment_id) } { (experiment.name) } } }
+                (overview("Model ID", &model.model_id, &experiment, html! {
                     @if let Some(run) = model.source_run_id.as_deref().filter(|r| !r.is_empty()) {
                         tr { td { "Source run" } td { a.mono href={ "/runs/" (segment(run)) } { (run) } } }
                     }
                     @if let Some(t) = &model.model_type { tr { td { "Type" } td { (t) } } }
                     tr { td { "Created" } td { (time(Some(model.creation_timestamp_ms))) } }
-                    tr { td { "Artifacts" } td.mono { (model.artifact_uri) } }
+                    (mono_row("Artifacts", &model.artifact_uri))
                     @if let Some(m) = model.status_message.as_deref().filter(|m| !m.is_empty()) { tr { td { "Status message" } td { (m) } } }
-                } }
+                }))
             }
             div.panel {
                 h2 { "Metrics (" (latest.len()) ")" }

@@ -4,7 +4,6 @@
 //! (`/models/<name>/predict`) follows on its next request.
 
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::html;
@@ -14,7 +13,7 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde::Deserialize;
 
 use crate::experiments::name_filter;
-use crate::layout::{error_page, forbidden, page, query, same_origin, time, Section};
+use crate::layout::{error_page, page, query, time, Section};
 use crate::state::Ui;
 
 /// Models per page.
@@ -171,17 +170,11 @@ fn back_to(name: &str, changed: Result<(), TrackingError>) -> Response {
     }
 }
 
-pub async fn set_alias(State(ui): State<Ui>, headers: HeaderMap, Path(name): Path<String>, Form(f): Form<AliasForm>) -> Response {
-    if !same_origin(&headers) {
-        return forbidden();
-    }
+pub async fn set_alias(State(ui): State<Ui>, Path(name): Path<String>, Form(f): Form<AliasForm>) -> Response {
     back_to(&name, ui.tracking.set_registered_model_alias(&name, f.alias.trim(), &f.version).await)
 }
 
-pub async fn delete_alias(State(ui): State<Ui>, headers: HeaderMap, Path(name): Path<String>, Form(f): Form<AliasForm>) -> Response {
-    if !same_origin(&headers) {
-        return forbidden();
-    }
+pub async fn delete_alias(State(ui): State<Ui>, Path(name): Path<String>, Form(f): Form<AliasForm>) -> Response {
     let removed = ui.tracking.delete_registered_model_alias(&name, &f.alias).await;
     // Removing an alias that is already gone (a second click) leaves the page as it is.
     let removed = removed.or_else(|e| if e.code() == ErrorCode::ResourceDoesNotExist { Ok(()) } else { Err(e) });

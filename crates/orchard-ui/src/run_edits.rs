@@ -1,15 +1,14 @@
 //! Changes made from a run's page: its tags (set, remove) and its description (MLflow keeps it in the tag
-//! `mlflow.note.content`, so the MLflow UI and client see it too). Each is a POST from the page that must pass
-//! the same-origin check, then goes back to the run.
+//! `mlflow.note.content`, so the MLflow UI and client see it too). Each is a POST from the page (the router lets
+//! it through only from this server's own pages: [`crate::layout::changes_from_own_pages`]), then goes back to the run.
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use orchard_tracking::Result;
 use serde::Deserialize;
 
-use crate::layout::{error_page, forbidden, same_origin};
+use crate::layout::error_page;
 use crate::state::Ui;
 
 /// MLflow's tag for a run's description.
@@ -37,28 +36,14 @@ fn done(run_id: &str, changed: Result<()>) -> Response {
     }
 }
 
-pub async fn set_tag(State(ui): State<Ui>, headers: HeaderMap, Path(id): Path<String>, Form(f): Form<TagForm>) -> Response {
-    if !same_origin(&headers) {
-        return forbidden();
-    }
+pub async fn set_tag(State(ui): State<Ui>, Path(id): Path<String>, Form(f): Form<TagForm>) -> Response {
     done(&id, ui.tracking.set_tag(&id, f.key.trim(), &f.value).await)
 }
 
-pub async fn delete_tag(State(ui): State<Ui>, headers: HeaderMap, Path(id): Path<String>, Form(f): Form<TagForm>) -> Response {
-    if !same_origin(&headers) {
-        return forbidden();
-    }
+pub async fn delete_tag(State(ui): State<Ui>, Path(id): Path<String>, Form(f): Form<TagForm>) -> Response {
     done(&id, ui.tracking.delete_tag(&id, &f.key).await)
 }
 
-pub async fn set_description(
-    State(ui): State<Ui>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(f): Form<DescriptionForm>,
-) -> Response {
-    if !same_origin(&headers) {
-        return forbidden();
-    }
+pub async fn set_description(State(ui): State<Ui>, Path(id): Path<String>, Form(f): Form<DescriptionForm>) -> Response {
     done(&id, ui.tracking.set_tag(&id, DESCRIPTION_TAG, &f.description).await)
 }

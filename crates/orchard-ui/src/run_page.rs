@@ -10,7 +10,7 @@ use orchard_tracking::Run;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use crate::charts::{chart, controls, ChartView};
-use crate::layout::{chart_page, duration, error_page, number, time, Section};
+use crate::layout::{chart_page, duration, error_page, mono_row, number, overview, time, Section};
 use crate::previews::{files_panel, preview, Owner};
 use crate::run_edits::DESCRIPTION_TAG;
 use crate::state::Ui;
@@ -51,10 +51,7 @@ pub async fn show(State(ui): State<Ui>, Path(run_id): Path<String>, RawQuery(raw
         h1 { (name) " " span class={ "badge " (info.status) } { (info.status.to_lowercase()) } }
         div.grid2 {
             div.panel {
-                h2 { "Overview" }
-                table.data.kv { tbody {
-                    tr { td { "Run ID" } td.mono { (info.run_id) } }
-                    tr { td { "Experiment" } td { a href={ "/experiments/" (experiment.experiment_id) } { (experiment.name) } } }
+                (overview("Run ID", &info.run_id, &experiment, html! {
                     tr { td { "Started" } td { (time(info.start_time)) } }
                     tr { td { "Ended" } td { (time(info.end_time)) } }
                     tr { td { "Duration" } td { (duration(info.start_time, info.end_time)) } }
@@ -65,7 +62,7 @@ pub async fn show(State(ui): State<Ui>, Path(run_id): Path<String>, RawQuery(raw
                     }
                     @if let Some(source) = tag(&run, "mlflow.source.name") { tr { td { "Source" } td.mono { (source) } } }
                     @if let Some(commit) = tag(&run, "mlflow.source.git.commit") { tr { td { "Git commit" } td.mono { (commit) } } }
-                    tr { td { "Artifacts" } td.mono { (info.artifact_uri) } }
+                    (mono_row("Artifacts", &info.artifact_uri))
                     @if !run.model_outputs.is_empty() {
                         tr { td { "Logged models" } td { @for (i, m) in run.model_outputs.iter().enumerate() {
                             @if i > 0 { ", " }
@@ -73,7 +70,7 @@ pub async fn show(State(ui): State<Ui>, Path(run_id): Path<String>, RawQuery(raw
                         } } }
                     }
                     @if info.lifecycle_stage == "deleted" { tr { td { "State" } td { span.badge.deleted { "deleted" } } } }
-                } }
+                }))
                 h2 { "Description" }
                 @let description = tag(&run, DESCRIPTION_TAG).unwrap_or("");
                 @if description.is_empty() { p.muted { "No description." } } @else { p.description { (description) } }

@@ -21,6 +21,14 @@ impl Node {
         Node::Map(IndexMap::new())
     }
 
+    /// The text of a string node.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Node::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
     pub fn as_map(&self) -> Option<&IndexMap<String, Node>> {
         match self {
             Node::Map(m) => Some(m),

@@ -65,17 +65,9 @@ impl Linear {
 }
 
 impl Kernel for Linear {
-    fn name(&self) -> &'static str {
-        if self.labels.is_some() {
-            "LinearClassifier"
-        } else {
-            "LinearRegressor"
-        }
-    }
+    fn name(&self) -> &'static str { if self.labels.is_some() { "LinearClassifier" } else { "LinearRegressor" } }
 
-    fn n_outputs(&self) -> usize {
-        1 + usize::from(self.labels.is_some())
-    }
+    fn n_outputs(&self) -> usize { 1 + usize::from(self.labels.is_some()) }
 
     fn rules<'r, 'p: 'r, 's: 'r>(&'s self, s: &mut Solver<'r>, i: &'p [TensorProxy], o: &'p [TensorProxy]) -> InferenceResult {
         answer_rules(s, i, o, self.labels.as_ref(), self.width)

@@ -209,12 +209,8 @@ fn scaler(_ctx: &ParsingContext, node: &NodeProto) -> Built {
 }
 
 impl Kernel for Scaler {
-    fn name(&self) -> &'static str {
-        "Scaler"
-    }
-    fn output_type(&self) -> Option<DatumType> {
-        Some(DatumType::F32)
-    }
+    fn name(&self) -> &'static str { "Scaler" }
+    fn output_type(&self) -> Option<DatumType> { Some(DatumType::F32) }
     fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let (_, cols) = rows_cols(inputs[0].shape())?;
         let offset = if self.offset.is_empty() { vec![0.0; cols] } else { per_column(&self.offset, cols, "offset")? };
@@ -240,12 +236,8 @@ fn zipmap(_ctx: &ParsingContext, _node: &NodeProto) -> Built {
 }
 
 impl Kernel for ZipMap {
-    fn name(&self) -> &'static str {
-        "ZipMap"
-    }
-    fn output_type(&self) -> Option<DatumType> {
-        Some(DatumType::F32)
-    }
+    fn name(&self) -> &'static str { "ZipMap" }
+    fn output_type(&self) -> Option<DatumType> { Some(DatumType::F32) }
     fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let t = inputs[0].cast_to::<f32>()?.into_owned();
         Ok(tvec!(t.into_tvalue()))
@@ -264,9 +256,7 @@ fn binarizer(_ctx: &ParsingContext, node: &NodeProto) -> Built {
 }
 
 impl Kernel for Binarizer {
-    fn name(&self) -> &'static str {
-        "Binarizer"
-    }
+    fn name(&self) -> &'static str { "Binarizer" }
     fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let v: Vec<f64> = values_f64(&inputs[0])?
             .into_iter()
@@ -300,9 +290,7 @@ fn imputer(_ctx: &ParsingContext, node: &NodeProto) -> Built {
 }
 
 impl Kernel for Imputer {
-    fn name(&self) -> &'static str {
-        "Imputer"
-    }
+    fn name(&self) -> &'static str { "Imputer" }
     fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let (_, cols) = rows_cols(inputs[0].shape())?;
         let imputed = per_column(&self.imputed, cols, "imputed values")?;
@@ -342,9 +330,7 @@ fn array_feature_extractor(ctx: &ParsingContext, node: &NodeProto) -> Built {
 }
 
 impl Kernel for ArrayFeatureExtractor {
-    fn name(&self) -> &'static str {
-        "ArrayFeatureExtractor"
-    }
+    fn name(&self) -> &'static str { "ArrayFeatureExtractor" }
     fn rules<'r, 'p: 'r, 's: 'r>(&'s self, s: &mut Solver<'r>, i: &'p [TensorProxy], o: &'p [TensorProxy]) -> InferenceResult {
         s.equals(&i[0].datum_type, &o[0].datum_type)?;
         s.equals(&o[0].rank, 2)?;
@@ -393,9 +379,7 @@ fn feature_vectorizer(_ctx: &ParsingContext, node: &NodeProto) -> Built {
 }
 
 impl Kernel for FeatureVectorizer {
-    fn name(&self) -> &'static str {
-        "FeatureVectorizer"
-    }
+    fn name(&self) -> &'static str { "FeatureVectorizer" }
     fn rules<'r, 'p: 'r, 's: 'r>(&'s self, s: &mut Solver<'r>, i: &'p [TensorProxy], o: &'p [TensorProxy]) -> InferenceResult {
         batch_by(s, i, o, 0, self.dims.iter().sum(), DatumType::F32)
     }
@@ -450,9 +434,7 @@ fn one_hot_encoder(_ctx: &ParsingContext, node: &NodeProto) -> Built {
 }
 
 impl Kernel for OneHotEncoder {
-    fn name(&self) -> &'static str {
-        "OneHotEncoder"
-    }
+    fn name(&self) -> &'static str { "OneHotEncoder" }
     fn rules<'r, 'p: 'r, 's: 'r>(&'s self, s: &mut Solver<'r>, i: &'p [TensorProxy], o: &'p [TensorProxy]) -> InferenceResult {
         s.equals(&o[0].datum_type, DatumType::F32)?;
         s.equals(&o[0].rank, i[0].rank.bex() + 1)?;
@@ -524,12 +506,8 @@ fn label_encoder(_ctx: &ParsingContext, node: &NodeProto) -> Built {
 }
 
 impl Kernel for LabelEncoder {
-    fn name(&self) -> &'static str {
-        "LabelEncoder"
-    }
-    fn output_type(&self) -> Option<DatumType> {
-        Some(self.out)
-    }
+    fn name(&self) -> &'static str { "LabelEncoder" }
+    fn output_type(&self) -> Option<DatumType> { Some(self.out) }
     fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let v: Vec<f64> = values_f64(&inputs[0])?
             .into_iter()

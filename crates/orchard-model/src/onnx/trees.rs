@@ -335,17 +335,9 @@ impl TreeOp {
 }
 
 impl Kernel for TreeOp {
-    fn name(&self) -> &'static str {
-        if self.classifier.is_some() {
-            "TreeEnsembleClassifier"
-        } else {
-            "TreeEnsembleRegressor"
-        }
-    }
+    fn name(&self) -> &'static str { if self.classifier.is_some() { "TreeEnsembleClassifier" } else { "TreeEnsembleRegressor" } }
 
-    fn n_outputs(&self) -> usize {
-        1 + usize::from(self.classifier.is_some())
-    }
+    fn n_outputs(&self) -> usize { 1 + usize::from(self.classifier.is_some()) }
 
     fn rules<'r, 'p: 'r, 's: 'r>(&'s self, s: &mut Solver<'r>, i: &'p [TensorProxy], o: &'p [TensorProxy]) -> InferenceResult {
         answer_rules(s, i, o, self.classifier.as_ref().map(|c| &c.labels), self.n_outputs)
