@@ -244,13 +244,22 @@ type Series<'a> = (&'a str, &'a str);
 pub(crate) async fn queue(tx: &mut Tx<'_>, rows: &[(&str, &Metric)]) -> Result<()> {
     let finite: Vec<&(&str, &Metric)> = rows.iter().filter(|(_, m)| m.value.is_finite()).collect();
     for chunk in finite.chunks(CHUNK) {
-        let mut sql = Sql::new("INSERT INTO metric_tiles_pending (run_uuid, key, step, value) VALUES ");
+        let mut sql = Sql::new("INSERT INTO metric_tiles_pending (run_uuid, key, step, bits) VALUES ");
         sql.values(chunk.iter().map(|(run, m)| {
-            [Some(Arg::from(*run)), Some(Arg::from(m.key.as_str())), Some(Arg::I64(m.step)), Some(Arg::F64(m.value))]
+            [Some(Arg::from(*run)), Some(Arg::from(m.key.as_str())), Some(Arg::I64(m.step)), Some(Arg::I64(bits_of(m.value)))]
         }));
         sql.query().execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// A queued value as stored: its bits (see migration 0005).
+fn bits_of(value: f64) -> i64 {
+    value.to_bits() as i64
+}
+
+fn value_of(bits: i64) -> f64 {
+    f64::from_bits(bits as u64)
 }
 
 /// On PostgreSQL, where several servers and workers write: log writers hold this lock shared while they add
@@ -267,16 +276,24 @@ pub(crate) async fn settle(pool: &AnyPool, backend: Backend) -> Result<u64> {
     if backend == Backend::Postgres {
         exec(&mut *tx, PG_LOCK_ALONE, &[]).await?;
     }
-    let taken = Sql::new("DELETE FROM metric_tiles_pending RETURNING id, run_uuid, key, step, value").query().fetch_all(&mut *tx).await?;
-    let mut points: Vec<(i64, String, String, i64, f64)> = Vec::with_capacity(taken.len());
-    for row in &taken {
-        points.push((get(row, "id")?, get(row, "run_uuid")?, get(row, "key")?, get(row, "step")?, get(row, "value")?));
-    }
+    // The whole queue as one JSON text: the driver hands rows over one at a time, which for thousands of
+    // points costs more than the fold itself (and holds the writer meanwhile).
+    let all = match backend {
+        Backend::Sqlite => "json_group_array(json_array(id, run_uuid, key, step, bits))",
+        Backend::Postgres => "COALESCE(json_agg(json_build_array(id, run_uuid, key, step, bits) ORDER BY id)::text, '[]')",
+    };
+    let row = Sql::new(&format!("SELECT {all} AS points, MAX(id) AS through FROM metric_tiles_pending")).query().fetch_one(&mut *tx).await?;
+    let Some(through) = get::<Option<i64>>(&row, "through")? else { return Ok(0) };
+    let mut points: Vec<(i64, String, String, i64, i64)> = serde_json::from_str(&get::<String>(&row, "points")?)
+        .map_err(|e| StoreError::Corrupt(format!("the metric points queued for the tiles: {e}")))?;
+    // Taken in one transaction with the fold; on PostgreSQL no writer holds an id at or below `through` and
+    // has yet to commit (they wait for the lock this pass holds).
+    exec(&mut *tx, "DELETE FROM metric_tiles_pending WHERE id <= $1", &[through.into()]).await?;
     // In the order they were logged: which of two points on one step is "last" depends on it.
     points.sort_by_key(|p| p.0);
     let mut batch: BTreeMap<Series, Vec<(i64, f64)>> = BTreeMap::new();
-    for (_, run, key, step, value) in &points {
-        batch.entry((run.as_str(), key.as_str())).or_default().push((*step, *value));
+    for (_, run, key, step, bits) in &points {
+        batch.entry((run.as_str(), key.as_str())).or_default().push((*step, value_of(*bits)));
     }
     fold(&mut tx, &batch).await?;
     tx.commit().await?;
@@ -508,11 +525,11 @@ impl Store {
         sql.str(id).push(" AND key = ").str(key);
         let Some(row) = sql.query().fetch_optional(&mut *tx).await? else { return Ok(None) };
         let Some(stored) = decode(&get::<Vec<u8>>(&row, "data")?)?.get(&0).copied() else { return Ok(None) };
-        let mut sql = Sql::new("SELECT step, value FROM metric_tiles_pending WHERE run_uuid = ");
+        let mut sql = Sql::new("SELECT step, bits FROM metric_tiles_pending WHERE run_uuid = ");
         sql.str(id).push(" AND key = ").str(key).push(" ORDER BY id");
         let mut queued: Vec<(i64, f64)> = Vec::new();
         for row in sql.query().fetch_all(&mut *tx).await? {
-            queued.push((get(&row, "step")?, get(&row, "value")?));
+            queued.push((get(&row, "step")?, value_of(get(&row, "bits")?)));
         }
         // The series' extent counts the queued points; the levels are those the stored tiles keep.
         let mut summary = stored;
